@@ -1,0 +1,136 @@
+"""The Python API: `Engine.from_path("rules/").decide(facts)`.
+
+An Engine holds one loaded pack, compiled once; it is immutable and can be shared between
+threads. A reload builds a new Engine, so a pack is always swapped whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .compile.durable import CompiledDecision, compile_decision
+from .errors import TierwiseError
+from .evaluate import Matcher, MatchError
+from .explain import RuleExplainer
+from .facts import FactValidator
+from .functions import FunctionRegistry
+from .ir import Decision, Pack
+from .outcome import DecisionResult, Outcome
+from .pack import load_pack
+from .pyeval import AS_OF_KEY, EvaluationError
+from .resolve import resolve
+from .types import LIST, FactType
+
+
+class Engine:
+    """Decides every decision of a pack for one client or for many."""
+
+    def __init__(self, pack: Pack, *, id_field: str = "client_id") -> None:
+        self.pack = pack
+        self.id_field = id_field
+        self.validator = FactValidator(pack.inputs)
+        types = _field_types(pack)
+        self.compiled: list[CompiledDecision] = [compile_decision(d, pack.functions, types) for d in pack.decisions]
+        self.matcher = Matcher(self.compiled, pack.hash)
+        self.explainers = {
+            d.name: {r.id: RuleExplainer(r, pack.functions) for r in d.rules} for d in pack.decisions
+        }
+        self._publish = [_publisher(d) for d in pack.decisions]
+
+    @classmethod
+    def from_path(cls, path: str | Path, *, functions: FunctionRegistry | None = None, id_field: str = "client_id") -> Engine:
+        """Load a rule file or a folder of them; raises RulePackError listing every problem."""
+        if functions is None:
+            from tierwise.plugins.manager import function_registry
+
+            functions = function_registry()
+        return cls(load_pack(path, functions), id_field=id_field)
+
+    @property
+    def decisions(self) -> list[str]:
+        return self.pack.names
+
+    def decide(self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None) -> Outcome:
+        """Decide every decision for one client. Never raises for bad facts: they become errors."""
+        match = self.matcher.matcher_for_thread()
+        return self._decide(facts, as_of or dt.date.today(), client_id, match)
+
+    def decide_many(self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None) -> Iterator[Outcome]:
+        """Decide for each client in turn; one outcome per client, in order, never raising for one."""
+        as_of = as_of or dt.date.today()
+        match = self.matcher.matcher_for_thread()
+        decide = self._decide
+        for facts in clients:
+            yield decide(facts, as_of, None, match)
+
+    def _decide(self, facts: Mapping[str, Any], as_of: dt.date, client_id: str | None, match: Any) -> Outcome:
+        cid = client_id if client_id is not None else facts.get(self.id_field)
+        cid = str(cid) if cid is not None else None
+        if not isinstance(facts, Mapping):
+            from .outcome import FactError
+
+            return Outcome.model_construct(client_id=None, pack_hash=self.pack.hash, as_of=as_of, decisions={},
+                                           errors=[FactError(fact="*", message=f"facts must be a mapping, got {type(facts).__name__}")])
+        working, errors = self.validator.validate(facts)
+        if errors:
+            return Outcome.model_construct(client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=errors)
+        working[AS_OF_KEY] = as_of
+        results: dict[str, DecisionResult] = {}
+        for index, compiled in enumerate(self.compiled):
+            decision = compiled.decision
+            try:
+                for value in compiled.computed:
+                    working[value.name] = value.evaluate(working)
+                matched = match(index, working)
+                explainers = self.explainers[decision.name]
+                result = resolve(decision, matched, lambda r, e=explainers: e[r.id].explain(working))
+            except (EvaluationError, MatchError) as e:
+                result = DecisionResult.model_construct(decision=decision.name, status="error", output=None, rules=[],
+                                                        explanations=[], error=str(e))
+            self._publish[index](working, result)
+            results[decision.name] = result
+        return Outcome.model_construct(client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions=results, errors=[])
+
+
+def _field_types(pack: Pack) -> dict[str, FactType]:
+    types = dict(pack.inputs)
+    for d in pack.decisions:
+        types.update({dv.name: dv.type for dv in d.derived})
+        for k, t in d.output_types.items():
+            types[f"{d.name}.{k}"] = LIST if d.hit_policy == "collect" and d.aggregate is None else t
+    return types
+
+
+def _publisher(decision: Decision) -> Any:
+    """Copies a decision's output into the working facts, for decisions that read it."""
+    name = decision.name
+    if decision.aggregate is not None:
+        key = f"{name}.{decision.aggregate.output_name}"
+        field = decision.aggregate.output_name
+
+        def publish_aggregate(working: dict[str, Any], result: DecisionResult) -> None:
+            working[key] = result.output.get(field) if isinstance(result.output, dict) else None
+
+        return publish_aggregate
+    keys = [(f"{name}.{k}", k) for k in decision.output_types]
+    if decision.hit_policy == "collect":
+
+        def publish_list(working: dict[str, Any], result: DecisionResult) -> None:
+            outputs = result.output if isinstance(result.output, list) else [result.output] if isinstance(result.output, dict) else []
+            for key, k in keys:
+                working[key] = [o.get(k) for o in outputs if o.get(k) is not None] if result.status != "error" else None
+
+        return publish_list
+
+    def publish(working: dict[str, Any], result: DecisionResult) -> None:
+        output = result.output if isinstance(result.output, dict) else {}
+        for key, k in keys:
+            working[key] = output.get(k)
+
+    return publish
+
+
+__all__ = ["Engine", "TierwiseError"]

@@ -1,0 +1,55 @@
+"""Functions that rule expressions may call: a typed registry, filled by plugins.
+
+A function declares its parameter and return kinds so the type checker can check calls
+at load time; `sql` optionally gives the SQL form used by the batch compiler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Function:
+    """A callable usable in rule expressions. Null in any argument gives null out, unless
+    `null_safe` says the function handles null itself. `needs_as_of` functions receive the
+    evaluation date as the keyword `as_of` (nothing reads the clock during evaluation)."""
+
+    name: str
+    params: tuple[str, ...]
+    returns: str
+    impl: Callable[..., Any]
+    doc: str = ""
+    needs_as_of: bool = False
+    null_safe: bool = False
+    sql: Callable[..., Any] | None = field(default=None, compare=False)
+    plugin: str = "builtin"
+
+
+class FunctionRegistry(Mapping[str, Function]):
+    """Name -> Function; a second registration of one name is an error, not a silent override."""
+
+    def __init__(self, functions: Iterable[Function] = ()) -> None:
+        self._functions: dict[str, Function] = {}
+        for f in functions:
+            self.add(f)
+
+    def add(self, function: Function) -> None:
+        if function.name in self._functions:
+            other = self._functions[function.name]
+            raise ValueError(
+                f"function {function.name!r} is registered twice "
+                f"(by {other.plugin} and by {function.plugin})"
+            )
+        self._functions[function.name] = function
+
+    def __getitem__(self, name: str) -> Function:
+        return self._functions[name]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._functions)
+
+    def __len__(self) -> int:
+        return len(self._functions)

@@ -1,0 +1,50 @@
+"""The value types of the rule language, and how a declared input is written in YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["number", "integer", "string", "bool", "date", "datetime", "list", "null"]
+KINDS: tuple[str, ...] = ("number", "integer", "string", "bool", "date", "datetime", "list")
+NUMERIC = frozenset({"number", "integer"})
+ORDERED = frozenset({"number", "integer", "date", "datetime"})
+
+
+@dataclass(frozen=True, slots=True)
+class FactType:
+    """A fact's type: its kind, and for enums, ranges and units the declared domain."""
+
+    kind: Kind
+    enum: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    unit: str | None = None
+
+    def __str__(self) -> str:
+        if self.enum is not None:
+            return "enum [" + ", ".join(self.enum) + "]"
+        return self.kind
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in NUMERIC
+
+
+NUMBER = FactType("number")
+INTEGER = FactType("integer")
+STRING = FactType("string")
+BOOL = FactType("bool")
+DATE = FactType("date")
+DATETIME = FactType("datetime")
+LIST = FactType("list")
+NULL = FactType("null")
+
+
+def comparable(a: FactType, b: FactType) -> bool:
+    """Whether two types may meet in ==, !=, or (when ordered) <, <=, >, >=."""
+    if a.kind == "null" or b.kind == "null":
+        return True
+    if a.numeric and b.numeric:
+        return True
+    return a.kind == b.kind

@@ -15,10 +15,10 @@ from .compile.durable import CompiledDecision, compile_decision
 from .errors import TierwiseError
 from .evaluate import Matcher, MatchError
 from .explain import RuleExplainer
-from .facts import FactValidator
+from .facts import FactValidator, UnreadableClient
 from .functions import FunctionRegistry
 from .ir import Decision, Pack
-from .outcome import DecisionResult, Outcome
+from .outcome import DecisionResult, FactError, Outcome
 from .pack import load_pack
 from .pyeval import AS_OF_KEY, EvaluationError
 from .resolve import resolve
@@ -33,15 +33,24 @@ class Engine:
         self.id_field = id_field
         self.validator = FactValidator(pack.inputs)
         types = _field_types(pack)
-        self.compiled: list[CompiledDecision] = [compile_decision(d, pack.functions, types) for d in pack.decisions]
+        self.compiled: list[CompiledDecision] = [
+            compile_decision(d, pack.functions, types) for d in pack.decisions
+        ]
         self.matcher = Matcher(self.compiled, pack.hash)
         self.explainers = {
-            d.name: {r.id: RuleExplainer(r, pack.functions) for r in d.rules} for d in pack.decisions
+            d.name: {r.id: RuleExplainer(r, pack.functions) for r in d.rules}
+            for d in pack.decisions
         }
         self._publish = [_publisher(d) for d in pack.decisions]
 
     @classmethod
-    def from_path(cls, path: str | Path, *, functions: FunctionRegistry | None = None, id_field: str = "client_id") -> Engine:
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        functions: FunctionRegistry | None = None,
+        id_field: str = "client_id",
+    ) -> Engine:
         """Load a rule file or a folder of them; raises RulePackError listing every problem."""
         if functions is None:
             from tierwise.plugins.manager import function_registry
@@ -53,30 +62,35 @@ class Engine:
     def decisions(self) -> list[str]:
         return self.pack.names
 
-    def decide(self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None) -> Outcome:
+    def decide(
+        self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None
+    ) -> Outcome:
         """Decide every decision for one client. Never raises for bad facts: they become errors."""
         match = self.matcher.matcher_for_thread()
         return self._decide(facts, as_of or dt.date.today(), client_id, match)
 
-    def decide_many(self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None) -> Iterator[Outcome]:
-        """Decide for each client in turn; one outcome per client, in order, never raising for one."""
+    def decide_many(
+        self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None
+    ) -> Iterator[Outcome]:
+        """Decide each client in turn: one outcome per client, in order, never raising for one."""
         as_of = as_of or dt.date.today()
         match = self.matcher.matcher_for_thread()
         decide = self._decide
         for facts in clients:
             yield decide(facts, as_of, None, match)
 
-    def _decide(self, facts: Mapping[str, Any], as_of: dt.date, client_id: str | None, match: Any) -> Outcome:
+    def _decide(
+        self, facts: Mapping[str, Any], as_of: dt.date, client_id: str | None, match: Any
+    ) -> Outcome:
+        if not isinstance(facts, Mapping):
+            return self._unreadable(facts, as_of, client_id)
         cid = client_id if client_id is not None else facts.get(self.id_field)
         cid = str(cid) if cid is not None else None
-        if not isinstance(facts, Mapping):
-            from .outcome import FactError
-
-            return Outcome.model_construct(client_id=None, pack_hash=self.pack.hash, as_of=as_of, decisions={},
-                                           errors=[FactError(fact="*", message=f"facts must be a mapping, got {type(facts).__name__}")])
         working, errors = self.validator.validate(facts)
         if errors:
-            return Outcome.model_construct(client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=errors)
+            return Outcome.model_construct(
+                client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=errors
+            )
         working[AS_OF_KEY] = as_of
         results: dict[str, DecisionResult] = {}
         for index, compiled in enumerate(self.compiled):
@@ -86,13 +100,35 @@ class Engine:
                     working[value.name] = value.evaluate(working)
                 matched = match(index, working)
                 explainers = self.explainers[decision.name]
-                result = resolve(decision, matched, lambda r, e=explainers: e[r.id].explain(working))
+                result = resolve(
+                    decision, matched, lambda r, e=explainers: e[r.id].explain(working)
+                )
             except (EvaluationError, MatchError) as e:
-                result = DecisionResult.model_construct(decision=decision.name, status="error", output=None, rules=[],
-                                                        explanations=[], error=str(e))
+                result = DecisionResult.model_construct(
+                    decision=decision.name,
+                    status="error",
+                    output=None,
+                    rules=[],
+                    explanations=[],
+                    error=str(e),
+                )
             self._publish[index](working, result)
             results[decision.name] = result
-        return Outcome.model_construct(client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions=results, errors=[])
+        return Outcome.model_construct(
+            client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions=results, errors=[]
+        )
+
+    def _unreadable(self, record: Any, as_of: dt.date, client_id: str | None) -> Outcome:
+        if isinstance(record, UnreadableClient):
+            error = FactError(fact=record.fact, message=record.message, value=record.value)
+            client_id = client_id if client_id is not None else record.client_id
+        else:
+            error = FactError(
+                fact="*", message=f"client facts must be a mapping, got {type(record).__name__}"
+            )
+        return Outcome.model_construct(
+            client_id=client_id, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=[error]
+        )
 
 
 def _field_types(pack: Pack) -> dict[str, FactType]:
@@ -100,7 +136,9 @@ def _field_types(pack: Pack) -> dict[str, FactType]:
     for d in pack.decisions:
         types.update({dv.name: dv.type for dv in d.derived})
         for k, t in d.output_types.items():
-            types[f"{d.name}.{k}"] = LIST if d.hit_policy == "collect" and d.aggregate is None else t
+            types[f"{d.name}.{k}"] = (
+                LIST if d.hit_policy == "collect" and d.aggregate is None else t
+            )
     return types
 
 
@@ -119,9 +157,19 @@ def _publisher(decision: Decision) -> Any:
     if decision.hit_policy == "collect":
 
         def publish_list(working: dict[str, Any], result: DecisionResult) -> None:
-            outputs = result.output if isinstance(result.output, list) else [result.output] if isinstance(result.output, dict) else []
+            outputs = (
+                result.output
+                if isinstance(result.output, list)
+                else [result.output]
+                if isinstance(result.output, dict)
+                else []
+            )
             for key, k in keys:
-                working[key] = [o.get(k) for o in outputs if o.get(k) is not None] if result.status != "error" else None
+                working[key] = (
+                    [o.get(k) for o in outputs if o.get(k) is not None]
+                    if result.status != "error"
+                    else None
+                )
 
         return publish_list
 

@@ -9,6 +9,7 @@ rulesets, created on first use.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import threading
@@ -37,8 +38,10 @@ class _ChunkRuntime:
         self.definition = orjson.dumps(chunk.definition).decode()
         self.rule_index = {name: idx for name, idx in chunk.rules.items()}
         self.convert = tuple(
-            key for key, name in zip(self.keys, self.names, strict=True)
-            if name.startswith("\0") or compiled.field_types.get(name, _NUMBER).kind in ("date", "datetime")
+            key
+            for key, name in zip(self.keys, self.names, strict=True)
+            if name.startswith("\0")
+            or compiled.field_types.get(name, _NUMBER).kind in ("date", "datetime")
         )
 
 
@@ -94,7 +97,9 @@ def _message(layout: _ChunkRuntime, facts: dict[str, Any]) -> str:
     return durable_json(msg)
 
 
-def _first_hit(handles: list[int], layouts: list[_ChunkRuntime], facts: dict[str, Any]) -> list[int]:
+def _first_hit(
+    handles: list[int], layouts: list[_ChunkRuntime], facts: dict[str, Any]
+) -> list[int]:
     for handle, layout in zip(handles, layouts, strict=True):
         try:
             result = dre.assert_event(handle, _message(layout, facts))
@@ -129,8 +134,6 @@ def _all_hits(handles: list[int], layouts: list[_ChunkRuntime], facts: dict[str,
         except dre.error as e:
             raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
         finally:
-            try:
+            with contextlib.suppress(dre.error):
                 dre.retract_fact(handle, message)
-            except dre.error:
-                pass
     return sorted(hits)

@@ -23,19 +23,27 @@ class RuleExplainer:
         self.rule = rule
         self.functions = functions
         self.reads = tuple(names(rule.condition))
-        self.calls = tuple((render(n), compile_expr(n, functions)) for n in _computed(rule.condition))
+        self.calls = tuple(
+            (render(n), compile_expr(n, functions)) for n in _computed(rule.condition)
+        )
         self.needs_witness = any(isinstance(n, Or) for n in rule.condition.walk())
 
     def explain(self, facts: dict[str, Any]) -> Explanation:
-        reads = _witness(self.rule.condition, facts, self.functions) if self.needs_witness else self.reads
+        reads = (
+            _witness(self.rule.condition, facts, self.functions)
+            if self.needs_witness
+            else self.reads
+        )
         values = {n: _json(facts.get(n)) for n in reads}
         for text, ev in self.calls:
             if any(n in text for n in reads):
                 try:
                     values[text] = _json(ev(facts))
-                except Exception:  # noqa: BLE001 - an explanation never fails a decision
+                except Exception:
                     continue
-        return Explanation(rule=self.rule.id, because=self.rule.because, condition=self.rule.text, facts=values)
+        return Explanation(
+            rule=self.rule.id, because=self.rule.because, condition=self.rule.text, facts=values
+        )
 
 
 def _computed(node: Node) -> list[Node]:
@@ -100,4 +108,3 @@ def _show_value(v: Any) -> str:
     if v is None:
         return "missing"
     return str(v)
-

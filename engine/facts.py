@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Optional
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
@@ -22,28 +23,31 @@ MAX_SAFE_INTEGER = 2**53
 
 
 def _annotation(t: FactType) -> Any:
+    """The pydantic type of one declared input; every input may be null (missing)."""
     bounds: dict[str, Any] = {}
     if t.minimum is not None:
         bounds["ge"] = t.minimum
     if t.maximum is not None:
         bounds["le"] = t.maximum
     if t.enum is not None:
-        return Optional[Literal[tuple(t.enum)]]  # type: ignore[valid-type]  # noqa: UP007
+        return Literal[tuple(t.enum)] | None
     match t.kind:
         case "number":
-            return Optional[Annotated[float, Strict(), Field(allow_inf_nan=False, **bounds)]]  # noqa: UP007
+            return Annotated[float, Strict(), Field(allow_inf_nan=False, **bounds)] | None
         case "integer":
-            return Optional[Annotated[int, Strict(), Field(ge=bounds.get("ge", -MAX_SAFE_INTEGER), le=bounds.get("le", MAX_SAFE_INTEGER))]]  # noqa: UP007,E501
+            low = bounds.get("ge", -MAX_SAFE_INTEGER)
+            high = bounds.get("le", MAX_SAFE_INTEGER)
+            return Annotated[int, Strict(), Field(ge=low, le=high)] | None
         case "string":
-            return Optional[Annotated[str, Strict()]]  # noqa: UP007
+            return Annotated[str, Strict()] | None
         case "bool":
-            return Optional[Annotated[bool, Strict()]]  # noqa: UP007
+            return Annotated[bool, Strict()] | None
         case "date":
-            return Optional[dt.date]  # noqa: UP007
+            return dt.date | None
         case "datetime":
-            return Optional[dt.datetime]  # noqa: UP007
+            return dt.datetime | None
         case "list":
-            return Optional[list[Annotated[str, Strict()]]]  # noqa: UP007
+            return list[Annotated[str, Strict()]] | None
     raise ValueError(f"unknown type {t.kind}")
 
 
@@ -65,13 +69,33 @@ class FactValidator:
             errors = []
             for err in e.errors():
                 name = str(err["loc"][0]) if err["loc"] else "?"
-                errors.append(FactError(fact=name, message=_message(name, err, self.inputs.get(name)), value=_jsonable(facts.get(name))))
+                errors.append(
+                    FactError(
+                        fact=name,
+                        message=_message(name, err, self.inputs.get(name)),
+                        value=_jsonable(facts.get(name)),
+                    )
+                )
             return {}, errors
         for name in self._datetimes:
             value = clean.get(name)
             if value is not None and value.tzinfo is None:
                 clean[name] = value.replace(tzinfo=dt.UTC)
         return clean, []
+
+
+@dataclass(frozen=True)
+class UnreadableClient:
+    """A client record that could not be read (a broken JSON line, a CSV row with a bad value).
+
+    Sources yield it in the client's place; the engine turns it into that client's outcome
+    with an error, so one bad record never stops a run and is never silently skipped.
+    """
+
+    client_id: str | None
+    message: str
+    fact: str = "*"
+    value: Any = None
 
 
 def _message(name: str, err: Any, t: FactType | None) -> str:

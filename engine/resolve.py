@@ -33,7 +33,9 @@ def resolve(decision: Decision, matched: list[int], explain: Explain) -> Decisio
         return _decided(decision, dict(hits[0].outputs), hits, explain)
     if policy == "any":
         if any(r.outputs != hits[0].outputs for r in hits[1:]):
-            return _error(decision, f"hit policy any: rules {_ids(hits)} match with different outputs", hits)
+            return _error(
+                decision, f"hit policy any: rules {_ids(hits)} match with different outputs", hits
+            )
         return _decided(decision, dict(hits[0].outputs), hits, explain)
     if policy == "priority":
         assert decision.priority_order is not None
@@ -43,7 +45,12 @@ def resolve(decision: Decision, matched: list[int], explain: Explain) -> Decisio
     agg = decision.aggregate
     if agg is None:
         return _decided(decision, [dict(r.outputs) for r in hits], hits, explain)
-    return _decided(decision, {agg.output_name: aggregate(agg.op, [r.outputs.get(agg.field or "") for r in hits])}, hits, explain)
+    return _decided(
+        decision,
+        {agg.output_name: aggregate(agg.op, [r.outputs.get(agg.field or "") for r in hits])},
+        hits,
+        explain,
+    )
 
 
 def aggregate(op: str, values: list[Any]) -> Any:
@@ -56,19 +63,35 @@ def aggregate(op: str, values: list[Any]) -> Any:
     return {"sum": sum, "min": min, "max": max}[op](present)
 
 
-def _decided(decision: Decision, output: Any, winners: list[Rule], explain: Explain) -> DecisionResult:
-    return _result(decision.name, "decided", output, [r.id for r in winners], [explain(r) for r in winners])
+def _decided(
+    decision: Decision, output: Any, winners: list[Rule], explain: Explain
+) -> DecisionResult:
+    return _result(
+        decision.name, "decided", output, [r.id for r in winners], [explain(r) for r in winners]
+    )
 
 
 def _error(decision: Decision, message: str, hits: list[Rule]) -> DecisionResult:
     return DecisionResult.model_construct(
-        decision=decision.name, status="error", output=None, rules=[r.id for r in hits], explanations=[], error=message
+        decision=decision.name,
+        status="error",
+        output=None,
+        rules=[r.id for r in hits],
+        explanations=[],
+        error=message,
     )
 
 
-def _result(name: str, status: str, output: Any, rules: list[str], explanations: list[Explanation]) -> DecisionResult:
+def _result(
+    name: str, status: str, output: Any, rules: list[str], explanations: list[Explanation]
+) -> DecisionResult:
     return DecisionResult.model_construct(
-        decision=name, status=status, output=output, rules=rules, explanations=explanations, error=None
+        decision=name,
+        status=status,
+        output=output,
+        rules=rules,
+        explanations=explanations,
+        error=None,
     )
 
 

@@ -10,7 +10,10 @@ from . import hookspecs
 
 hookimpl = pluggy.HookimplMarker("tierwise")
 
-BUILTINS = ("tierwise.plugins.builtin_functions",)
+BUILTINS = (
+    "tierwise.plugins.builtin_functions",
+    "tierwise.plugins.builtin_cli",
+)
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

@@ -13,6 +13,7 @@ hookimpl = pluggy.HookimplMarker("tierwise")
 BUILTINS = (
     "tierwise.plugins.builtin_functions",
     "tierwise.plugins.builtin_cli",
+    "tierwise.plugins.crm_functions",
 )
 
 

@@ -1,0 +1,259 @@
+"""The CRM fact functions: hand-computed values, edge cases, and SQL forms equal to Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tierwise import Engine
+from tierwise.plugins import crm_functions as f
+from tierwise.plugins.manager import function_registry
+
+AS_OF = dt.date(2026, 1, 1)
+
+
+# -- hand-computed values ----------------------------------------------------------------
+def test_lifetime_value_finite_matches_the_sum_written_out() -> None:
+    # q = 0.8 / 1.1; 100 * (8/11 + 64/121 + 512/1331) = 72.727 + 52.893 + 38.467
+    assert f.lifetime_value(100, 0.8, 0.1, 3) == pytest.approx(164.08715251690458)
+    assert f.lifetime_value(100, 0.8, 0.1, 3) == pytest.approx(
+        sum(100 * 0.8**t / 1.1**t for t in range(1, 4))
+    )
+
+
+def test_lifetime_value_edge_cases() -> None:
+    assert f.lifetime_value(100, 0.8, 0.1, 0) == 0
+    assert f.lifetime_value(100, 1, 0, 5) == 500  # q = 1: no decay, n margins
+    assert f.lifetime_value(100, 0, 0.1, 5) == 0  # nobody stays
+    assert f.lifetime_value(-50, 0.5, 0, 2) == pytest.approx(-50 * 0.5 - 50 * 0.25)
+    # a finite horizon never diverges, even with retention above 1 + d (net revenue retention)
+    assert f.lifetime_value(100, 1.2, 0.1, 2) == pytest.approx(100 * (1.2 / 1.1 + (1.2 / 1.1) ** 2))
+    with pytest.raises(ValueError, match="horizon"):
+        f.lifetime_value(100, 0.8, 0.1, -1)
+    with pytest.raises(ValueError, match="retention"):
+        f.lifetime_value(100, -0.1, 0.1, 3)
+    with pytest.raises(ValueError, match="discount"):
+        f.lifetime_value(100, 0.8, -1, 3)
+
+
+def test_lifetime_value_infinite_and_divergence() -> None:
+    assert f.lifetime_value_infinite(100, 0.8, 0.1) == pytest.approx(100 * 0.8 / 0.3)
+    # the finite sum tends to the infinite form
+    assert f.lifetime_value(100, 0.8, 0.1, 400) == pytest.approx(
+        f.lifetime_value_infinite(100, 0.8, 0.1)
+    )
+    for r, d in ((1, 0), (1.1, 0.1), (1.5, 0.1)):
+        with pytest.raises(ValueError, match="diverges"):
+            f.lifetime_value_infinite(100, r, d)
+
+
+def test_relationship_profit_and_satisfaction_trend() -> None:
+    assert f.relationship_profit(12000, 7000, 1500) == 3500
+    assert f.relationship_profit(0, 0, 120) == -120  # a prospect costs the relationship only
+    assert f.satisfaction_trend(3.5, 4.25) == -0.75
+
+
+def test_purchase_frequency() -> None:
+    # 6 purchases in the 184 days since 2025-07-01: 6 * 365.25 / 184
+    assert f.purchase_frequency(6, dt.date(2025, 7, 1), as_of=AS_OF) == pytest.approx(11.910326)
+    assert f.purchase_frequency(12, dt.date(2025, 1, 1), as_of=AS_OF) == pytest.approx(
+        12 * 365.25 / 365
+    )
+    assert f.purchase_frequency(0, dt.date(2025, 1, 1), as_of=AS_OF) == 0  # no purchases
+    # a client who bought yesterday is measured over 30 days, not over one
+    assert f.purchase_frequency(1, dt.date(2025, 12, 31), as_of=AS_OF) == pytest.approx(365.25 / 30)
+    with pytest.raises(ValueError, match="after the evaluation date"):
+        f.purchase_frequency(1, dt.date(2026, 2, 1), as_of=AS_OF)
+    with pytest.raises(ValueError, match="negative"):
+        f.purchase_frequency(-1, dt.date(2025, 2, 1), as_of=AS_OF)
+
+
+def test_recency_and_tenure() -> None:
+    assert f.recency(dt.date(2025, 12, 1), as_of=AS_OF) == 31
+    assert f.recency(dt.datetime(2025, 12, 31, 23, 59, tzinfo=dt.UTC), as_of=AS_OF) == 1
+    assert f.recency(AS_OF, as_of=AS_OF) == 0
+    assert f.tenure(dt.date(2024, 1, 1), as_of=AS_OF) == pytest.approx(731 / 365.25)
+    for fn in (f.recency, f.tenure):
+        with pytest.raises(ValueError, match="2026-03-01 is after the evaluation date 2026-01-01"):
+            fn(dt.date(2026, 3, 1), as_of=AS_OF)
+
+
+def test_rfm_bands() -> None:
+    cuts = (1, 2, 4, 8)
+    assert [f.rfm_band(v, *cuts) for v in (0, 1, 2, 3, 4, 5, 8, 100)] == [1, 1, 2, 3, 3, 4, 4, 5]
+    assert [f.rfm_recency_band(d, 10, 30, 90, 180) for d in (0, 10, 11, 60, 180, 400)] == [
+        5,
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
+    assert f.rfm_band(5, 3, 3, 3, 3) == 5  # tied cut points (many equal values)
+    with pytest.raises(ValueError, match="ascending"):
+        f.rfm_band(1, 4, 3, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "stage"),
+    [
+        ((None, None, None, None), "prospect"),
+        ((None, 10, 500, 100), "prospect"),
+        ((3.0, 400, 500, 500), "lapsed"),
+        ((0.5, 20, 500, 0), "new"),
+        ((3.0, 20, 1200, 1000), "growing"),
+        ((3.0, 20, 1000, 0), "growing"),
+        ((3.0, 20, 1199, 1000), "mature"),
+        ((3.0, 20, 0, 0), "mature"),
+        ((3.0, 20, 800, 1000), "declining"),
+        ((3.0, 20, 801, 1000), "mature"),
+        ((3.0, None, 800, 1000), None),
+        ((3.0, 20, None, 1000), None),
+    ],
+)
+def test_lifecycle(args: tuple[Any, ...], stage: str | None) -> None:
+    assert f.lifecycle(*args) == stage
+
+
+# -- through the engine: nulls and errors ---------------------------------------------------
+RULES = """
+decision: value
+inputs:
+  margin: number
+  retention: number
+  last_purchase_at: date
+derive:
+  clv: lifetime_value_infinite(margin, retention, 0.1)
+rules:
+  - id: valuable
+    when: clv >= 1000
+    then: {v: high}
+  - id: recent
+    when: recency(last_purchase_at) <= 30
+    then: {v: recent}
+default: {v: low}
+"""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    path = tmp_path_factory.mktemp("rules") / "value.yaml"
+    path.write_text(RULES)
+    return Engine.from_path(path)
+
+
+def test_engine_uses_the_functions_and_propagates_null(engine: Engine) -> None:
+    assert engine.decide({"margin": 500, "retention": 0.8}, as_of=AS_OF).output("value") == {
+        "v": "high"
+    }
+    # no margin -> no CLV (null) -> unknown; no purchase date -> unknown: the default
+    out = engine.decide({"retention": 0.8}, as_of=AS_OF)
+    assert out.decisions["value"].status == "default"
+    recent = {"margin": 1, "retention": 0.5, "last_purchase_at": "2025-12-20"}
+    assert engine.decide(recent, as_of=AS_OF).output("value") == {"v": "recent"}
+
+
+def test_diverging_retention_is_that_clients_decision_error(engine: Engine) -> None:
+    out = engine.decide({"margin": 500, "retention": 1.2}, as_of=AS_OF)
+    result = out.decisions["value"]
+    assert result.status == "error"
+    assert "diverges" in (result.error or "")
+
+
+def test_every_function_is_registered_with_a_doc_and_an_sql_form() -> None:
+    registry = function_registry()
+    for fn in f.FUNCTIONS:
+        assert registry[fn.name] is fn
+        assert fn.doc and fn.sql is not None
+
+
+# -- SQL forms equal the Python forms ------------------------------------------------------
+D = dt.date
+CASES: list[tuple[str, tuple[Any, ...]]] = [
+    ("lifetime_value", (100.0, 0.8, 0.1, 5)),
+    ("lifetime_value", (100, 1, 0, 5)),
+    ("lifetime_value", (250, 0.95, 0.08, 10)),
+    ("lifetime_value", (-40, 0.5, 0, 3)),
+    ("lifetime_value", (100, 0.8, 0.1, 0)),
+    ("lifetime_value", (100, -0.1, 0.1, 3)),
+    ("lifetime_value", (100, 0.8, 0.1, None)),
+    ("lifetime_value_infinite", (100, 0.8, 0.1)),
+    ("lifetime_value_infinite", (100, 1, 0)),
+    ("lifetime_value_infinite", (100, 1.2, 0.1)),
+    ("lifetime_value_infinite", (7, 0.33, 0.07)),
+    ("relationship_profit", (12000, 7000, 1500)),
+    ("relationship_profit", (100.5, 0.25, None)),
+    ("purchase_frequency", (6, D(2025, 7, 1))),
+    ("purchase_frequency", (1, D(2025, 12, 31))),
+    ("purchase_frequency", (0, D(2020, 2, 29))),
+    ("purchase_frequency", (3, D(2026, 2, 1))),
+    ("recency", (D(2025, 12, 1),)),
+    ("recency", (D(2026, 1, 2),)),
+    ("recency", (None,)),
+    ("tenure", (D(2024, 1, 1),)),
+    ("tenure", (D(2016, 2, 29),)),
+    ("rfm_band", (50, 10, 20, 50, 80)),
+    ("rfm_band", (50.5, 10, 20, 50, 80)),
+    ("rfm_band", (5, 3, 3, 3, 3)),
+    ("rfm_band", (1, 4, 3, 2, 1)),
+    ("rfm_recency_band", (11, 10, 30, 90, 180)),
+    ("rfm_recency_band", (400, 10, 30, 90, 180)),
+    ("lifecycle", (None, None, None, None)),
+    ("lifecycle", (3.0, 400, 500, 500)),
+    ("lifecycle", (0.5, 20, 500, 0)),
+    ("lifecycle", (3.0, 20, 1200, 1000)),
+    ("lifecycle", (3.0, 20, 1199.5, 1000)),
+    ("lifecycle", (3.0, 20, 800, 1000)),
+    ("lifecycle", (3.0, 20, 0, 0)),
+    ("lifecycle", (3.0, None, 800, 1000)),
+    ("satisfaction_trend", (3.5, 4.25)),
+]
+PARAM_TYPES = {"number": sa.Double(), "integer": sa.Integer(), "date": sa.Date()}
+
+
+def _python(name: str, args: tuple[Any, ...]) -> Any:
+    fn = function_registry()[name]
+    if not fn.null_safe and any(a is None for a in args):
+        return None
+    try:
+        return fn.impl(*args, as_of=AS_OF) if fn.needs_as_of else fn.impl(*args)
+    except ValueError:
+        return None  # where Python raises, SQL gives NULL
+
+
+def _sql(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> Any:
+    fn = function_registry()[name]
+    cols = [sa.literal(a, PARAM_TYPES[p]) for a, p in zip(args, fn.params, strict=True)]
+    expr = fn.sql(*cols, as_of=AS_OF) if fn.needs_as_of else fn.sql(*cols)
+    return conn.execute(sa.select(expr)).scalar_one()
+
+
+@pytest.fixture(scope="module", params=["sqlite://", "duckdb:///:memory:"])
+def conn(request: pytest.FixtureRequest) -> Any:
+    engine = sa.create_engine(request.param)
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+@pytest.mark.parametrize(("name", "args"), CASES, ids=[f"{n}{a}" for n, a in CASES])
+def test_sql_form_equals_python(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> None:
+    want, got = _python(name, args), _sql(conn, name, args)
+    if isinstance(want, float):
+        assert isinstance(got, float) and got == want
+    else:
+        assert got == want
+
+
+def test_sql_dates_read_iso_text_and_datetimes_on_sqlite() -> None:
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        text = conn.execute(
+            sa.select(f._recency_sql(sa.literal("2025-12-01"), as_of=AS_OF))
+        ).scalar()
+        stamp = sa.literal("2025-12-31 23:59:00")
+        late = conn.execute(sa.select(f._recency_sql(stamp, as_of=AS_OF))).scalar()
+    assert (text, late) == (31, 1)

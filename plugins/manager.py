@@ -1,10 +1,20 @@
-"""The plugin manager: built-in plugins first, then every entry point in group `tierwise`."""
+"""The plugin manager: built-in plugins first, then every entry point in group `tierwise`
+that the environment variable TIERWISE_PLUGINS allows; safe hook calls for per-client hooks."""
 
 from __future__ import annotations
 
-import pluggy
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass, replace
+from typing import Any
 
+import pluggy
+from pluggy import HookCaller
+
+from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
+from tierwise.outcome import FactError
 
 from . import hookspecs
 
@@ -14,26 +24,136 @@ BUILTINS = (
     "tierwise.plugins.builtin_functions",
     "tierwise.plugins.builtin_cli",
     "tierwise.plugins.crm_functions",
+    "tierwise.plugins.builtin_adapters",
+    "tierwise.plugins.builtin_commands",
 )
 
+ENV = "TIERWISE_PLUGINS"
+"""Comma-separated distribution or entry-point names: only these third-party plugins load.
+Empty means none; unset means all installed ones. Built-in plugins always load."""
 
-def get_plugin_manager() -> pluggy.PluginManager:
-    """A fresh manager with the built-in plugins and the installed ones registered."""
-    import importlib
+GROUP = "tierwise"
 
-    pm = pluggy.PluginManager("tierwise")
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """A loaded (or excluded) plugin: its name, where it comes from, the hooks it implements."""
+
+    name: str
+    origin: str
+    hooks: tuple[str, ...]
+    loaded: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailure:
+    """A plugin hook that raised for one call: which plugin, which hook, what error."""
+
+    plugin: str
+    hook: str
+    error: BaseException
+
+    def __str__(self) -> str:
+        return f"plugin {self.plugin}: {self.hook} raised {type(self.error).__name__}: {self.error}"
+
+    def as_fact_error(self) -> FactError:
+        """The failure as a client error, so it is logged against the client."""
+        return FactError(fact=f"plugin:{self.plugin}", message=str(self), value=None)
+
+
+class PluginLoadError(TierwiseError):
+    """An installed plugin that cannot be imported."""
+
+
+class TierwisePluginManager(pluggy.PluginManager):
+    """pluggy's manager, remembering where each plugin came from and which were excluded."""
+
+    def __init__(self) -> None:
+        super().__init__("tierwise")
+        self.origins: dict[str, str] = {}
+        self.excluded: dict[str, str] = {}
+
+
+def get_plugin_manager() -> TierwisePluginManager:
+    """A fresh manager: the built-in plugins, then the entry points of group `tierwise`
+    that TIERWISE_PLUGINS allows."""
+    pm = TierwisePluginManager()
     pm.add_hookspecs(hookspecs)
     for name in BUILTINS:
         pm.register(importlib.import_module(name), name=name)
-    pm.load_setuptools_entrypoints("tierwise")
+        pm.origins[name] = "built-in"
+    allowed = _allowed()
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = ep.dist.name if ep.dist is not None else "?"
+        version = ep.dist.version if ep.dist is not None else "?"
+        origin = f"{dist} {version}"
+        if pm.get_plugin(ep.name) is not None or ep.name in pm.excluded:
+            continue
+        if allowed is not None and not ({_normal(ep.name), _normal(dist)} & allowed):
+            pm.excluded[ep.name] = origin
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as e:
+            raise PluginLoadError(
+                f"plugin {ep.name} (from {origin}) cannot be loaded: {type(e).__name__}: {e}; "
+                f"uninstall it or leave it out of {ENV}"
+            ) from e
+        pm.register(plugin, name=ep.name)
+        pm.origins[ep.name] = origin
     return pm
 
 
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _allowed() -> set[str] | None:
+    value = os.environ.get(ENV)
+    if value is None:
+        return None
+    return {_normal(n) for n in value.split(",") if n.strip()}
+
+
+def list_plugins(pm: TierwisePluginManager | None = None) -> list[PluginInfo]:
+    """Every plugin: the loaded ones with the hooks each implements, then the excluded ones."""
+    pm = pm or get_plugin_manager()
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:
+            continue
+        hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or []))
+        infos.append(PluginInfo(name, pm.origins.get(name, "registered in code"), hooks))
+    infos += [PluginInfo(name, origin, (), loaded=False) for name, origin in pm.excluded.items()]
+    return infos
+
+
+def safe_call(hook: HookCaller, **kwargs: Any) -> tuple[list[Any], list[PluginFailure]]:
+    """Call every implementation of `hook`, each on its own: one that raises becomes a
+    PluginFailure instead of stopping the others. Results exclude None, as pluggy's do."""
+    results: list[Any] = []
+    failures: list[PluginFailure] = []
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except Exception as e:
+            failures.append(PluginFailure(impl.plugin_name, hook.name, e))
+            continue
+        if result is not None:
+            results.append(result)
+    return results, failures
+
+
 def function_registry(pm: pluggy.PluginManager | None = None) -> FunctionRegistry:
-    """Every function that the loaded plugins provide, checked for duplicate names."""
+    """Every function that the loaded plugins provide, checked for duplicate names (which
+    name both plugins)."""
     pm = pm or get_plugin_manager()
     registry = FunctionRegistry()
-    for functions in pm.hook.tierwise_functions():
-        for f in functions:
-            registry.add(f)
+    for impl in reversed(pm.hook.tierwise_functions.get_hookimpls()):
+        for f in impl.function() or []:
+            registry.add(
+                f
+                if f.plugin != "builtin" or impl.plugin_name in BUILTINS
+                else replace(f, plugin=impl.plugin_name)
+            )
     return registry

@@ -1,0 +1,118 @@
+"""The reader interface every adapter implements, and the record types it yields.
+
+A Source streams clients as plain fact dicts (key `client_id` plus one key per fact);
+a row that cannot be read becomes a BrokenRow, which is that client's error, never an
+exception that stops the run. Hosted-CRM connectors implement the same two methods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from tierwise.errors import TierwiseError
+from tierwise.facts import coerce_text
+from tierwise.outcome import FactError, Outcome
+from tierwise.types import FactType
+
+ID_KEY = "client_id"
+"""The key that carries the client's id in every record a Source yields."""
+
+
+class AdapterError(TierwiseError):
+    """A source or a destination that cannot be used: names what is wrong and where."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenRow:
+    """A client whose row could not be read or coerced: its id (or row label) and why."""
+
+    client_id: str
+    errors: tuple[FactError, ...]
+
+    def outcome(self, pack_hash: str, as_of: dt.date) -> Outcome:
+        """The client's outcome: no decisions, only these errors."""
+        return Outcome.model_construct(
+            client_id=self.client_id,
+            pack_hash=pack_hash,
+            as_of=as_of,
+            decisions={},
+            errors=list(self.errors),
+        )
+
+
+Record = dict[str, Any] | BrokenRow
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where clients come from. `clients` streams them in constant memory."""
+
+    url: str
+
+    def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
+        """Every client once, facts coerced to `types` (the pack's declared inputs)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...
+
+
+def coerce_value(value: Any, t: FactType) -> Any:
+    """A value from a file or a database turned into the declared type; ValueError if it
+    cannot be. Text goes through `coerce_text`; database numbers and dates are normalised."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if t.kind == "string":
+            return value
+        return coerce_text(value, t)
+    if isinstance(value, decimal.Decimal):
+        if t.kind == "integer" and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if t.kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if t.kind == "integer" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if t.kind == "date" and isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def coerce_record(
+    raw: Mapping[str, Any], types: Mapping[str, FactType], client_id: str, where: str
+) -> Record:
+    """Coerce every declared fact of one row (other columns pass through for enrichment
+    hooks); any failure makes the row a BrokenRow.
+
+    `where` names the row for the message (`clients.csv row 17`, `table clients id 42`).
+    """
+    facts: dict[str, Any] = {ID_KEY: client_id}
+    errors: list[FactError] = []
+    for name, value in raw.items():
+        if name == ID_KEY:
+            continue
+        t = types.get(name)
+        if t is None:
+            facts[name] = value
+            continue
+        try:
+            facts[name] = coerce_value(value, t)
+        except ValueError as e:
+            errors.append(
+                FactError(fact=name, message=f"{where}: {name}: {e}", value=_plain(value))
+            )
+    if errors:
+        return BrokenRow(client_id, tuple(errors))
+    return facts
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

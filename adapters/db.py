@@ -1,0 +1,67 @@
+"""Opening SQL databases (SQLAlchemy engines) with errors a user can act on: a bad URL,
+a missing driver, an unreachable server or a wrong password names the database (never
+its password) and the server's own one-line reason, without a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from .base import AdapterError
+
+SCHEME_ALIASES = {"postgres": "postgresql"}
+
+
+def safe_url(url: str | sa.URL) -> str:
+    """The URL as text with its password hidden, for messages and the run log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(url).split("@")[-1]
+
+
+def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
+    """A checked engine for `url` (a connection is opened once to prove it works).
+
+    SQLite files get WAL journaling, so a run can stream clients from a file while it
+    writes decisions and write-back columns into the same file.
+    """
+    if isinstance(url, sa.Engine):
+        return url
+    scheme, _, rest = url.partition(":")
+    url = SCHEME_ALIASES.get(scheme, scheme) + ":" + rest
+    try:
+        engine = sa.create_engine(url, **options)
+    except NoSuchModuleError:
+        raise AdapterError(f"{safe_url(url)}: unknown database kind {scheme!r}") from None
+    except ArgumentError as e:
+        raise AdapterError(f"{safe_url(url)}: not a database URL: {e}") from None
+    except ImportError as e:
+        raise AdapterError(f"{safe_url(url)}: the database driver is not installed ({e})") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as e:
+        engine.dispose()
+        raise AdapterError(f"cannot connect to {safe_url(url)}: {reason(e)}") from None
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def reason(error: SQLAlchemyError) -> str:
+    """The database's own message, first line only."""
+    orig = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(orig).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(orig).__name__

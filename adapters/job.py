@@ -1,0 +1,213 @@
+"""The run job: stream clients from a source, decide them, log every outcome, write
+chosen outputs back, and fire the reaction hooks; the base of `tierwise run`.
+
+    from tierwise.adapters import open_source
+    from tierwise.adapters.job import run_job
+
+    source = open_source("sqlite:///crm.db", mapping="crm-mapping.yaml")
+    summary = run_job(engine, source, "sqlite:///crm.db", as_of=date(2026, 11, 1))
+
+`run_job(engine, source, log, *, as_of, run_id=None, page_size=1000, writeback=True,
+progress=None, profile=None, pm=None) -> RunSummary`
+- `log` is a database URL or a DecisionLog; `run_id` of an earlier, interrupted run
+  resumes it (clients already logged are skipped), a new id or None starts a new run.
+- Each page of `page_size` clients is decided, then written in one transaction, so a
+  killed run loses at most the page in flight and a resume or rerun logs every client
+  exactly once. Write-back (when the source's mapping configures it and `writeback` is
+  true) follows the log write; it only sets values, so repeating it is harmless.
+- Enrichment hooks run before a client is decided; if one raises, that client's outcome
+  is the error (kind `client`). `decision_made` / `decision_changed` run after the page
+  is stored; if one raises, the run goes on and the error is logged against the client
+  (kind `hook`). Hooks run at least once per client: a resumed page may repeat them.
+- `progress(summary_so_far)` is called after every page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any
+
+import pluggy
+
+from tierwise.engine import Engine
+from tierwise.outcome import FactError, Outcome
+from tierwise.plugins.manager import get_plugin_manager, safe_call
+
+from .base import BrokenRow, Record, Source
+from .log import Change, DecisionLog, RunState
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: clients in, errors, changes, counts per decision and output label."""
+
+    run_id: str
+    status: str
+    as_of: dt.date
+    pack_hash: str
+    source: str
+    clients: int = 0
+    errors: int = 0
+    changes: int = 0
+    skipped: int = 0
+    hook_errors: int = 0
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    previous_run_id: str | None = None
+    resumed: bool = False
+
+
+def run_job(
+    engine: Engine,
+    source: Source,
+    log: str | DecisionLog,
+    *,
+    as_of: dt.date,
+    run_id: str | None = None,
+    page_size: int = 1000,
+    writeback: bool = True,
+    progress: Callable[[RunSummary], None] | None = None,
+    profile: Mapping[str, Any] | None = None,
+    pm: pluggy.PluginManager | None = None,
+) -> RunSummary:
+    """Decide every client of `source` and log the outcomes; see the module docstring."""
+    started = time.perf_counter()
+    pm = pm or get_plugin_manager()
+    log = log if isinstance(log, DecisionLog) else DecisionLog(log)
+    target = getattr(source, "writeback", None) if writeback else None
+    if target is not None:
+        target.check(engine.pack)
+    run = log.start_run(
+        pack_hash=engine.pack.hash, as_of=as_of, source=source.url, run_id=run_id, profile=profile
+    )
+    summary = RunSummary(
+        run.id,
+        "running",
+        as_of,
+        engine.pack.hash,
+        source.url,
+        previous_run_id=run.previous_run_id,
+        resumed=run.resumed,
+    )
+    decider = _Decider(engine, pm, as_of, dict(profile or {}))
+    processed = skipped = hook_errors = 0
+    try:
+        for page in _pages(source.clients(as_of, engine.pack.inputs), page_size):
+            if run.resumed:
+                done = log.done_clients(run, [_id(r) for r in page])
+                skipped += sum(1 for r in page if _id(r) in done)
+                page = [r for r in page if _id(r) not in done]
+            outcomes, enrich_errors = decider.decide(page)
+            changes = log.write_outcomes(run, outcomes, enrich_errors)
+            if target is not None:
+                target.write(outcomes)
+            failures = _react(pm, run, outcomes, changes)
+            log.add_hook_errors(run, failures)
+            processed += len(outcomes)
+            hook_errors += sum(len(v) for v in failures.values())
+            if progress is not None:
+                progress(
+                    replace(
+                        summary,
+                        clients=processed,
+                        skipped=skipped,
+                        hook_errors=hook_errors,
+                        wall_seconds=time.perf_counter() - started,
+                    )
+                )
+    except BaseException:
+        log.mark(run, "failed")
+        raise
+    stats = log.finish_run(run)
+    return replace(
+        summary,
+        status="finished",
+        skipped=skipped,
+        hook_errors=hook_errors,
+        wall_seconds=time.perf_counter() - started,
+        **stats,
+    )
+
+
+class _Decider:
+    """Enrichment (through safe hook calls) and the engine, for one page at a time."""
+
+    def __init__(
+        self, engine: Engine, pm: pluggy.PluginManager, as_of: dt.date, profile: dict[str, Any]
+    ) -> None:
+        self.engine = engine
+        self.as_of = as_of
+        self.profile = profile
+        self.enrich = (
+            pm.hook.tierwise_enrich_facts if pm.hook.tierwise_enrich_facts.get_hookimpls() else None
+        )
+
+    def decide(self, page: list[Record]) -> tuple[list[Outcome], dict[str, list[FactError]]]:
+        outcomes: list[Outcome] = []
+        errors: dict[str, list[FactError]] = {}
+        for record in page:
+            if isinstance(record, BrokenRow):
+                outcomes.append(record.outcome(self.engine.pack.hash, self.as_of))
+                continue
+            cid = str(record["client_id"])
+            facts: Mapping[str, Any] = record
+            if self.enrich is not None:
+                extra, failures = safe_call(
+                    self.enrich, facts=record, as_of=self.as_of, profile=self.profile
+                )
+                if failures:
+                    errors[cid] = [f.as_fact_error() for f in failures]
+                    outcomes.append(BrokenRow(cid, ()).outcome(self.engine.pack.hash, self.as_of))
+                    continue
+                facts = _merge(record, extra)
+            outcomes.append(self.engine.decide(facts, self.as_of, client_id=cid))
+        return outcomes, errors
+
+
+def _merge(facts: dict[str, Any], extra: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
+    merged = dict(facts)
+    for more in extra:
+        if more:
+            merged.update(more)
+    return merged
+
+
+def _react(
+    pm: pluggy.PluginManager, run: RunState, outcomes: list[Outcome], changes: list[Change]
+) -> dict[str, list[FactError]]:
+    """Fire decision_made and decision_changed; collect each client's hook failures."""
+    failures: dict[str, list[FactError]] = {}
+    made = pm.hook.tierwise_decision_made
+    if made.get_hookimpls():
+        for outcome in outcomes:
+            _, failed = safe_call(made, outcome=outcome, run_id=run.id)
+            if failed and outcome.client_id is not None:
+                failures.setdefault(outcome.client_id, []).extend(f.as_fact_error() for f in failed)
+    changed = pm.hook.tierwise_decision_changed
+    if changed.get_hookimpls():
+        for change in changes:
+            _, failed = safe_call(
+                changed,
+                client_id=change.client_id,
+                decision=change.decision,
+                before=change.before,
+                after=change.after,
+                run_id=run.id,
+            )
+            if failed:
+                failures.setdefault(change.client_id, []).extend(f.as_fact_error() for f in failed)
+    return failures
+
+
+def _id(record: Record) -> str:
+    return record.client_id if isinstance(record, BrokenRow) else str(record["client_id"])
+
+
+def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    iterator = iter(records)
+    while page := list(islice(iterator, size)):
+        yield page

@@ -1,0 +1,316 @@
+"""SQL sources (`sqlite:///crm.db`, `postgresql://...`): clients read in pages through a
+server-side cursor, facts from the clients table plus aggregates over related tables
+(orders, tickets, surveys) that the database computes in one query, and write-back of
+decision outputs into CRM columns. The mapping file says which tables and columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
+
+from tierwise.ir import Pack
+from tierwise.outcome import Outcome
+from tierwise.types import FactType
+
+from .base import ID_KEY, AdapterError, Record, coerce_record
+from .db import connect, reason, safe_url
+from .mapping import AggregateSpec, load_mapping
+from .mapping import Mapping as MappingFile
+
+FETCH_SIZE = 1000
+"""Rows fetched per round trip from the server-side cursor."""
+
+
+class _Tables:
+    """Reflected tables, each checked against the mapping that names it."""
+
+    def __init__(self, engine: sa.Engine, mapping: MappingFile, url: str) -> None:
+        self.engine = engine
+        self.mapping = mapping
+        self.url = url
+        self.metadata = sa.MetaData()
+        self._known: list[str] | None = None
+
+    def table(self, name: str, path: tuple[str | int, ...]) -> sa.Table:
+        if name in self.metadata.tables:
+            return self.metadata.tables[name]
+        try:
+            return sa.Table(name, self.metadata, autoload_with=self.engine)
+        except NoSuchTableError:
+            known = ", ".join(sorted(sa.inspect(self.engine).get_table_names())) or "none"
+            raise self.mapping.error(
+                path, f"table {name!r} does not exist in {self.url} (tables: {known})"
+            ) from None
+        except DBAPIError as e:
+            raise self.mapping.error(path, f"cannot read table {name!r}: {reason(e)}") from None
+
+    def column(self, table: sa.Table, name: str, path: tuple[str | int, ...]) -> sa.Column[Any]:
+        if name not in table.c:
+            known = ", ".join(c.name for c in table.columns)
+            raise self.mapping.error(
+                path, f"table {table.name!r} has no column {name!r} (columns: {known})"
+            )
+        return table.c[name]
+
+
+class SqlSource:
+    """Clients of a SQL database, as the mapping file describes them."""
+
+    def __init__(self, url: str, mapping: MappingFile) -> None:
+        self.url = safe_url(url)
+        _check_sqlite_file(url)
+        self.engine = connect(url)
+        self.mapping = mapping
+        tables = _Tables(self.engine, mapping, self.url)
+        m = mapping.model
+        self.clients_table = tables.table(m.clients.table, ("clients", "table"))
+        self.id_column = tables.column(
+            self.clients_table, m.clients.id or _default_id(self.clients_table), ("clients", "id")
+        )
+        self.fact_columns = {
+            fact: tables.column(self.clients_table, column, ("facts", fact))
+            for fact, column in m.facts.items()
+        }
+        self.aggregates = {
+            fact: _Aggregate(fact, spec, tables) for fact, spec in m.aggregates.items()
+        }
+        self.writeback = (
+            SqlWriteback(self.engine, tables, mapping, self.clients_table, self.id_column)
+            if m.writeback is not None
+            else None
+        )
+
+    def query(self, as_of: dt.date, types: Mapping[str, FactType]) -> sa.Select[Any]:
+        """One SELECT: the client's columns, and every aggregate as a LEFT JOIN of a
+        GROUP BY subquery (or, for `latest`, a correlated subquery), ordered by id."""
+        columns: list[Any] = [self.id_column.label(ID_KEY)]
+        named = set(self.fact_columns) | set(self.aggregates)
+        columns += [col.label(fact) for fact, col in self.fact_columns.items()]
+        columns += [
+            col.label(col.name)
+            for col in self.clients_table.columns
+            if col.name in types and col.name not in named and col.name != ID_KEY
+        ]
+        source: Any = self.clients_table
+        for aggregate in self.aggregates.values():
+            expression, source = aggregate.attach(source, self.id_column, as_of)
+            columns.append(expression.label(aggregate.fact))
+        return sa.select(*columns).select_from(source).order_by(self.id_column)
+
+    def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
+        """Every client once, in id order, streamed through a server-side cursor."""
+        statement = self.query(as_of, types)
+        table = self.clients_table.name
+        try:
+            with self.engine.connect() as conn:
+                options = {"stream_results": True, "yield_per": FETCH_SIZE}
+                result = conn.execution_options(**options).execute(statement)
+                for row in result.mappings():
+                    cid = row[ID_KEY]
+                    where = f"{table} {self.id_column.name}={cid}"
+                    yield coerce_record(row, types, str(cid), where)
+        except DBAPIError as e:
+            raise AdapterError(
+                f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class _Aggregate:
+    """One mapped aggregate, its table and columns checked when the source opens."""
+
+    def __init__(self, fact: str, spec: AggregateSpec, tables: _Tables) -> None:
+        path: tuple[str | int, ...] = ("aggregates", fact)
+        self.fact = fact
+        self.spec = spec
+        self.table = tables.table(spec.table, (*path, "table"))
+        self.key = tables.column(self.table, spec.key, (*path, "key"))
+        self.value = (
+            tables.column(self.table, spec.column, (*path, "column")) if spec.column else None
+        )
+        self.date = tables.column(self.table, spec.date, (*path, "date")) if spec.date else None
+        self.filters = [
+            tables.column(self.table, name, (*path, "where", name)).in_(v)
+            if isinstance(v, list)
+            else tables.column(self.table, name, (*path, "where", name)) == v
+            for name, v in spec.where.items()
+        ]
+
+    def conditions(self, as_of: dt.date) -> list[Any]:
+        conditions = list(self.filters)
+        if self.date is not None:
+            upper = as_of + dt.timedelta(days=1)
+            conditions.append(self.date < _bound(self.date, upper))
+            if self.spec.window_days:
+                lower = upper - dt.timedelta(days=self.spec.window_days)
+                conditions.append(self.date >= _bound(self.date, lower))
+        return conditions
+
+    def attach(self, source: Any, client_id: sa.Column[Any], as_of: dt.date) -> tuple[Any, Any]:
+        """The aggregate's column expression, and the FROM clause extended to compute it."""
+        conditions = self.conditions(as_of)
+        if self.spec.function == "latest":
+            assert self.value is not None and self.date is not None
+            latest = (
+                sa.select(self.value)
+                .where(self.key == client_id, *conditions)
+                .order_by(self.date.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            return latest, source
+        function = getattr(sa.func, self.spec.function)
+        value = function() if self.spec.function == "count" and self.value is None else None
+        if value is None:
+            assert self.value is not None
+            value = function(self.value)
+        grouped = (
+            sa.select(self.key.label("key"), value.label("value"))
+            .where(*conditions)
+            .group_by(self.key)
+            .subquery(f"agg_{self.fact}")
+        )
+        expression: Any = grouped.c.value
+        if self.spec.function in ("count", "sum"):
+            expression = sa.func.coalesce(expression, 0)
+        return expression, source.outerjoin(grouped, grouped.c.key == client_id)
+
+
+class SqlWriteback:
+    """Writes decision output fields into CRM columns, one UPDATE batch per page.
+
+    Idempotent (it sets values), so a rerun after a crash rewrites the same values.
+    A client whose facts were invalid keeps its columns; one with no decision gets null.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        tables: _Tables,
+        mapping: MappingFile,
+        clients: sa.Table,
+        id_column: sa.Column[Any],
+    ) -> None:
+        spec = mapping.model.writeback
+        assert spec is not None
+        self.engine = engine
+        self.mapping = mapping
+        self.table = tables.table(spec.table, ("writeback", "table")) if spec.table else clients
+        self.key = (
+            tables.column(self.table, spec.key, ("writeback", "key"))
+            if spec.key
+            else (
+                id_column
+                if self.table is clients
+                else tables.column(self.table, ID_KEY, ("writeback",))
+            )
+        )
+        self.targets = {
+            tables.column(self.table, column, ("writeback", "columns", column)).name: tuple(
+                target.split(".", 1)
+            )
+            for column, target in spec.columns.items()
+        }
+        self._key_type = _python_type(self.key)
+
+    def check(self, pack: Pack) -> None:
+        """Every target must name a decision of the pack and one of its output fields."""
+        for column, (decision, field) in self.targets.items():
+            path = ("writeback", "columns", column)
+            if decision not in pack.names:
+                known = ", ".join(pack.names)
+                raise self.mapping.error(
+                    path, f"no decision {decision!r} in the pack (decisions: {known})"
+                )
+            fields = pack.decision(decision).output_types
+            if field not in fields:
+                raise self.mapping.error(
+                    path,
+                    f"decision {decision!r} has no output {field!r} (outputs: {', '.join(fields)})",
+                )
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        """Update the configured columns of every decided client of a page, in one transaction."""
+        params = [self._params(o) for o in outcomes if not o.errors and o.client_id is not None]
+        if not params:
+            return
+        statement = (
+            sa.update(self.table)
+            .where(self.key == sa.bindparam("_key"))
+            .values({column: sa.bindparam(f"_{column}") for column in self.targets})
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement, params)
+        except DBAPIError as e:
+            raise AdapterError(
+                f"write-back into table {self.table.name!r} failed: {reason(e)}"
+            ) from None
+
+    def _params(self, outcome: Outcome) -> dict[str, Any]:
+        params: dict[str, Any] = {"_key": self._key(outcome.client_id)}
+        for column, (decision, field) in self.targets.items():
+            result = outcome.decisions.get(decision)
+            output = result.output if result is not None else None
+            if isinstance(output, list):
+                values = [str(o.get(field)) for o in output if o.get(field) is not None]
+                params[f"_{column}"] = "; ".join(values) if values else None
+            else:
+                params[f"_{column}"] = output.get(field) if isinstance(output, dict) else None
+        return params
+
+    def _key(self, client_id: Any) -> Any:
+        if self._key_type is int:
+            try:
+                return int(client_id)
+            except ValueError:
+                return client_id
+        return client_id
+
+
+def _python_type(column: sa.Column[Any]) -> type | None:
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
+def _bound(column: sa.Column[Any], day: dt.date) -> Any:
+    """A date bound in the column's own terms: datetime, date, or ISO text."""
+    if isinstance(column.type, sa.DateTime):
+        return dt.datetime.combine(day, dt.time.min)
+    if isinstance(column.type, sa.Date):
+        return day
+    return day.isoformat()
+
+
+def _default_id(table: sa.Table) -> str:
+    keys = [c.name for c in table.primary_key.columns]
+    if len(keys) == 1:
+        return keys[0]
+    return ID_KEY if ID_KEY in table.c else "id"
+
+
+def _check_sqlite_file(url: str) -> None:
+    if not url.startswith("sqlite:"):
+        return
+    database = sa.engine.make_url(url).database
+    if (
+        database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).is_file()
+    ):
+        raise AdapterError(f"{url}: no such database file: {database}")
+
+
+def open_sql(url: str, mapping: str | Path | None = None) -> SqlSource:
+    """The adapter factory for SQL URLs (sqlite, postgresql, and any SQLAlchemy dialect)."""
+    return SqlSource(url, load_mapping(mapping))

@@ -42,7 +42,7 @@ def open_source(
     if factory is None:
         schemes = ", ".join(sorted(f"{s}:" for s in known))
         raise AdapterError(
-            f"{url}: unknown source kind {scheme + ':' if scheme else ''}(known: {schemes})"
+            f"{url}: unknown source kind {scheme + ': ' if scheme else ''}(known: {schemes})"
         )
     return factory(url, mapping)  # type: ignore[operator]
 

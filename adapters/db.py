@@ -4,6 +4,7 @@ its password) and the server's own one-line reason, without a traceback."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,16 +33,17 @@ def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
     """
     if isinstance(url, sa.Engine):
         return url
-    scheme, _, rest = url.partition(":")
-    url = SCHEME_ALIASES.get(scheme, scheme) + ":" + rest
+    shown = safe_url(url)
+    scheme = url.partition(":")[0]
+    url = with_driver(url)
     try:
         engine = sa.create_engine(url, **options)
     except NoSuchModuleError:
-        raise AdapterError(f"{safe_url(url)}: unknown database kind {scheme!r}") from None
+        raise AdapterError(f"{shown}: unknown database kind {scheme!r}") from None
     except ArgumentError as e:
-        raise AdapterError(f"{safe_url(url)}: not a database URL: {e}") from None
+        raise AdapterError(f"{shown}: not a database URL: {e}") from None
     except ImportError as e:
-        raise AdapterError(f"{safe_url(url)}: the database driver is not installed ({e})") from None
+        raise AdapterError(f"{shown}: the database driver is not installed ({e})") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
@@ -49,8 +51,22 @@ def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
             pass
     except DBAPIError as e:
         engine.dispose()
-        raise AdapterError(f"cannot connect to {safe_url(url)}: {reason(e)}") from None
+        raise AdapterError(f"cannot connect to {shown}: {reason(e)}") from None
     return engine
+
+
+def with_driver(url: str) -> str:
+    """`postgres://` read as `postgresql://`, and a plain `postgresql://` given the driver
+    that is installed (SQLAlchemy 2.1 defaults to psycopg 3; psycopg2 is also common)."""
+    scheme, _, rest = url.partition(":")
+    scheme = SCHEME_ALIASES.get(scheme, scheme)
+    if (
+        scheme == "postgresql"
+        and importlib.util.find_spec("psycopg") is None
+        and importlib.util.find_spec("psycopg2") is not None
+    ):
+        scheme = "postgresql+psycopg2"
+    return scheme + ":" + rest
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

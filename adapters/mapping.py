@@ -91,7 +91,12 @@ class Mapping:
             return self.name
         return str(self.doc.pos(path))
 
-    def error(self, path: tuple[str | int, ...], message: str) -> AdapterError:
+    def error(
+        self, path: tuple[str | int, ...], message: str, *, key: bool = False
+    ) -> AdapterError:
+        """An error at the value at `path` (or at its key, when the key is what is wrong)."""
+        if key and self.doc is not None:
+            return AdapterError(f"{self.doc.key_pos(path)}: {message}")
         return AdapterError(f"{self.where(*path)}: {message}")
 
 

@@ -49,11 +49,13 @@ class _Tables:
         except DBAPIError as e:
             raise self.mapping.error(path, f"cannot read table {name!r}: {reason(e)}") from None
 
-    def column(self, table: sa.Table, name: str, path: tuple[str | int, ...]) -> sa.Column[Any]:
+    def column(
+        self, table: sa.Table, name: str, path: tuple[str | int, ...], *, key: bool = False
+    ) -> sa.Column[Any]:
         if name not in table.c:
             known = ", ".join(c.name for c in table.columns)
             raise self.mapping.error(
-                path, f"table {table.name!r} has no column {name!r} (columns: {known})"
+                path, f"table {table.name!r} has no column {name!r} (columns: {known})", key=key
             )
         return table.c[name]
 
@@ -87,7 +89,9 @@ class SqlSource:
 
     def query(self, as_of: dt.date, types: Mapping[str, FactType]) -> sa.Select[Any]:
         """One SELECT: the client's columns, and every aggregate as a LEFT JOIN of a
-        GROUP BY subquery (or, for `latest`, a correlated subquery), ordered by id."""
+        GROUP BY subquery (or, for `latest`, a correlated subquery), ordered by id.
+        Values come back as the driver gives them, so one bad value is one client's error
+        (coerced per row) instead of a failure of the whole result."""
         columns: list[Any] = [self.id_column.label(ID_KEY)]
         named = set(self.fact_columns) | set(self.aggregates)
         columns += [col.label(fact) for fact, col in self.fact_columns.items()]
@@ -100,7 +104,8 @@ class SqlSource:
         for aggregate in self.aggregates.values():
             expression, source = aggregate.attach(source, self.id_column, as_of)
             columns.append(expression.label(aggregate.fact))
-        return sa.select(*columns).select_from(source).order_by(self.id_column)
+        raw = [sa.type_coerce(c, sa.types.NullType()).label(c.name) for c in columns]
+        return sa.select(*raw).select_from(source).order_by(self.id_column)
 
     def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
         """Every client once, in id order, streamed through a server-side cursor."""
@@ -136,12 +141,10 @@ class _Aggregate:
             tables.column(self.table, spec.column, (*path, "column")) if spec.column else None
         )
         self.date = tables.column(self.table, spec.date, (*path, "date")) if spec.date else None
-        self.filters = [
-            tables.column(self.table, name, (*path, "where", name)).in_(v)
-            if isinstance(v, list)
-            else tables.column(self.table, name, (*path, "where", name)) == v
-            for name, v in spec.where.items()
-        ]
+        self.filters = []
+        for name, value in spec.where.items():
+            column = tables.column(self.table, name, (*path, "where", name), key=True)
+            self.filters.append(column.in_(value) if isinstance(value, list) else column == value)
 
     def conditions(self, as_of: dt.date) -> list[Any]:
         conditions = list(self.filters)

@@ -24,6 +24,7 @@ BUILTINS = (
     "tierwise.plugins.builtin_functions",
     "tierwise.plugins.builtin_cli",
     "tierwise.plugins.crm_functions",
+    "tierwise.plugins.crm_profile",
     "tierwise.plugins.builtin_adapters",
     "tierwise.plugins.builtin_commands",
 )

@@ -3,6 +3,7 @@ file, paging, write-back, and errors that name the table, column or database."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -125,14 +126,14 @@ def test_writeback_targets_are_checked_against_the_pack(tmp_path: Path, pack_dir
     mapping.write_text(MAPPING.replace("pricing_tier.discount_pct", "pricing_tier.discount"))
     source = open_source(url, mapping)
     assert source.writeback is not None
-    with pytest.raises(AdapterError, match=r"crm-mapping.yaml:15:60: decision 'pricing_tier' has no "
-                       r"output 'discount' \(outputs: tier, discount_pct\)"):  # fmt: skip
+    expected = "crm-mapping.yaml:15:60: decision 'pricing_tier' has no output 'discount' "
+    with pytest.raises(AdapterError, match=re.escape(expected + "(outputs: tier, discount_pct)")):
         source.writeback.check(Engine.from_path(pack_dir).pack)
     source.close()
 
 
 def test_a_missing_sqlite_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(AdapterError, match="no such database file: .*nowhere.db"):
+    with pytest.raises(AdapterError, match=r"no such database file: .*nowhere\.db"):
         open_source(f"sqlite:///{tmp_path / 'nowhere.db'}")
 
 
@@ -154,13 +155,15 @@ def test_an_unreachable_server_is_named() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(AdapterError, match=rf"cannot connect to postgresql://u:\*\*\*@127.0.0.1:{port}/crm: .*"
-                       r"(refused|failed)"):  # fmt: skip
+    expected = re.escape(f"cannot connect to postgresql://u:***@127.0.0.1:{port}/crm: ")
+    with pytest.raises(AdapterError, match=expected + "(.*)(refused|failed)"):
         open_source(f"postgresql://u:secret@127.0.0.1:{port}/crm")
 
 
 def test_an_unknown_scheme_lists_the_known_ones() -> None:
-    with pytest.raises(AdapterError, match="unknown source kind hubspot: .*csv:, jsonl:, postgres"):
+    with pytest.raises(
+        AdapterError, match=r"unknown source kind hubspot: \(known: csv:, jsonl:, postgres"
+    ):
         open_source("hubspot:portal-1")
 
 

@@ -194,7 +194,7 @@ class _Generator:
         rng = self.rng
         business = rng.random() < 0.2
         # more clients joined recently: the company grows
-        signup = self.start + int((self.end - self.start) * (1 - rng.random() ** 1.6))
+        signup = self.start + int((self.end - self.start) * (1 - rng.random() ** 2.2))
         prospect = rng.random() < 0.12
         orders = [] if prospect else self._orders(cid, signup, business)
         complaints = self._tickets(cid, signup, orders)
@@ -227,7 +227,7 @@ class _Generator:
         rng = self.rng
         ticket = rng.lognormvariate(math.log(1400 if business else 110), 0.7)
         rate = rng.gammavariate(2.0, 3.0 if business else 1.6) / 365.25  # orders a day
-        lifetime = rng.expovariate(1 / (5.0 if business else 3.0)) * 365.25
+        lifetime = rng.expovariate(1 / (7.0 if business else 4.0)) * 365.25
         trend = rng.gauss(0, 0.25) / 365.25  # change of the order rate, per day
         first = signup + int(rng.expovariate(1 / 45))
         stop = min(self.end, first + int(lifetime))

@@ -237,7 +237,7 @@ class DecisionLog:
         profile: Mapping[str, Any] | None = None,
     ) -> RunState:
         """Open a new run, or resume `run_id` if it exists (same pack and as_of required)."""
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
             if run_id is not None:
                 existing = (
@@ -371,7 +371,7 @@ class DecisionLog:
                 sa.update(RUNS)
                 .where(RUNS.c.id == run.id)
                 .values(
-                    status=status, finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None), **stats
+                    status=status, finished_at=dt.datetime.now(dt.UTC), **stats
                 )
             )
         return stats

@@ -18,7 +18,7 @@ from .explain import RuleExplainer
 from .facts import FactValidator, UnreadableClient
 from .functions import FunctionRegistry
 from .ir import Decision, Pack
-from .outcome import DecisionResult, FactError, Outcome
+from .outcome import DecisionResult, FactError, Outcome, new_outcome
 from .pack import load_pack
 from .pyeval import AS_OF_KEY, EvaluationError
 from .resolve import resolve
@@ -33,15 +33,26 @@ class Engine:
         self.id_field = id_field
         self.validator = FactValidator(pack.inputs)
         types = _field_types(pack)
+        temporal = frozenset(n for n, t in types.items() if t.kind in ("date", "datetime"))
         self.compiled: list[CompiledDecision] = [
             compile_decision(d, pack.functions, types) for d in pack.decisions
         ]
         self.matcher = Matcher(self.compiled, pack.hash)
         self.explainers = {
-            d.name: {r.id: RuleExplainer(r, pack.functions) for r in d.rules}
+            d.name: {r.id: RuleExplainer(r, pack.functions, temporal) for r in d.rules}
             for d in pack.decisions
         }
-        self._publish = [_publisher(d) for d in pack.decisions]
+        read = {n.split(".", 1)[0] for d in pack.decisions for n in d.depends_on}
+        self._steps = [
+            (
+                i,
+                c.decision,
+                c.computed,
+                self.explainers[c.decision.name],
+                _publisher(c.decision) if c.decision.name in read else None,
+            )
+            for i, c in enumerate(self.compiled)
+        ]
 
     @classmethod
     def from_path(
@@ -66,7 +77,7 @@ class Engine:
         self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None
     ) -> Outcome:
         """Decide every decision for one client. Never raises for bad facts: they become errors."""
-        match = self.matcher.matcher_for_thread()
+        match = self.matcher.for_thread()
         return self._decide(facts, as_of or dt.date.today(), client_id, match)
 
     def decide_many(
@@ -74,7 +85,7 @@ class Engine:
     ) -> Iterator[Outcome]:
         """Decide each client in turn: one outcome per client, in order, never raising for one."""
         as_of = as_of or dt.date.today()
-        match = self.matcher.matcher_for_thread()
+        match = self.matcher.for_thread()
         decide = self._decide
         for facts in clients:
             yield decide(facts, as_of, None, match)
@@ -85,50 +96,33 @@ class Engine:
         if not isinstance(facts, Mapping):
             return self._unreadable(facts, as_of, client_id)
         cid = client_id if client_id is not None else facts.get(self.id_field)
-        cid = str(cid) if cid is not None else None
+        if cid is not None and type(cid) is not str:
+            cid = str(cid)
         working, errors = self.validator.validate(facts)
         if errors:
-            return Outcome.model_construct(
-                client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=errors
-            )
+            return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         working[AS_OF_KEY] = as_of
         results: dict[str, DecisionResult] = {}
-        for index, compiled in enumerate(self.compiled):
-            decision = compiled.decision
+        for index, decision, computed, explainers, publish in self._steps:
             try:
-                for value in compiled.computed:
+                for value in computed:
                     working[value.name] = value.evaluate(working)
-                matched = match(index, working)
-                explainers = self.explainers[decision.name]
-                result = resolve(
-                    decision, matched, lambda r, e=explainers: e[r.id].explain(working)
-                )
+                result = resolve(decision, match[index](working), explainers, working)
             except (EvaluationError, MatchError) as e:
-                result = DecisionResult.model_construct(
-                    decision=decision.name,
-                    status="error",
-                    output=None,
-                    rules=[],
-                    explanations=[],
-                    error=str(e),
-                )
-            self._publish[index](working, result)
+                result = DecisionResult(decision.name, "error", error=str(e))
+            if publish is not None:
+                publish(working, result)
             results[decision.name] = result
-        return Outcome.model_construct(
-            client_id=cid, pack_hash=self.pack.hash, as_of=as_of, decisions=results, errors=[]
-        )
+        return new_outcome(cid, self.pack.hash, as_of, results, [])
 
     def _unreadable(self, record: Any, as_of: dt.date, client_id: str | None) -> Outcome:
         if isinstance(record, UnreadableClient):
-            error = FactError(fact=record.fact, message=record.message, value=record.value)
+            error = FactError(record.fact, record.message, record.value)
             client_id = client_id if client_id is not None else record.client_id
         else:
-            error = FactError(
-                fact="*", message=f"client facts must be a mapping, got {type(record).__name__}"
-            )
-        return Outcome.model_construct(
-            client_id=client_id, pack_hash=self.pack.hash, as_of=as_of, decisions={}, errors=[error]
-        )
+            message = f"client facts must be a mapping, got {type(record).__name__}"
+            error = FactError("*", message)
+        return new_outcome(client_id, self.pack.hash, as_of, {}, [error])
 
 
 def _field_types(pack: Pack) -> dict[str, FactType]:

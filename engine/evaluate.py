@@ -4,7 +4,7 @@ Stage five of the pipeline. The C extension is driven directly (no Python wrappe
 action callbacks): first-hit decisions assert one event that the highest-priority rule
 consumes; the other policies assert a fact, read every match, and retract it, so no state
 grows. durable is not safe for two threads on one session, so each thread gets its own
-rulesets, created on first use.
+rulesets, created on first use, and match functions bound to them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import orjson
 from .compile.durable import Chunk, CompiledDecision, durable_json, literal_json
 from .errors import TierwiseError
 
+Match = Callable[[dict[str, Any]], list[int]]
 _ruleset_ids = itertools.count()
 
 
@@ -29,111 +30,111 @@ class MatchError(TierwiseError):
     """durable_rules failed on one client's message; the client gets this as its error."""
 
 
-class _ChunkRuntime:
+class _Layout:
     """A chunk's message layout: which working fact goes into which message field."""
 
     def __init__(self, chunk: Chunk, compiled: CompiledDecision) -> None:
         self.keys = tuple(f"f{i}" for i in range(len(chunk.fields)))
         self.names = tuple(chunk.fields)
         self.definition = orjson.dumps(chunk.definition).decode()
-        self.rule_index = {name: idx for name, idx in chunk.rules.items()}
+        self.rule_index = dict(chunk.rules)
         self.convert = tuple(
             key
             for key, name in zip(self.keys, self.names, strict=True)
-            if name.startswith("\0")
-            or compiled.field_types.get(name, _NUMBER).kind in ("date", "datetime")
+            if name.startswith("\0") or _is_temporal(compiled, name)
         )
 
+    def message(self, facts: dict[str, Any]) -> str:
+        """The JSON that durable reads: only the fields this ruleset tests, nulls included."""
+        msg = dict(zip(self.keys, map(facts.get, self.names), strict=False))
+        msg["sid"] = "0"
+        msg["id"] = "c"
+        for key in self.convert:
+            if isinstance(msg[key], dt.date):
+                msg[key] = literal_json(msg[key])
+        return durable_json(msg)
 
-class _Number:
-    kind = "number"
 
-
-_NUMBER = _Number()
+def _is_temporal(compiled: CompiledDecision, name: str) -> bool:
+    t = compiled.field_types.get(name)
+    return t is not None and t.kind in ("date", "datetime")
 
 
 class Matcher:
     """Matches working facts against every compiled decision; safe to share between threads."""
 
     def __init__(self, compiled: list[CompiledDecision], tag: str) -> None:
-        self.compiled = compiled
+        self.modes = [cd.mode for cd in compiled]
         self.tag = tag
-        self.layouts = [[_ChunkRuntime(c, cd) for c in cd.chunks] for cd in compiled]
+        self.layouts = [[_Layout(c, cd) for c in cd.chunks] for cd in compiled]
         self._local = threading.local()
 
-    def _handles(self) -> list[list[int]]:
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = []
-            for layouts in self.layouts:
-                row = []
-                for layout in layouts:
-                    name = f"tw_{self.tag}_{next(_ruleset_ids)}"
-                    row.append(dre.create_ruleset(name, layout.definition))
-                handles.append(row)
-            self._local.handles = handles
-        return handles
+    def for_thread(self) -> list[Match]:
+        """One match function per decision, bound to this thread's own rulesets."""
+        matches = getattr(self._local, "matches", None)
+        if matches is None:
+            matches = [
+                (_first_hit if mode == "event" else _all_hits)(
+                    [(self._create(layout), layout) for layout in layouts]
+                )
+                for mode, layouts in zip(self.modes, self.layouts, strict=True)
+            ]
+            self._local.matches = matches
+        return matches
 
-    def matcher_for_thread(self) -> Callable[[int, dict[str, Any]], list[int]]:
-        """A match function bound to this thread's rulesets (fast path for loops)."""
-        handles = self._handles()
-        compiled, layouts = self.compiled, self.layouts
-
-        def match(index: int, facts: dict[str, Any]) -> list[int]:
-            if compiled[index].mode == "event":
-                return _first_hit(handles[index], layouts[index], facts)
-            return _all_hits(handles[index], layouts[index], facts)
-
-        return match
+    def _create(self, layout: _Layout) -> int:
+        return dre.create_ruleset(f"tw_{self.tag}_{next(_ruleset_ids)}", layout.definition)
 
 
-def _message(layout: _ChunkRuntime, facts: dict[str, Any]) -> str:
-    msg: dict[str, Any] = {"sid": "0", "id": "c"}
-    msg.update(zip(layout.keys, map(facts.get, layout.names), strict=True))
-    for key in layout.convert:
-        value = msg[key]
-        if isinstance(value, dt.date):
-            msg[key] = literal_json(value)
-    return durable_json(msg)
+def _first_hit(chunks: list[tuple[int, _Layout]]) -> Match:
+    """Events, in priority order across chunks: the first rule that matches consumes it."""
+    assert_event, start, complete = (
+        dre.assert_event,
+        dre.start_action_for_state,
+        dre.complete_and_start_action,
+    )
+
+    def match(facts: dict[str, Any]) -> list[int]:
+        for handle, layout in chunks:
+            try:
+                result = assert_event(handle, layout.message(facts))
+            except dre.error as e:
+                raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
+            if result[0]:
+                continue
+            state = result[1]
+            action = start(handle, state)
+            if not action:
+                continue
+            text = action[1]
+            complete(handle, state)
+            return [layout.rule_index[text[2 : text.index('"', 2)]]]
+        return []
+
+    return match
 
 
-def _first_hit(
-    handles: list[int], layouts: list[_ChunkRuntime], facts: dict[str, Any]
-) -> list[int]:
-    for handle, layout in zip(handles, layouts, strict=True):
-        try:
-            result = dre.assert_event(handle, _message(layout, facts))
-        except dre.error as e:
-            raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
-        if result[0] != 0:
-            continue
-        state = result[1]
-        action = dre.start_action_for_state(handle, state)
-        if not action:
-            continue
-        message = action[1]
-        rule = layout.rule_index[message[2 : message.index('"', 2)]]
-        dre.complete_and_start_action(handle, state)
-        return [rule]
-    return []
+def _all_hits(chunks: list[tuple[int, _Layout]]) -> Match:
+    """A fact per chunk: read every match, then retract it so that no state is kept."""
 
+    def match(facts: dict[str, Any]) -> list[int]:
+        hits: set[int] = set()
+        for handle, layout in chunks:
+            message = layout.message(facts)
+            try:
+                result = dre.assert_fact(handle, message)
+                if result[0] == 0:
+                    state = result[1]
+                    action = dre.start_action_for_state(handle, state)
+                    while action:
+                        text = action[1] if isinstance(action, tuple) else action
+                        hits.add(layout.rule_index[text[2 : text.index('"', 2)]])
+                        action = dre.complete_and_start_action(handle, state)
+            except dre.error as e:
+                raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
+            finally:
+                with contextlib.suppress(dre.error):
+                    dre.retract_fact(handle, message)
+        return sorted(hits)
 
-def _all_hits(handles: list[int], layouts: list[_ChunkRuntime], facts: dict[str, Any]) -> list[int]:
-    hits: set[int] = set()
-    for handle, layout in zip(handles, layouts, strict=True):
-        message = _message(layout, facts)
-        try:
-            result = dre.assert_fact(handle, message)
-            if result[0] == 0:
-                state = result[1]
-                action = dre.start_action_for_state(handle, state)
-                while action:
-                    text = action[1] if isinstance(action, tuple) else action
-                    hits.add(layout.rule_index[text[2 : text.index('"', 2)]])
-                    action = dre.complete_and_start_action(handle, state)
-        except dre.error as e:
-            raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
-        finally:
-            with contextlib.suppress(dre.error):
-                dre.retract_fact(handle, message)
-    return sorted(hits)
+    return match

@@ -7,43 +7,52 @@ rendering (`gold, because clv 12400 >= 10000 and ...`) is built on demand by `de
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from .expr import And, Arith, Call, Node, Or, names, render
 from .functions import FunctionRegistry
 from .ir import Rule
 from .outcome import DecisionResult, Explanation
-from .pyeval import compile_expr
+from .pyeval import EvaluationError, compile_expr
 
 
 class RuleExplainer:
-    """Precomputed per rule: the names it reads, and for `or` a witness finder."""
+    """Built once per rule: the names it reads, its computed values, and for `or` a witness
+    finder; `explain` then only reads values, which keeps it cheap on the hot path."""
 
-    def __init__(self, rule: Rule, functions: FunctionRegistry) -> None:
+    def __init__(self, rule: Rule, functions: FunctionRegistry, temporal: frozenset[str]) -> None:
         self.rule = rule
-        self.functions = functions
         self.reads = tuple(names(rule.condition))
+        self.witness = _witness(rule.condition, functions) if _has_or(rule.condition) else None
         self.calls = tuple(
-            (render(n), compile_expr(n, functions)) for n in _computed(rule.condition)
+            (render(n), "\0" + render(n), frozenset(names(n)), compile_expr(n, functions))
+            for n in _computed(rule.condition)
         )
-        self.needs_witness = any(isinstance(n, Or) for n in rule.condition.walk())
+        self.convert = bool(temporal.intersection(self.reads)) or bool(self.calls)
 
     def explain(self, facts: dict[str, Any]) -> Explanation:
-        reads = (
-            _witness(self.rule.condition, facts, self.functions)
-            if self.needs_witness
-            else self.reads
-        )
-        values = {n: _json(facts.get(n)) for n in reads}
-        for text, ev in self.calls:
-            if any(n in text for n in reads):
-                try:
-                    values[text] = _json(ev(facts))
-                except Exception:
-                    continue
-        return Explanation(
-            rule=self.rule.id, because=self.rule.because, condition=self.rule.text, facts=values
-        )
+        rule = self.rule
+        reads = self.witness(facts) if self.witness is not None else self.reads
+        values = {n: facts.get(n) for n in reads}
+        if self.convert:
+            for text, key, needs, evaluate in self.calls:
+                if needs.issubset(reads):
+                    values[text] = facts[key] if key in facts else _safe(evaluate, facts)
+            values = {n: _json(v) for n, v in values.items()}
+        return Explanation(rule.id, rule.because, rule.text, values)
+
+
+def _safe(evaluate: Callable[[dict[str, Any]], Any], facts: dict[str, Any]) -> Any:
+    """A computed value for an explanation; a failing function shows as null, never raises."""
+    try:
+        return evaluate(facts)
+    except EvaluationError:
+        return None
+
+
+def _has_or(node: Node) -> bool:
+    return any(isinstance(n, Or) for n in node.walk())
 
 
 def _computed(node: Node) -> list[Node]:
@@ -53,18 +62,27 @@ def _computed(node: Node) -> list[Node]:
     return [c for child in node.children() for c in _computed(child)]
 
 
-def _witness(node: Node, facts: dict[str, Any], functions: FunctionRegistry) -> list[str]:
-    """The names in the part of a true condition that made it true."""
+Witness = Callable[[dict[str, Any]], tuple[str, ...]]
+
+
+def _witness(node: Node, functions: FunctionRegistry) -> Witness:
+    """A function giving the names in the part of a true condition that made it true:
+    for `or` the first branch that holds, for `and` every part."""
     if isinstance(node, Or):
-        for item in node.items:
-            if compile_expr(item, functions)(facts) is True:
-                return _witness(item, facts, functions)
+        branches = [(compile_expr(i, functions), _witness(i, functions)) for i in node.items]
+
+        def first_true(facts: dict[str, Any]) -> tuple[str, ...]:
+            for holds, witness in branches:
+                if holds(facts) is True:
+                    return witness(facts)
+            return ()
+
+        return first_true
     if isinstance(node, And):
-        out: dict[str, None] = {}
-        for item in node.items:
-            out.update(dict.fromkeys(_witness(item, facts, functions)))
-        return list(out)
-    return names(node)
+        parts = [_witness(i, functions) for i in node.items]
+        return lambda facts: tuple(dict.fromkeys(n for p in parts for n in p(facts)))
+    found = tuple(names(node))
+    return lambda facts: found
 
 
 def _json(value: Any) -> Any:

@@ -6,26 +6,49 @@ min, max), the default, and an explicit no-decision outcome.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from .ir import Decision, Rule
 from .outcome import DecisionResult, Explanation
 
-Explain = Callable[[Rule], Explanation]
+
+class Explainer(Protocol):
+    def explain(self, facts: dict[str, Any]) -> Explanation: ...
 
 
-def resolve(decision: Decision, matched: list[int], explain: Explain) -> DecisionResult:
+class _Explain:
+    """Explains winning rules against one client's facts."""
+
+    __slots__ = ("explainers", "facts")
+
+    def __init__(self, explainers: Mapping[str, Explainer], facts: dict[str, Any]) -> None:
+        self.explainers, self.facts = explainers, facts
+
+    def __call__(self, rule: Rule) -> Explanation:
+        return self.explainers[rule.id].explain(self.facts)
+
+
+def resolve(
+    decision: Decision,
+    matched: list[int],
+    explainers: Mapping[str, Explainer],
+    facts: dict[str, Any],
+) -> DecisionResult:
     """The decision's result for the rules (by index) that matched one client."""
     rules = decision.rules
+    policy = decision.hit_policy
+    if policy == "first" and matched:
+        rule = rules[matched[0]]
+        explanation = explainers[rule.id].explain(facts)
+        return DecisionResult(
+            decision.name, "decided", dict(rule.outputs), [rule.id], [explanation]
+        )
+    explain = _Explain(explainers, facts)
     if not matched:
         if decision.default is not None:
             return _result(decision.name, "default", dict(decision.default), [], [])
         return _result(decision.name, "no_decision", None, [], [])
-    policy = decision.hit_policy
-    if policy == "first":
-        winners = [rules[matched[0]]]
-        return _decided(decision, dict(winners[0].outputs), winners, explain)
     hits = [rules[i] for i in matched]
     if policy == "unique":
         if len(hits) > 1:
@@ -64,7 +87,7 @@ def aggregate(op: str, values: list[Any]) -> Any:
 
 
 def _decided(
-    decision: Decision, output: Any, winners: list[Rule], explain: Explain
+    decision: Decision, output: Any, winners: list[Rule], explain: _Explain
 ) -> DecisionResult:
     return _result(
         decision.name, "decided", output, [r.id for r in winners], [explain(r) for r in winners]
@@ -72,27 +95,13 @@ def _decided(
 
 
 def _error(decision: Decision, message: str, hits: list[Rule]) -> DecisionResult:
-    return DecisionResult.model_construct(
-        decision=decision.name,
-        status="error",
-        output=None,
-        rules=[r.id for r in hits],
-        explanations=[],
-        error=message,
-    )
+    return DecisionResult(decision.name, "error", None, [r.id for r in hits], [], message)
 
 
 def _result(
     name: str, status: str, output: Any, rules: list[str], explanations: list[Explanation]
 ) -> DecisionResult:
-    return DecisionResult.model_construct(
-        decision=name,
-        status=status,
-        output=output,
-        rules=rules,
-        explanations=explanations,
-        error=None,
-    )
+    return DecisionResult(name, status, output, rules, explanations)  # type: ignore[arg-type]
 
 
 def _ids(rules: list[Rule]) -> str:

@@ -37,6 +37,7 @@ from .spec import (
     tierwise_answer,
     write_tierwise,
 )
+from .table import markdown
 
 TARGETS = {"first20": 80_000, "pack3": 60_000}
 """decide_many clients/s that issue 2 asks for on this 2-core machine."""
@@ -102,27 +103,28 @@ def print_table(spec: Spec, rows: list[dict[str, Any]], n: int, repeats: int) ->
     kinds = "+".join(d.hit_policy for d in spec.decisions)
     print(
         f"\n## {spec.name}: {len(spec.decisions)} decision(s) ({kinds}), {spec.rule_count} rules, "
-        f"{n:,} clients, median of {repeats}"
+        f"{n:,} clients, median of {repeats}\n"
     )
-    print(
-        f"| {'engine':<32} | {'clients/s':>10} | {'range':>17} | {'us/client':>9} | "
-        f"{'decide_many / this':>18} | {'mismatches':>10} |"
-    )
-    print(f"|{'-' * 34}|{'-' * 12}:|{'-' * 18}:|{'-' * 10}:|{'-' * 19}:|{'-' * 11}:|")
-    for r in rows:
-        span = f"{r['min']:,.0f}-{r['max']:,.0f}"
-        micros = 1e6 / r["median"]
-        print(
-            f"| {r['engine']:<32} | {r['median']:>10,.0f} | {span:>17} | {micros:>9.1f} | "
-            f"{many / r['median']:>18.2f} | {r['mismatches']:>10,} |"
-        )
+    headers = ["engine", "clients/s", "range", "us/client", "decide_many / this", "mismatches"]
+    table = [
+        [
+            r["engine"],
+            f"{r['median']:,.0f}",
+            f"{r['min']:,.0f}-{r['max']:,.0f}",
+            f"{1e6 / r['median']:.1f}",
+            f"{many / r['median']:.2f}",
+            f"{r['mismatches']:,}",
+        ]
+        for r in rows
+    ]
+    print(markdown(headers, table, right={1, 2, 3, 4, 5}))
     for r in rows:
         for example in r["examples"]:
             print(f"  mismatch in {r['engine']}: {example}")
     target = TARGETS.get(spec.name)
     if target:
         verdict = "met" if many >= target else "NOT met"
-        print(f"target: decide_many >= {target:,} clients/s: {verdict} ({many:,.0f})")
+        print(f"\ntarget: decide_many >= {target:,} clients/s: {verdict} ({many:,.0f})")
 
 
 def profile(spec: Spec, clients: list[dict[str, Any]], top: int = 25) -> str:

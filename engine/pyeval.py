@@ -69,6 +69,8 @@ def compile_expr(node: Node, functions: FunctionRegistry) -> Evaluator:
     """A closure computing `node` over a facts dict (missing keys read as null)."""
     match node:
         case Literal(value=v):
+            if isinstance(v, dt.datetime) and v.tzinfo is None:
+                v = v.replace(tzinfo=dt.UTC)  # facts are made aware (UTC); so are literals
             return lambda f: v
         case Name(name=n):
             return lambda f: f.get(n)

@@ -33,7 +33,11 @@ MAX_FIELDS = 200
 """Message properties per ruleset: durable fails past 253."""
 
 _DURABLE_OP = {"==": "$eq", "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
-TRUE_TEST: dict[str, Any] = {"$ex": {"id": 1}}
+MESSAGE_ID = "c"
+"""The `id` of every client message; durable's own session-state fact has id "sid-<sid>"."""
+TRUE_TEST: dict[str, Any] = {"$eq": {"id": MESSAGE_ID}}
+"""A rule that always holds must test the client message: `$ex id` also matched durable's
+session-state fact, which left an action pending and blocked every later event."""
 _EXPONENT = re.compile(rb"[0-9]e[-+]?[0-9]")
 
 

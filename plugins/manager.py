@@ -27,6 +27,7 @@ BUILTINS = (
     "tierwise.plugins.crm_profile",
     "tierwise.plugins.builtin_adapters",
     "tierwise.plugins.builtin_commands",
+    "tierwise.plugins.builtin_run",
 )
 
 ENV = "TIERWISE_PLUGINS"

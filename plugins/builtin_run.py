@@ -1,0 +1,293 @@
+"""The main job, `tierwise run`, and `tierwise why CLIENT` to read one stored explanation.
+
+With no arguments `run` creates the bundled sample CRM on first use, derives the facts of
+every client, decides every shipped decision, stores the outcomes in a decision log and
+prints a summary; --source, --mapping, --rules and --out point it at a user's own data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from tierwise.adapters import AdapterError, open_source
+from tierwise.adapters.job import RunSummary, run_job
+from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
+from tierwise.explain import describe
+from tierwise.profiling import build_profile, profile_digest
+
+from .builtin_cli import AS_OF_OPTION, load_engine
+from .manager import get_plugin_manager, hookimpl
+
+SAMPLE_DIR = Path("tierwise-sample")
+SAMPLE_MAPPING = Path(__file__).resolve().parent.parent / "adapters" / "sample_mapping.yaml"
+
+
+def default_rules() -> Path:
+    """./rules when it exists (a checkout, or a user's project), else the packs shipped inside."""
+    local = Path("rules")
+    if local.is_dir():
+        return local
+    from importlib.resources import files
+
+    return Path(str(files("tierwise.packs")))
+
+
+def _sample_mapping() -> Path:
+    from importlib.resources import files
+
+    packaged = Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
+    return packaged if packaged.exists() else SAMPLE_MAPPING
+
+
+@click.command()
+@click.option(
+    "--source",
+    help="Where the clients are: sqlite:///crm.db, postgresql://..., "
+    "csv:clients.csv, jsonl:clients.jsonl. Default: the sample CRM.",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML mapping of CRM tables and columns to facts (SQL sources).",
+)
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Rule file or folder. Default: ./rules, else the shipped packs.",
+)
+@click.option("--out", help="Decision log database URL. Default: beside the sample CRM.")
+@AS_OF_OPTION
+@click.option("--run-id", help="Resume this interrupted run (same pack and as_of).")
+@click.option(
+    "--clients",
+    "sample_size",
+    type=int,
+    default=10_000,
+    show_default=True,
+    help="Size of the sample CRM when it is created.",
+)
+@click.option("--page-size", type=int, default=1000, show_default=True)
+@click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
+def run(
+    source: str | None,
+    mapping: Path | None,
+    rules: Path | None,
+    out: str | None,
+    as_of: dt.datetime | None,
+    run_id: str | None,
+    sample_size: int,
+    page_size: int,
+    no_writeback: bool,
+) -> None:
+    """Decide every client of a source and store the outcomes (the main job)."""
+    rules = rules or default_rules()
+    engine = load_engine(rules)
+    day = as_of.date() if as_of else None
+    if source is None:
+        source, mapping, day, out = _sample(sample_size, mapping, day, out)
+    day = day or dt.date.today()
+    out = out or "sqlite:///tierwise-decisions.db"
+    pm = get_plugin_manager()
+    try:
+        src = open_source(source, mapping, pm=pm)
+        click.echo(f"profiling {source} ...", err=True)
+        profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
+        summary = _run_with_progress(
+            engine, src, out, day, run_id, page_size, profile, pm, writeback=not no_writeback
+        )
+    except AdapterError as e:
+        raise click.ClickException(str(e)) from None
+    _print_summary(summary, out, rules, profile)
+
+
+def _sample(
+    size: int, mapping: Path | None, day: dt.date | None, out: str | None
+) -> tuple[str, Path, dt.date, str]:
+    """The sample CRM, created on first use, with its mapping, date and log beside it."""
+    from tierwise.adapters.sample_crm import SAMPLE_END, generate
+
+    crm = SAMPLE_DIR / "crm.db"
+    if not crm.exists():
+        click.echo(f"creating the sample CRM ({size:,} clients) in {crm} ...", err=True)
+        generate(crm, clients=size)
+    log = out or f"sqlite:///{SAMPLE_DIR / 'decisions.db'}"
+    return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
+
+
+def _run_with_progress(
+    engine: Any,
+    source: Any,
+    out: str,
+    day: dt.date,
+    run_id: str | None,
+    page_size: int,
+    profile: dict[str, Any],
+    pm: Any,
+    *,
+    writeback: bool,
+) -> RunSummary:
+    total = profile.get("clients", 0) + profile.get("skipped", 0) or None
+    if not sys.stderr.isatty():
+        return run_job(
+            engine,
+            source,
+            out,
+            as_of=day,
+            run_id=run_id,
+            page_size=page_size,
+            profile=profile,
+            pm=pm,
+            writeback=writeback,
+        )
+    with click.progressbar(length=total, label="deciding", file=sys.stderr, show_pos=True) as bar:
+        done = [0]
+
+        def progress(summary: RunSummary) -> None:
+            bar.update(summary.clients + summary.skipped - done[0])
+            done[0] = summary.clients + summary.skipped
+
+        return run_job(
+            engine,
+            source,
+            out,
+            as_of=day,
+            run_id=run_id,
+            page_size=page_size,
+            profile=profile,
+            pm=pm,
+            writeback=writeback,
+            progress=progress,
+        )
+
+
+def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str, Any]) -> None:
+    rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
+    click.echo(
+        f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
+        f"pack {summary.pack_hash}, profile {profile_digest(profile)}"
+    )
+    click.echo(
+        f"clients: {summary.clients:,}  errors: {summary.errors:,}  "
+        f"changes since last run: {summary.changes:,}  hook errors: {summary.hook_errors}"
+    )
+    click.echo(f"wall time: {summary.wall_seconds:.2f} s  ({rate:,.0f} clients/s)")
+    for decision, counts in summary.counts.items():
+        per_output = _per_output(counts)
+        several = " (a client may get several)" if per_output != counts else ""
+        click.echo(f"\n{decision}{several}:")
+        width = max((len(label) for label in per_output), default=0)
+        for label, count in sorted(per_output.items(), key=lambda kv: (-kv[1], kv[0])):
+            click.echo(f"  {label:<{width}}  {count:>7,}")
+    click.echo(
+        f"\noutcomes are in {out} (tables tierwise_runs, tierwise_decisions, "
+        "tierwise_client_errors)"
+    )
+    example = _example_client(out, summary.run_id)
+    hint = f" {example}" if example else " CLIENT_ID"
+    click.echo(f"see one client's explanation: tierwise why{hint} --log {out}")
+
+
+def _per_output(counts: dict[str, int]) -> dict[str, int]:
+    """Clients per single output: a collect decision's label joins its outputs with ' | '."""
+    per: dict[str, int] = {}
+    for label, count in counts.items():
+        for part in label.split(" | "):
+            per[part] = per.get(part, 0) + count
+    return per
+
+
+def _example_client(url: str, run_id: str) -> str | None:
+    log = DecisionLog(url)
+    try:
+        with log.engine.connect() as conn:
+            return conn.execute(
+                sa.select(DECISIONS.c.client_id)
+                .where(DECISIONS.c.run_id == run_id)
+                .order_by(DECISIONS.c.client_id)
+                .limit(1)
+            ).scalar()
+    finally:
+        log.close()
+
+
+@click.command()
+@click.argument("client_id")
+@click.option(
+    "--log",
+    "log_url",
+    default=f"sqlite:///{SAMPLE_DIR / 'decisions.db'}",
+    show_default=True,
+    help="Decision log database URL.",
+)
+@click.option("--run", "run_id", help="Run id; default: the latest run that has this client.")
+def why(client_id: str, log_url: str, run_id: str | None) -> None:
+    """Show one client's stored decisions and why each was made."""
+    try:
+        log = DecisionLog(log_url)
+    except AdapterError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        with log.engine.connect() as conn:
+            run_id = run_id or _latest_run(conn, client_id)
+            if run_id is None:
+                raise click.ClickException(f"client {client_id!r} is in no run of {log_url}")
+            run_row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+            rows = (
+                conn.execute(
+                    sa.select(DECISIONS).where(
+                        DECISIONS.c.run_id == run_id, DECISIONS.c.client_id == client_id
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            errors = (
+                conn.execute(
+                    sa.select(ERRORS)
+                    .where(ERRORS.c.run_id == run_id, ERRORS.c.client_id == client_id)
+                    .order_by(ERRORS.c.seq)
+                )
+                .mappings()
+                .all()
+            )
+    finally:
+        log.close()
+    for line in _describe_client(client_id, run_row, rows, errors):
+        click.echo(line)
+
+
+def _latest_run(conn: sa.Connection, client_id: str) -> str | None:
+    runs = sa.union(
+        sa.select(DECISIONS.c.run_id).where(DECISIONS.c.client_id == client_id),
+        sa.select(ERRORS.c.run_id).where(ERRORS.c.client_id == client_id),
+    ).subquery()
+    return conn.execute(
+        sa.select(RUNS.c.id)
+        .where(RUNS.c.id.in_(sa.select(runs.c.run_id)))
+        .order_by(RUNS.c.started_at.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> Iterator[str]:
+    yield (
+        f"client {client_id}, run {run_row['id']}, as of {run_row['as_of']}, "
+        f"pack {run_row['pack_hash']}"
+    )
+    for error in errors:
+        yield f"error ({error['kind']}) in {error['fact']}: {error['message']}"
+    for row in rows:
+        yield describe(result_of(row))
+
+
+@hookimpl
+def tierwise_cli_commands() -> list[click.Command]:
+    return [run, why]

@@ -1,0 +1,1 @@
+"""The shipped rule packs: YAML and CSV data, packaged as tierwise.packs so an installed tierwise finds them."""

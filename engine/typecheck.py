@@ -44,7 +44,7 @@ class TypeChecker:
         t = self.infer(node)
         if t is not None and t.kind != "bool":
             self.sink.add(
-                node.pos, "type mismatch", f"a condition must be true or false, but this is a {t}",
+                node.pos, "type mismatch", f"a condition must be true or false, but this is {_a(t)}",
                 "compare it with something, e.g. clv >= 1000",
             )
 
@@ -66,7 +66,7 @@ class TypeChecker:
             case Neg(operand=o):
                 t = self.infer(o)
                 if t is not None and not t.numeric:
-                    self.sink.add(node.pos, "type mismatch", f"cannot negate a {t}")
+                    self.sink.add(node.pos, "type mismatch", f"cannot negate {_a(t)}")
                     return None
                 return t
             case Arith(op=op, left=left, right=right):
@@ -74,7 +74,7 @@ class TypeChecker:
                 for side, t in ((left, lt), (right, rt)):
                     if t is not None and not t.numeric:
                         self.sink.add(
-                            side.pos, "type mismatch", f"arithmetic '{op}' needs numbers, but this is a {t}",
+                            side.pos, "type mismatch", f"arithmetic '{op}' needs numbers, but this is {_a(t)}",
                             "use a function such as days_since(date) for dates",
                         )
                         return None
@@ -129,7 +129,7 @@ class TypeChecker:
             )
             if not ok:
                 self.sink.add(
-                    arg.pos, "type mismatch", f"{fn.name}() expects a {want} here, got a {got}",
+                    arg.pos, "type mismatch", f"{fn.name}() expects {_a(want)} here, got {_a(got)}",
                     f"{fn.name}({', '.join(fn.params)})",
                 )
         return FactType(fn.returns)  # type: ignore[arg-type]
@@ -140,13 +140,13 @@ class TypeChecker:
             return BOOL
         if not comparable(lt, rt):
             self.sink.add(
-                node.pos, "type mismatch", f"cannot compare a {lt} with a {rt}: {_show(node.left)} {node.op} {_show(node.right)}",
+                node.pos, "type mismatch", f"cannot compare {_a(lt)} with {_a(rt)}: {_show(node.left)} {node.op} {_show(node.right)}",
                 _mismatch_hint(lt, rt),
             )
             return BOOL
         if node.op not in ("==", "!=") and lt.kind not in ORDERED and lt.enum is None:
             self.sink.add(
-                node.pos, "type mismatch", f"'{node.op}' needs numbers or dates, not a {lt}",
+                node.pos, "type mismatch", f"'{node.op}' needs numbers or dates, not {_a(lt)}",
                 "strings and booleans are compared with == and !=",
             )
         elif node.op not in ("==", "!=") and lt.enum is not None:
@@ -163,15 +163,15 @@ class TypeChecker:
                 if not isinstance(elem, Literal):
                     self.sink.add(elem.pos, "wrong value type", "list items must be literal values", "[\"gold\", \"silver\"]")
                 elif it is not None and et is not None and not comparable(it, et):
-                    self.sink.add(elem.pos, "type mismatch", f"cannot compare a {it} with a {et} in this list", _mismatch_hint(it, et))
+                    self.sink.add(elem.pos, "type mismatch", f"cannot compare {_a(it)} with {_a(et)} in this list", _mismatch_hint(it, et))
                 elif it is not None:
                     self._enum_member(node.item, it, elem)
             return BOOL
         ct = self.infer(node.container)
         if ct is not None and ct.kind != "list":
-            self.sink.add(node.container.pos, "type mismatch", f"'in' needs a list, but this is a {ct}", "x in [1, 2, 3] or \"vip\" in tags")
+            self.sink.add(node.container.pos, "type mismatch", f"'in' needs a list, but this is {_a(ct)}", "x in [1, 2, 3] or \"vip\" in tags")
         if it is not None and it.kind in ("list", "bool"):
-            self.sink.add(node.item.pos, "type mismatch", f"cannot look for a {it} in a list")
+            self.sink.add(node.item.pos, "type mismatch", f"cannot look for {_a(it)} in a list")
         return BOOL
 
     def _enum_member(self, side: Node, t: FactType, other: Node) -> None:
@@ -180,6 +180,12 @@ class TypeChecker:
                 other.pos, "unknown enum value", f"{other.value!r} is not one of {_show(side)}'s values",
                 "values: " + ", ".join(t.enum),
             )
+
+
+def _a(t: object) -> str:
+    """A type with its article: 'a string', 'an integer', 'an enum [a, b]'."""
+    text = str(t)
+    return ("an " if text[:1] in "aeiou" else "a ") + text
 
 
 def _show(node: Node) -> str:

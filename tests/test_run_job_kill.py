@@ -1,5 +1,4 @@
-"""A real run in a separate process, killed with SIGKILL halfway, then resumed and rerun
-(in this process):
+"""A real run in a separate process, killed with SIGKILL halfway, then resumed and rerun:
 every client ends in the log exactly once, nothing lost, nothing duplicated."""
 
 from __future__ import annotations

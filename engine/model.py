@@ -73,6 +73,13 @@ class DecisionFile(_Strict):
 
 
 _HINTS = {
+    "priority": "priority is a whole number; rules with a higher priority are tried first",
+    "then": "outputs are plain values: then: {tier: gold, discount_pct: 8}",
+    "default": "the default gives plain values: default: {tier: standard}",
+    "when": "a condition, quoted if it contains ': ', e.g. when: clv >= 1000",
+    "because": "because is a sentence for humans, in quotes if it contains ': '",
+    "rules": "rules is a list of mappings, each with id, when and then",
+    "tests": "each test is a mapping with given and expect",
     "hit_policy": "hit_policy is one of: first, unique, priority, any, collect",
     "id": "rule ids are names: letters, digits and _, not starting with a digit",
     "decision": "decision names are letters, digits and _, not starting with a digit",
@@ -85,7 +92,9 @@ def validate_document(doc: Document, sink: ErrorSink) -> DecisionFile | None:
     """Validate one file's data; every problem found goes to sink with its position."""
     if not isinstance(doc.data, dict):
         sink.add(
-            doc.pos(()), "wrong value type", "a rule file is a mapping with a 'decision:' key",
+            doc.pos(()),
+            "wrong value type",
+            "a rule file is a mapping with a 'decision:' key",
             "start the file with: decision: my_decision",
         )
         return None
@@ -119,16 +128,27 @@ def _report(doc: Document, sink: ErrorSink, loc: tuple[Any, ...], err: Any) -> N
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc)
         sink.add(
-            doc.key_pos(loc), "unknown key", f"unknown key {loc[-1]!r} in {where.rsplit('.', 1)[0] or 'the file'}",
+            doc.key_pos(loc),
+            "unknown key",
+            f"unknown key {loc[-1]!r} in {where.rsplit('.', 1)[0] or 'the file'}",
             f"allowed keys here: {', '.join(allowed)}" if allowed else "",
         )
     elif err["type"] == "missing":
-        sink.add(doc.pos(loc[:-1]), "missing key", f"{where} is required", _HINTS.get(field_name, ""))
+        sink.add(
+            doc.pos(loc[:-1]), "missing key", f"{where} is required", _HINTS.get(field_name, "")
+        )
     elif field_name == "hit_policy":
-        sink.add(doc.pos(loc), "unknown hit policy", f"unknown hit policy {err.get('input')!r}", _HINTS["hit_policy"])
+        sink.add(
+            doc.pos(loc),
+            "unknown hit policy",
+            f"unknown hit policy {err.get('input')!r}",
+            _HINTS["hit_policy"],
+        )
     else:
         sink.add(
-            doc.pos(loc), "wrong value type", f"{where}: {err['msg']} (got {err.get('input')!r})",
+            doc.pos(loc),
+            "wrong value type",
+            f"{where}: {err['msg']} (got {err.get('input')!r})",
             _HINTS.get(field_name, "") or _HINTS.get(str(loc[0]), ""),
         )
 

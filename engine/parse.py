@@ -30,6 +30,8 @@ from .expr import (
 
 Locator = Callable[[int], Pos]
 
+_VALUE_HINT = 'a value is a fact name, a number, a "string", a date like 2024-01-31, true/false, [a list] or (an expression)'
+
 KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 
 _TOKEN = re.compile(
@@ -72,7 +74,7 @@ def tokenize(text: str, locate: Locator) -> list[Token]:
             raise ParseError(
                 locate(offset),
                 f"unexpected character {text[offset]!r}",
-                "expressions use names, numbers, \"strings\", dates like 2024-01-31 and "
+                'expressions use names, numbers, "strings", dates like 2024-01-31 and '
                 "the operators == != < <= > >= + - * / % and or not in",
             )
         kind = m.lastgroup or ""
@@ -172,7 +174,7 @@ class _Parser:
             self.take()
             return In(self.pos(start), left, self.sum_(), negated)
         if negated:
-            raise ParseError(self.pos(), "expected 'in' after 'not'")
+            raise ParseError(self.pos(), "expected 'in' after 'not'", "x not in [1, 2] or not (x == 1)")
         return left
 
     def sum_(self) -> Node:
@@ -248,13 +250,13 @@ class _Parser:
                     "a comparison with a missing fact is unknown; test presence with exists(x)",
                 )
             if t.text in KEYWORDS:
-                raise ParseError(pos, f"expected a value but found {t.text!r}")
+                raise ParseError(pos, f"expected a value but found {t.text!r}", _VALUE_HINT)
             self.take()
             if self.at("("):
                 return self.call(t, pos)
             return Name(pos, t.text)
         found = repr(t.text) if t.kind != "end" else "the end of the expression"
-        raise ParseError(pos, f"expected a value but found {found}")
+        raise ParseError(pos, f"expected a value but found {found}", _VALUE_HINT)
 
     def call(self, name: Token, pos: Pos) -> Node:
         self.take()  # (

@@ -30,7 +30,10 @@ from .expr import (
 
 Locator = Callable[[int], Pos]
 
-_VALUE_HINT = 'a value is a fact name, a number, a "string", a date like 2024-01-31, true/false, [a list] or (an expression)'
+_VALUE_HINT = (
+    'a value is a fact name, a number, a "string", a date like 2024-01-31, true/false, '
+    "[a list] or (an expression)"
+)
 
 KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 
@@ -174,7 +177,9 @@ class _Parser:
             self.take()
             return In(self.pos(start), left, self.sum_(), negated)
         if negated:
-            raise ParseError(self.pos(), "expected 'in' after 'not'", "x not in [1, 2] or not (x == 1)")
+            raise ParseError(
+                self.pos(), "expected 'in' after 'not'", "x not in [1, 2] or not (x == 1)"
+            )
         return left
 
     def sum_(self) -> Node:

@@ -19,7 +19,20 @@ from typing import Any
 
 import orjson
 
-from ..expr import NEGATED_COMPARE, And, Arith, Call, Compare, Exists, FLIPPED_COMPARE, In, ListLit, Literal, Name, Neg, Node, Not, Or, render
+from ..expr import (
+    FLIPPED_COMPARE,
+    NEGATED_COMPARE,
+    And,
+    Compare,
+    In,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Not,
+    Or,
+    render,
+)
 from ..functions import FunctionRegistry
 from ..ir import Decision, Rule
 from ..pyeval import Evaluator, compile_expr
@@ -87,7 +100,9 @@ class _Hoister:
         return key
 
 
-def compile_decision(decision: Decision, functions: FunctionRegistry, types: dict[str, FactType]) -> CompiledDecision:
+def compile_decision(
+    decision: Decision, functions: FunctionRegistry, types: dict[str, FactType]
+) -> CompiledDecision:
     hoister = _Hoister(decision, functions)
     mode = "event" if decision.hit_policy == "first" else "fact"
     rules = decision.ordered_rules() if mode == "event" else list(decision.rules)
@@ -236,7 +251,11 @@ def durable_json(obj: Any) -> str:
 
 def _plain_json(obj: Any) -> str:
     if isinstance(obj, dict):
-        return "{" + ",".join(orjson.dumps(str(k)).decode() + ":" + _plain_json(v) for k, v in obj.items()) + "}"
+        return (
+            "{"
+            + ",".join(orjson.dumps(str(k)).decode() + ":" + _plain_json(v) for k, v in obj.items())
+            + "}"
+        )
     if isinstance(obj, list):
         return "[" + ",".join(_plain_json(v) for v in obj) + "]"
     if isinstance(obj, float):

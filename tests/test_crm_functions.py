@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tierwise import Engine
+from tierwise.adapters.db import connect
 from tierwise.plugins import crm_functions as f
 from tierwise.plugins.manager import function_registry
 
@@ -231,9 +232,13 @@ def _sql(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> Any:
     return conn.execute(sa.select(expr)).scalar_one()
 
 
-@pytest.fixture(scope="module", params=["sqlite://", "duckdb:///:memory:"])
+@pytest.fixture(scope="module", params=["sqlite", "duckdb", "postgresql"])
 def conn(request: pytest.FixtureRequest) -> Any:
-    engine = sa.create_engine(request.param)
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = {"sqlite": "sqlite://", "duckdb": "duckdb:///:memory:"}[request.param]
+    engine = connect(url)  # picks the installed PostgreSQL driver
     with engine.connect() as connection:
         yield connection
     engine.dispose()

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,20 @@ class Document:
     def key_pos(self, path: Path_) -> Pos:
         return self.keys.get(path) or self.pos(path)
 
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
     def locator(self, path: Path_, text: str) -> Locator:
         """Map offsets in the string at `path` to file positions, through quotes and folds."""
         start = self.pos(path)
         style = self.styles.get(path, "plain")
         if style in ("plain", "single", "double") and "\n" not in text:
             shift = 0 if style == "plain" else 1
-            return lambda offset: Pos(self.path, start.line, start.col + shift + offset)
+            row = self.lines[start.line - 1] if start.line <= len(self.lines) else ""
+            begin = start.col - 1 + shift
+            if row[begin : begin + len(text)] == text:  # no escapes such as \" or ''
+                return lambda offset: Pos(self.path, start.line, start.col + shift + offset)
         return _aligned_locator(self.path, self.source, start, text)
 
 

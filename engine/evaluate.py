@@ -19,10 +19,18 @@ from typing import Any
 import durable_rules_engine as dre
 import orjson
 
-from .compile.durable import Chunk, CompiledDecision, durable_json, literal_json
+from .compile.durable import (
+    Chunk,
+    CompiledDecision,
+    durable_json,
+    has_exponent,
+    literal_json,
+    plain_json,
+)
 from .errors import TierwiseError
 
 Match = Callable[[dict[str, Any]], list[int]]
+_dumps = orjson.dumps
 _ruleset_ids = itertools.count()
 
 
@@ -36,7 +44,7 @@ class _Layout:
     def __init__(self, chunk: Chunk, compiled: CompiledDecision) -> None:
         self.keys = tuple(f"f{i}" for i in range(len(chunk.fields)))
         self.names = tuple(chunk.fields)
-        self.definition = orjson.dumps(chunk.definition).decode()
+        self.definition = durable_json(chunk.definition)
         self.rule_index = dict(chunk.rules)
         self.convert = tuple(
             key
@@ -52,7 +60,10 @@ class _Layout:
         for key in self.convert:
             if isinstance(msg[key], dt.date):
                 msg[key] = literal_json(msg[key])
-        return durable_json(msg)
+        out = _dumps(msg)
+        if b"e" in out and has_exponent(out):
+            return plain_json(msg)
+        return out.decode()
 
 
 def _is_temporal(compiled: CompiledDecision, name: str) -> bool:

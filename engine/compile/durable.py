@@ -265,5 +265,6 @@ def plain_json(obj: Any) -> str:
     if isinstance(obj, list):
         return "[" + ",".join(plain_json(v) for v in obj) + "]"
     if isinstance(obj, float):
-        return format(decimal.Decimal(repr(obj)), "f")
+        text = format(decimal.Decimal(repr(obj)), "f")
+        return text if "." in text else text + ".0"  # without a point durable reads an int64
     return orjson.dumps(obj).decode()

@@ -25,7 +25,7 @@ from .verify_box import Box, box, disjoint, exact, inhabited
 from .verify_encode import Encoder, Space, Strings, Trace, decode
 
 KINDS = ("dead rule", "shadowed rule", "overlap", "conflicting overlap", "gap")
-TRIES = 4
+TRIES = 6
 """Models the solver proposes for one finding before it gives up confirming it."""
 CENTURY = 36525
 
@@ -326,7 +326,11 @@ class _DecisionCheck:
                 result = self.replay.result(self.decision.name, example, as_of)
                 if result is not None and accept(result):
                     return example, as_of.isoformat()
-                self.solver.add(_blocking(model, frees or self._fact_terms(names)))
+                # Another client next time: the engine disagreed with this one, because a
+                # value the solver treated as free (or rounded) came out differently.
+                self.solver.add(
+                    self._another_client(model, names) if names else _blocking(model, frees)
+                )
             return None
         finally:
             self.solver.pop()
@@ -358,14 +362,18 @@ class _DecisionCheck:
         as_of = dt.date.fromordinal(model.eval(self.space.as_of, model_completion=True).as_long())
         return example, as_of
 
-    def _fact_terms(self, names: list[str]) -> list[Any]:
-        terms: list[Any] = []
+    def _another_client(self, model: z3.ModelRef, names: list[str]) -> z3.BoolRef:
+        """A constraint that the facts `names` differ from this model's client."""
+        changes = []
         for n in names:
             val = self.space.facts[n].val
-            terms.append(val.present)
-            if not isinstance(val.term, z3.FuncDeclRef):
-                terms.append(val.term)
-        return terms
+            if not z3.is_true(model.eval(val.present, model_completion=True)):
+                changes.append(val.present)
+            elif isinstance(val.term, z3.FuncDeclRef):
+                changes.append(z3.Not(val.present))
+            else:
+                changes.append(z3.Or(z3.Not(val.present), val.term != model.eval(val.term, True)))
+        return z3.Or(changes)
 
 
 def _blocking(model: z3.ModelRef, terms: list[Any]) -> z3.BoolRef:

@@ -7,6 +7,7 @@ import json
 import random
 
 import pytest
+import sqlalchemy as sa
 
 from tierwise.plugins import crm_profile
 from tierwise.plugins.manager import get_plugin_manager
@@ -149,3 +150,13 @@ def test_profile_with_the_enrichment_hooks() -> None:
     assert (profile["clients"], profile["skipped"]) == (100, 1)
     assert profile["quantiles"]["revenue_12m"]["cuts"] == [2000.0, 4000.0, 6000.0, 8000.0]
     assert profile["quantiles"]["clv"]["count"] == 100  # derived by the hook, then profiled
+
+
+def test_profile_of_a_sql_query_result() -> None:
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE facts (revenue_12m REAL)"))
+        conn.execute(sa.text("INSERT INTO facts VALUES (:v)"), [{"v": v} for v in range(1, 11)])
+        rows = conn.execute(sa.text("SELECT revenue_12m FROM facts")).mappings()
+        profile = build_profile(rows, AS_OF, quantiles={"revenue_12m": 5})
+    assert profile["quantiles"]["revenue_12m"]["cuts"] == [2.0, 4.0, 6.0, 8.0]

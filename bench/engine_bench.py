@@ -37,7 +37,7 @@ from .spec import (
     tierwise_answer,
     write_tierwise,
 )
-from .table import markdown
+from .table import load, markdown
 
 TARGETS = {"first20": 80_000, "pack3": 60_000}
 """decide_many clients/s that issue 2 asks for on this 2-core machine."""
@@ -162,11 +162,13 @@ def main(argv: list[str] | None = None) -> None:
     clients = generate(args.clients, args.seed, args.missing)
     print(
         f"# tierwise engine bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{args.clients:,} clients (missing facts {args.missing:.0%}), {args.repeats} repeats"
+        f"{args.clients:,} clients (missing facts {args.missing:.0%}), {args.repeats} repeats, "
+        f"{load()}"
     )
     for name in args.specs.split(","):
         spec = SPECS[name]
         print_table(spec, measure(spec, clients, args.repeats), len(clients), args.repeats)
+    print(f"\nafter the run: {load()}")
     if args.profile:
         for name in args.specs.split(","):
             print(f"\n## cProfile: tierwise decide_many, {name}, {args.profile_clients:,} clients")

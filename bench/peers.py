@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .spec import SPECS, Answer, Spec, count_mismatches, generate, generate_columns
-from .table import markdown
+from .table import load, markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [k for k in keys if k not in ENGINES]
     if unknown:
         parser.error(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    print(f"before the run: {load()}")
     rows = []
     for size in sizes:
         for key in keys:
@@ -304,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
             done = f"{row['rate']:,.0f} clients/s" if "rate" in row else row["skipped"]
             print(f"  {size:,} {key}: {done}", file=sys.stderr, flush=True)
     print_table(rows, spec, args)
+    print(f"\nafter the run: {load()}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

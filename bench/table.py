@@ -1,6 +1,9 @@
-"""Markdown tables for the benches' output, so it pastes into the README as it is."""
+"""Output helpers for the benches: markdown tables (they paste into the README as they are)
+and the machine's load (on a shared machine it explains the noise)."""
 
 from __future__ import annotations
+
+import os
 
 
 def markdown(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
@@ -21,3 +24,9 @@ def markdown(headers: list[str], rows: list[list[str]], right: set[int] | None =
         + "|"
     )
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def load() -> str:
+    """The machine's load, printed with every table: on a shared machine it explains the noise."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"

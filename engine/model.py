@@ -130,7 +130,7 @@ def _report(doc: Document, sink: ErrorSink, loc: tuple[Any, ...], err: Any) -> N
         sink.add(
             doc.key_pos(loc),
             "unknown key",
-            f"unknown key {loc[-1]!r} in {where.rsplit('.', 1)[0] or 'the file'}",
+            f"unknown key {loc[-1]!r} in {'.'.join(str(p) for p in loc[:-1]) or 'the file'}",
             f"allowed keys here: {', '.join(allowed)}" if allowed else "",
         )
     elif err["type"] == "missing":

@@ -151,7 +151,7 @@ def function_registry(pm: pluggy.PluginManager | None = None) -> FunctionRegistr
     name both plugins)."""
     pm = pm or get_plugin_manager()
     registry = FunctionRegistry()
-    for impl in reversed(pm.hook.tierwise_functions.get_hookimpls()):
+    for impl in pm.hook.tierwise_functions.get_hookimpls():
         for f in impl.function() or []:
             registry.add(
                 f

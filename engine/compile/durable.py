@@ -111,6 +111,12 @@ def compile_decision(
         cond = _nnf(rule.condition, False, hoister)
         if cond is False:
             continue
+        if cond is not True and (
+            len(_fields(cond)) > MAX_FIELDS or _weight(cond) > MAX_FACT_WEIGHT
+        ):
+            # too many fields for one message, or too many `or` branches matching at once
+            # (durable error 302 or 303): decide the whole condition before matching
+            cond = ("test", "==", hoister.hoist(rule.condition), True)
         conditions.append((rule, cond))
     chunks = _chunk(conditions, mode)
     return CompiledDecision(decision, mode, list(hoister.values.values()), chunks, types)

@@ -23,6 +23,8 @@ from typing import Any
 SAMPLE_END = dt.date(2026, 1, 1)
 """The last day of generated history; pass `end=` to generate up to another day."""
 HISTORY_YEARS = 8
+DAILY_GROWTH = math.log(1.25) / 365.25
+"""The client base grows 25% a year: the sign-up rate, per day, in log terms."""
 MIN_RATE, MAX_RATE = 0.2 / 365.25, 60 / 365.25
 """Bounds of a client's order rate, per day (0.2 to 60 orders a year)."""
 DEFECTS = (
@@ -180,6 +182,7 @@ class _Generator:
         self.rng = rng
         self.end = end.toordinal()
         self.start = self.end - round(HISTORY_YEARS * 365.25)
+        self.growth_span = math.expm1(DAILY_GROWTH * (self.end - self.start))
         self.t = _Tables()
         self._iso: dict[int, str] = {}
 
@@ -198,8 +201,8 @@ class _Generator:
     def _client(self, cid: int, dirty: bool) -> None:
         rng = self.rng
         business = rng.random() < 0.2
-        # more clients joined recently: the company grows
-        signup = self.start + int((self.end - self.start) * (1 - rng.random() ** 2.2))
+        # the company grows GROWTH a year, so sign-ups are exponentially more frequent lately
+        signup = self.start + int(math.log1p(rng.random() * self.growth_span) / DAILY_GROWTH)
         prospect = rng.random() < 0.12
         orders = [] if prospect else self._orders(cid, signup, business)
         complaints = self._tickets(cid, signup, orders)

@@ -19,6 +19,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from tierwise.functions import Function
 
+from .builtin_functions import days_since
 from .manager import hookimpl
 
 YEAR_DAYS = 365.25
@@ -35,12 +36,8 @@ Col = ColumnElement[Any]
 
 
 # -- dates -----------------------------------------------------------------------------
-def _day_number(value: dt.date) -> int:
-    return (value.date() if isinstance(value, dt.datetime) else value).toordinal()
-
-
 def _days_to_as_of(value: dt.date, as_of: dt.date, what: str) -> int:
-    days = _day_number(as_of) - _day_number(value)
+    days = days_since(value, as_of=as_of)
     if days < 0:
         raise ValueError(
             f"{what} {value.isoformat()} is after the evaluation date {as_of.isoformat()}"
@@ -158,7 +155,7 @@ def _purchase_frequency_sql(purchases: Col, since: Col, *, as_of: dt.date) -> Co
     period = sa.case((days < MIN_FREQUENCY_DAYS, MIN_FREQUENCY_DAYS), else_=days)
     return sa.case(
         (sa.or_(purchases < 0, days < 0), sa.null()),
-        else_=_double(purchases) * _double(YEAR_DAYS) / period,
+        else_=_double(purchases) * _double(YEAR_DAYS) / _double(period),
     )
 
 

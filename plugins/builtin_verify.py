@@ -1,0 +1,182 @@
+"""`tierwise diff OLD NEW --source CLIENTS`: what a rule change does before it goes live.
+
+OLD and NEW are rule paths or git revisions (`HEAD~1:rules`, or `git:HEAD~1` for the same
+path as the other side). Prints the rule changes and, per decision, a transition matrix
+and the change of each numeric output; `--json` and `--html` write the full report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from .manager import hookimpl
+
+
+@click.command()
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--source",
+    required=True,
+    help="The clients: a CSV, JSONL or Parquet file, or a source URL (csv:, jsonl:, sqlite:///...).",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report as JSON.",
+)
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML report.",
+)
+@click.option(
+    "--weight",
+    default=None,
+    help="Numeric fact to weight numeric outputs by (default: revenue_12m when declared).",
+)
+@click.option("--no-weight", is_flag=True, help="Do not weight numeric outputs.")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Evaluation date; default today.",
+)
+def diff(
+    old: str,
+    new: str,
+    source: str,
+    json_out: Path | None,
+    html_out: Path | None,
+    weight: str | None,
+    no_weight: bool,
+    as_of: dt.datetime | None,
+) -> None:
+    """Compare two versions of the rules, and their impact on a client base."""
+    from tierwise.diff import DiffError, default_weight, read_clients
+    from tierwise.diff import diff as run_diff
+    from tierwise.diff_revisions import RevisionError, materialize
+    from tierwise.errors import RulePackError
+    from tierwise.pack import load_pack
+    from tierwise.plugins.manager import function_registry
+
+    functions = function_registry()
+    with tempfile.TemporaryDirectory(prefix="tierwise-diff-") as tmp:
+        try:
+            packs = []
+            for side, spec, other in (("OLD", old, new), ("NEW", new, old)):
+                path = materialize(spec, other, Path(tmp))
+                try:
+                    packs.append(load_pack(path, functions))
+                except RulePackError as e:
+                    for error in e.errors:
+                        click.echo(str(error), err=True)
+                    raise click.ClickException(f"{side} rules ({spec}) do not load") from None
+            old_pack, new_pack = packs
+            chosen = None if no_weight else weight or default_weight(old_pack, new_pack)
+            clients, unreadable = read_clients(source, {**old_pack.inputs, **new_pack.inputs})
+            result = run_diff(
+                old_pack,
+                new_pack,
+                clients,
+                old_label=old,
+                new_label=new,
+                as_of=as_of.date() if as_of else dt.date.today(),
+                weight=chosen,
+                unreadable=unreadable,
+            )
+        except (RevisionError, DiffError) as e:
+            raise click.ClickException(str(e)) from None
+    data = result.to_dict()
+    click.echo(render_text(data))
+    if json_out is not None:
+        json_out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        click.echo(f"JSON report: {json_out}")
+    if html_out is not None:
+        from tierwise.report_html import render
+
+        html_out.write_text(render(data), encoding="utf-8")
+        click.echo(f"HTML report: {html_out}")
+
+
+def render_text(data: dict[str, Any]) -> str:
+    """The diff as text for a terminal: rule changes, matrices, numeric changes."""
+    from tierwise.report_html import matrix
+
+    lines = [
+        f"{data['old']} -> {data['new']}: {data['clients']:,} clients, as of {data['as_of']}"
+        + (f" ({data['unreadable']:,} unreadable rows skipped)" if data["unreadable"] else "")
+    ]
+    static = {d["decision"]: d for d in data["static"]}
+    marks = {"added": "+", "removed": "-", "changed": "~", "moved": "^"}
+    for item in sorted(data["impact"], key=lambda i: i["changed"] == 0):
+        change = static.get(item["decision"], {"status": "same", "settings": [], "rules": []})
+        lines += [
+            "",
+            f"{item['decision']} ({change['status']}): {item['changed']:,} clients change",
+        ]
+        lines += [f"  ~ {s}" for s in change["settings"]]
+        for c in change["rules"]:
+            parts = f" ({', '.join(c['parts'])})" if c["parts"] else ""
+            lines.append(f"  {marks.get(c['change'], '?')} rule {c['rule']} {c['change']}{parts}")
+            if c["change"] == "changed" and "condition" in c["parts"]:
+                lines += [f"      - {c['old']['when']}", f"      + {c['new']['when']}"]
+        rows, cols, counts = matrix(item["transitions"])
+        if rows and any(b != a for b, a in counts):
+            lines.append("")
+            if item["per_item"]:
+                lines.append("  per item: dropped items go to (none), new ones come from (none)")
+            lines += ["  " + line for line in _grid(rows, cols, counts)]
+        for n in item["numeric"]:
+            if n["before"] == n["after"] and not n["changed_clients"]:
+                continue
+            text = f"  {n['field']}: total {_num(n['before'])} -> {_num(n['after'])}"
+            text += f" ({_signed(n['delta'])})"
+            if data["weight"] and n["weighted_before"] is not None:
+                wb, wa = n["weighted_before"], n["weighted_after"]
+                text += (
+                    f"; weighted by {data['weight']}: {_num(wb)} -> {_num(wa)} ({_signed(wa - wb)})"
+                )
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def _grid(rows: list[str], cols: list[str], counts: dict[tuple[str, str], int]) -> list[str]:
+    """The matrix as aligned text."""
+    corner = "before \\ after"
+    first = max([len(corner), *map(len, rows)])
+    widths = [max(len(c), *(len(f"{counts.get((r, c), 0):,}") for r in rows)) for c in cols]
+    out = [
+        corner.ljust(first)
+        + "  "
+        + "  ".join(c.rjust(w) for c, w in zip(cols, widths, strict=True))
+    ]
+    for r in rows:
+        cells = []
+        for c, w in zip(cols, widths, strict=True):
+            n = counts.get((r, c), 0)
+            cells.append((f"{n:,}" if n else ".").rjust(w))
+        out.append(r.ljust(first) + "  " + "  ".join(cells))
+    return out
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + _num(value)
+
+
+@hookimpl
+def tierwise_cli_commands() -> list[click.Command]:
+    return [diff]

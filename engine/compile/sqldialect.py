@@ -1,0 +1,304 @@
+"""What differs between the SQL engines the batch compiler targets: DuckDB, SQLite, PostgreSQL.
+
+Literals, lists, float remainder, finiteness and string joins are spelled differently in
+each; everything else in the SQL compiler is one generator. Values follow the rule
+language: dates compare as dates, `/` is float division, lists hold non-null scalars.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.elements import ColumnElement
+
+Col = ColumnElement[Any]
+DIALECTS = ("duckdb", "sqlite", "postgresql")
+
+
+def sqlalchemy_dialect(name: str) -> sa.Dialect:
+    """The SQLAlchemy dialect used to render SQL text for one engine (named paramstyle: no %%)."""
+    if name == "duckdb":
+        import duckdb_engine
+
+        return duckdb_engine.Dialect(paramstyle="named")
+    if name == "postgresql":
+        return postgresql.dialect(paramstyle="named")
+    if name == "sqlite":
+        return sqlite.dialect(paramstyle="named")
+    raise ValueError(f"unknown SQL dialect {name!r}; use one of {', '.join(DIALECTS)}")
+
+
+def sql_type(kind: str) -> sa.types.TypeEngine[Any]:
+    """The SQL type that holds a value of one rule-language kind."""
+    return {
+        "number": sa.Double(),
+        "integer": sa.BigInteger(),
+        "string": sa.String(),
+        "bool": sa.Boolean(),
+        "date": sa.Date(),
+        "datetime": sa.DateTime(timezone=True),
+    }.get(kind, sa.String())
+
+
+class Dialect:
+    """One SQL engine's spelling of the rule language's values and list operations."""
+
+    def __init__(self, name: str) -> None:
+        if name not in DIALECTS:
+            raise ValueError(f"unknown SQL dialect {name!r}; use one of {', '.join(DIALECTS)}")
+        self.name = name
+        self.sqlite = name == "sqlite"
+
+    # -- literals ------------------------------------------------------------------------
+    def literal(self, value: Any, kind: str | None = None) -> Col:
+        """A typed SQL literal; floats are parsed from their exact repr, never as DECIMAL."""
+        if value is None:
+            return sa.null() if kind is None else sa.cast(sa.null(), sql_type(kind))
+        if isinstance(value, bool):
+            return sa.true() if value else sa.false()
+        if isinstance(value, int) and kind != "number":
+            return sa.cast(sa.literal_column(str(value)), sa.BigInteger())
+        if isinstance(value, int | float):
+            return sa.cast(sa.literal_column(f"'{float(value)!r}'"), sa.Double())
+        if isinstance(value, dt.datetime):
+            utc = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+            if self.sqlite:
+                return sa.literal_column(
+                    f"'{utc.strftime('%Y-%m-%d %H:%M:%S')}.{utc.microsecond // 1000:03d}'",
+                    sa.String(),
+                )
+            return sa.cast(sa.literal_column(f"'{utc.isoformat()}'"), sa.DateTime(timezone=True))
+        if isinstance(value, dt.date):
+            if self.sqlite:
+                return sa.literal_column(f"'{value.isoformat()}'", sa.String())
+            return sa.cast(sa.literal_column(f"'{value.isoformat()}'"), sa.Date())
+        return sa.literal(str(value), sa.String())
+
+    def double(self, x: Col) -> Col:
+        return sa.cast(x, sa.Double())
+
+    # -- arithmetic ----------------------------------------------------------------------
+    def float_mod(self, a: Col, b: Col) -> Col:
+        """a % b on doubles, truncated like C's fmod (the divisor is already NULLIF'd)."""
+        if self.name == "duckdb":
+            return sa.type_coerce(a, sa.Double()) % sa.type_coerce(b, sa.Double())
+        quotient = a.op("/")(b)
+        whole = (
+            sa.func.trunc(quotient)
+            if self.name == "postgresql"
+            else sa.cast(quotient, sa.BigInteger())
+        )
+        return a.op("-")(b.op("*")(whole))
+
+    def is_finite(self, x: Col) -> Col:
+        if self.name == "duckdb":
+            return sa.func.isfinite(x)
+        if self.name == "postgresql":
+            specials = ("Infinity", "-Infinity", "NaN")
+            return sa.and_(
+                *(x != sa.cast(sa.literal_column(f"'{v}'"), sa.Double()) for v in specials)
+            )
+        return sa.func.abs(x) < sa.literal_column("9e999")
+
+    # -- lists ---------------------------------------------------------------------------
+    def list_contains(self, xs: Col, x: Col) -> Col:
+        """Whether list `xs` holds `x` (both known non-null by the caller)."""
+        if self.name == "duckdb":
+            return sa.func.list_contains(xs, x)
+        if self.name == "postgresql":
+            return x == sa.any_(xs)
+        each = sa.func.json_each(xs).table_valued("value").alias("je")
+        return sa.exists(
+            sa.select(sa.literal_column("1")).select_from(each).where(each.c.value == x)
+        )
+
+    def list_length(self, xs: Col) -> Col:
+        if self.name == "duckdb":
+            return sa.func.len(xs)
+        if self.name == "postgresql":
+            return sa.func.cardinality(xs)
+        return sa.func.json_array_length(xs)
+
+    def list_of(self, items: Sequence[tuple[Col, Any]], kind: str) -> Col:
+        """The list of `value` for every (condition, value) whose condition holds, in order."""
+        if self.name == "duckdb":
+            if not items:
+                return sa.cast(sa.literal_column("[]"), sa.ARRAY(sql_type(kind)))
+            values = sa.func.list_value(*(self.literal(v, kind) for _, v in items))
+            mask = sa.func.list_value(*(sa.func.coalesce(c, sa.false()) for c, _ in items))
+            return sa.func.list_where(values, mask)
+        elements = [sa.case((c, self.literal(v, kind))) for c, v in items]
+        elements.append(sa.cast(sa.null(), sql_type(kind)))
+        if self.name == "postgresql":
+            return sa.func.array_remove(postgresql.array(elements), sa.null())
+        each = (
+            sa.func.json_each(sa.func.json_array(*elements))
+            .table_valued("value", "type")
+            .alias("je")
+        )
+        return (
+            sa.select(sa.func.coalesce(sa.func.json_group_array(each.c.value), "[]"))
+            .select_from(each)
+            .where(each.c.type != "null")
+            .scalar_subquery()
+        )
+
+    def join(self, items: Sequence[tuple[Col, Col]], sep: str) -> Col:
+        """`sep`-joined texts of the (condition, text) pairs whose condition holds; NULL if none."""
+        if self.name in ("duckdb", "postgresql"):
+            parts = [sa.case((c, t)) for c, t in items]
+            return sa.func.nullif(sa.func.concat_ws(sep, *parts), "")
+        pieces = [
+            sa.case((c, sa.literal(sep, sa.String()).op("||")(t)), else_="") for c, t in items
+        ]
+        return sa.func.nullif(sa.func.substr(balanced("||", pieces), len(sep) + 1), "")
+
+    def concat(self, *parts: Col) -> Col:
+        return balanced("||", list(parts))
+
+
+def balanced(op: str, terms: Sequence[Col]) -> Col:
+    """`a op b op c ...` as a balanced tree, so long chains stay shallow for SQL parsers."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return sa.Grouping(balanced(op, terms[:middle])).op(op)(
+        sa.Grouping(balanced(op, terms[middle:]))
+    )
+
+
+class ListLength(FunctionElement[int]):
+    """The number of items in a list value (native list, array, or JSON text on SQLite)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "list_length"
+
+
+@compiles(ListLength)
+def _list_length(element: ListLength, compiler: Any, **kw: Any) -> str:
+    return f"cardinality({compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(ListLength, "duckdb")
+def _list_length_duckdb(element: ListLength, compiler: Any, **kw: Any) -> str:
+    return f"len({compiler.process(list(element.clauses)[0], **kw)})"
+
+
+@compiles(ListLength, "sqlite")
+def _list_length_sqlite(element: ListLength, compiler: Any, **kw: Any) -> str:
+    return f"json_array_length({compiler.process(list(element.clauses)[0], **kw)})"
+
+
+class DayNumber(FunctionElement[int]):
+    """A date (or a datetime's date) as a whole day count, so two of them subtract to days."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "day_number"
+
+
+@compiles(DayNumber)
+def _day_number(element: DayNumber, compiler: Any, **kw: Any) -> str:
+    return f"(CAST({compiler.process(list(element.clauses)[0], **kw)} AS DATE) - DATE '1970-01-01')"
+
+
+@compiles(DayNumber, "sqlite")
+def _day_number_sqlite(element: DayNumber, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday(date({compiler.process(list(element.clauses)[0], **kw)})) - 2440587.5 AS INTEGER)"
+
+
+def date_literal(value: dt.date) -> Col:
+    """A date constant that every dialect reads as a date (ISO text on SQLite)."""
+    return DateConstant(value.isoformat())
+
+
+class DateConstant(FunctionElement[dt.date]):
+    """An ISO date literal: DATE 'yyyy-mm-dd', or plain text on SQLite."""
+
+    type = sa.Date()
+    inherit_cache = False
+    name = "date_constant"
+
+    def __init__(self, iso: str) -> None:
+        super().__init__()
+        self.iso = iso
+
+
+@compiles(DateConstant)
+def _date_constant(element: DateConstant, compiler: Any, **kw: Any) -> str:
+    return f"DATE '{element.iso}'"
+
+
+@compiles(DateConstant, "sqlite")
+def _date_constant_sqlite(element: DateConstant, compiler: Any, **kw: Any) -> str:
+    return f"'{element.iso}'"
+
+
+class RoundHalfEven(FunctionElement[int]):
+    """Python's round(x): to the nearest integer, ties to even, as a BIGINT."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "round_half_even"
+
+
+@compiles(RoundHalfEven)
+def _round_half_even(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
+    x = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST(round(CAST({x} AS DOUBLE PRECISION)) AS BIGINT)"
+
+
+@compiles(RoundHalfEven, "duckdb")
+def _round_half_even_duckdb(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
+    x = compiler.process(list(element.clauses)[0], **kw)
+    return f"CAST(round_even(CAST({x} AS DOUBLE), 0) AS BIGINT)"
+
+
+@compiles(RoundHalfEven, "sqlite")
+def _round_half_even_sqlite(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
+    x = compiler.process(list(element.clauses)[0], **kw)
+    return (
+        f"CAST(CASE WHEN abs({x} - CAST({x} AS INTEGER)) = 0.5 THEN 2 * round({x} / 2.0) "
+        f"ELSE round({x}) END AS INTEGER)"
+    )
+
+
+class Smaller(FunctionElement[Any]):
+    """The smaller of two non-null values (LEAST, or SQLite's two-argument min)."""
+
+    inherit_cache = True
+    name = "smaller"
+
+
+class Larger(FunctionElement[Any]):
+    """The larger of two non-null values (GREATEST, or SQLite's two-argument max)."""
+
+    inherit_cache = True
+    name = "larger"
+
+
+@compiles(Smaller)
+def _smaller(element: Smaller, compiler: Any, **kw: Any) -> str:
+    return f"LEAST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(Smaller, "sqlite")
+def _smaller_sqlite(element: Smaller, compiler: Any, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(Larger)
+def _larger(element: Larger, compiler: Any, **kw: Any) -> str:
+    return f"GREATEST({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(Larger, "sqlite")
+def _larger_sqlite(element: Larger, compiler: Any, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"

@@ -29,11 +29,13 @@ def split_spec(spec: str, other: str | None = None) -> tuple[str | None, str]:
         if ":" in rest:
             rev, path = rest.split(":", 1)
             return rev, path or "."
-        if other is None or other.startswith("git:") or (":" in other and not Path(other).exists()):
-            raise RevisionError(
-                f"{spec}: say which rules (git:REV:path), or give the other side as a path"
-            )
-        return rest, other
+        hint = f"{spec}: say which rules (git:REV:path), or give the other side as a path"
+        if other is None:
+            raise RevisionError(hint)
+        try:
+            return rest, split_spec(other)[1]
+        except RevisionError:
+            raise RevisionError(hint) from None
     if Path(spec).exists():
         return None, spec
     if ":" in spec:

@@ -326,3 +326,31 @@ def test_a_clean_decision_has_no_findings(tmp_path: Path, policy: str) -> None:
         """,
     )
     assert analyze(pack) == []
+
+
+def test_list_and_datetime_facts(tmp_path: Path) -> None:
+    pack = make_pack(
+        tmp_path,
+        tags="""
+        decision: tags
+        hit_policy: unique
+        inputs:
+          tags: list
+          seen_at: datetime
+          segment: string
+        rules:
+          - {id: vip, when: '"vip" in tags', then: {x: 1}}
+          - {id: b2b, when: '"b2b" in tags and seen_at > 2025-01-01T00:00', then: {x: 2}}
+          - {id: seg, when: 'segment in tags and not ("vip" in tags)', then: {x: 3}}
+          - id: late
+            when: seen_at > 2025-06-01T00:00 and seen_at < 2025-03-01T00:00
+            then: {x: 4}
+        """,
+    )
+    findings = analyze(pack)
+    kinds = by_kind(findings)
+    assert [f.rules for f in kinds["dead rule"]] == [("late",)]
+    assert sorted(f.rules for f in kinds["overlap"]) == [("b2b", "seg"), ("vip", "b2b")]
+    [gap] = kinds["gap"]
+    assert gap.example is not None and "vip" not in gap.example["tags"]
+    assert_examples_hold(pack, findings)

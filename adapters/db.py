@@ -29,13 +29,16 @@ def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
     """A checked engine for `url` (a connection is opened once to prove it works).
 
     SQLite files get WAL journaling, so a run can stream clients from a file while it
-    writes decisions and write-back columns into the same file.
+    writes decisions and write-back columns into the same file; psycopg2 batches the
+    write-back UPDATEs instead of sending them one by one.
     """
     if isinstance(url, sa.Engine):
         return url
     shown = safe_url(url)
     scheme = url.partition(":")[0]
     url = with_driver(url)
+    if url.startswith("postgresql+psycopg2:"):
+        options.setdefault("executemany_mode", "values_plus_batch")
     try:
         engine = sa.create_engine(url, **options)
     except NoSuchModuleError:

@@ -370,9 +370,7 @@ class DecisionLog:
             conn.execute(
                 sa.update(RUNS)
                 .where(RUNS.c.id == run.id)
-                .values(
-                    status=status, finished_at=dt.datetime.now(dt.UTC), **stats
-                )
+                .values(status=status, finished_at=dt.datetime.now(dt.UTC), **stats)
             )
         return stats
 

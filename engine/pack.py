@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,12 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     root = Path(path)
     sink = ErrorSink()
     if not root.exists():
-        sink.add(Pos(str(root), 1, 1), "file error", "no such file or folder", "pass a rule file or a folder of them")
+        sink.add(
+            Pos(str(root), 1, 1),
+            "file error",
+            "no such file or folder",
+            "pass a rule file or a folder of them",
+        )
         sink.raise_if_any()
     files = rule_files(root)
     if not files:
@@ -67,7 +72,14 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     decisions = [b.build(outputs_env) for b in builders]
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
     sink.raise_if_any()
-    return Pack(tuple(ordered), inputs, functions, digest.hexdigest()[:16], str(root), tuple(str(f) for f in files))
+    return Pack(
+        tuple(ordered),
+        inputs,
+        functions,
+        digest.hexdigest()[:16],
+        str(root),
+        tuple(str(f) for f in files),
+    )
 
 
 def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
@@ -75,8 +87,12 @@ def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> No
     for b in builders:
         name = b.model.decision
         if name in seen:
-            sink.add(b.doc.pos(("decision",)), "duplicate decision", f"decision {name!r} is also defined at {seen[name]}",
-                     "each decision lives in one file")
+            sink.add(
+                b.doc.pos(("decision",)),
+                "duplicate decision",
+                f"decision {name!r} is also defined at {seen[name]}",
+                "each decision lives in one file",
+            )
         else:
             seen[name] = b.doc.pos(("decision",))
 
@@ -88,8 +104,12 @@ def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str
             pos = b.doc.key_pos(("inputs", name))
             if name in merged and merged[name][0].kind != ftype.kind:
                 other, where = merged[name]
-                sink.add(pos, "type mismatch", f"input {name!r} is a {ftype} here but a {other} at {where}",
-                         "one fact has one type across the pack")
+                sink.add(
+                    pos,
+                    "type mismatch",
+                    f"input {name!r} is a {ftype} here but a {other} at {where}",
+                    "one fact has one type across the pack",
+                )
             merged.setdefault(name, (ftype, pos))
     return {n: t for n, (t, _) in merged.items()}
 
@@ -103,9 +123,13 @@ def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decisi
         if state.get(d.name) == "done":
             return
         if state.get(d.name) == "active":
-            cycle = [*trail[trail.index(d.name):], d.name]
-            sink.add(d.pos, "decision cycle", "decisions read each other's outputs in a cycle: " + " -> ".join(cycle),
-                     "a decision can only read decisions that do not read it back")
+            cycle = [*trail[trail.index(d.name) :], d.name]
+            sink.add(
+                d.pos,
+                "decision cycle",
+                "decisions read each other's outputs in a cycle: " + " -> ".join(cycle),
+                "a decision can only read decisions that do not read it back",
+            )
             return
         state[d.name] = "active"
         for dep in sorted(d.depends_on):
@@ -129,12 +153,16 @@ class _RawRule:
     pos: Pos
     text: str
     then_path: tuple[Any, ...]
+    output_pos: dict[str, Pos] = field(default_factory=dict)
+    """Where each output was written, when not at then_path (CSV cells)."""
 
 
 class _DecisionBuilder:
     """Turns one validated file into a Decision, reporting problems with positions."""
 
-    def __init__(self, doc: Document, model: DecisionFile, functions: FunctionRegistry, sink: ErrorSink) -> None:
+    def __init__(
+        self, doc: Document, model: DecisionFile, functions: FunctionRegistry, sink: ErrorSink
+    ) -> None:
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
         self.csv_sources: list[str] = []
         self.inputs = {name: self._input_type(name, spec) for name, spec in model.inputs.items()}
@@ -148,12 +176,20 @@ class _DecisionBuilder:
             return FactType(spec)  # type: ignore[arg-type]
         if spec.enum is not None:
             if spec.type not in (None, "string"):
-                self.sink.add(self.doc.pos(("inputs", name, "type")), "wrong value type",
-                              "an enum input is a string", "drop 'type:' or write type: string")
+                self.sink.add(
+                    self.doc.pos(("inputs", name, "type")),
+                    "wrong value type",
+                    "an enum input is a string",
+                    "drop 'type:' or write type: string",
+                )
             return FactType("string", enum=tuple(spec.enum), unit=spec.unit)
         if spec.type is None:
-            self.sink.add(self.doc.key_pos(("inputs", name)), "missing key", f"input {name!r} needs a type or an enum",
-                          "e.g. {type: number} or {enum: [a, b]}")
+            self.sink.add(
+                self.doc.key_pos(("inputs", name)),
+                "missing key",
+                f"input {name!r} needs a type or an enum",
+                "e.g. {type: number} or {enum: [a, b]}",
+            )
             return FactType("string")
         return FactType(spec.type, minimum=spec.min, maximum=spec.max, unit=spec.unit)
 
@@ -167,16 +203,21 @@ class _DecisionBuilder:
             return None
         m = _AGGREGATE.match(text)
         if not m or (m.group(1) == "count") != (m.group(2) is None):
-            self.sink.add(pos, "wrong value type", f"unknown aggregate {text!r}", "count, sum(field), min(field) or max(field)")
+            self.sink.add(
+                pos,
+                "wrong value type",
+                f"unknown aggregate {text!r}",
+                "count, sum(field), min(field) or max(field)",
+            )
             return None
         return Aggregate(m.group(1), m.group(2))
 
     def _output_types(self) -> dict[str, FactType]:
         types: dict[str, FactType] = {}
-        sources = [(r.outputs, r.then_path) for r in self.rules]
+        sources = [(r.outputs, r.then_path, r.output_pos) for r in self.rules]
         if self.model.default is not None:
-            sources.append((self.model.default, ("default",)))
-        for outputs, path in sources:
+            sources.append((self.model.default, ("default",), {}))
+        for outputs, path, places in sources:
             for key, value in outputs.items():
                 if value is None:
                     continue
@@ -187,19 +228,25 @@ class _DecisionBuilder:
                 elif old.numeric and t.numeric:
                     types[key] = NUMBER if "number" in (old.kind, t.kind) else INTEGER
                 elif old.kind != t.kind:
-                    self.sink.add(self.doc.pos((*path, key)), "type mismatch",
-                                  f"output {key!r} is a {t} here but a {old} in another rule",
-                                  "every rule gives each output the same type")
-        for outputs, path in sources:
+                    self.sink.add(
+                        places.get(key) or self.doc.pos((*path, key)),
+                        "type mismatch",
+                        f"output {key!r} is a {t} here but a {old} in another rule",
+                        "every rule gives each output the same type",
+                    )
+        for outputs, _, _ in sources:
             for key in outputs:
                 types.setdefault(key, FactType("string"))
         agg = self.aggregate
         if agg is not None and agg.field is not None:
             t = types.get(agg.field)
             if t is None or not t.numeric:
-                self.sink.add(self.doc.pos(("aggregate",)), "type mismatch",
-                              f"{agg.op}({agg.field}) needs a numeric output {agg.field!r}",
-                              "outputs: " + ", ".join(types))
+                self.sink.add(
+                    self.doc.pos(("aggregate",)),
+                    "type mismatch",
+                    f"{agg.op}({agg.field}) needs a numeric output {agg.field!r}",
+                    "outputs: " + ", ".join(types),
+                )
         return types
 
     def reference_types(self) -> dict[str, FactType]:
@@ -219,21 +266,42 @@ class _DecisionBuilder:
             path: tuple[Any, ...] = ("rules", i)
             cond: Node | None
             if isinstance(rule.when, bool):
-                cond, text = Literal(self.doc.pos((*path, "when")), rule.when), str(rule.when).lower()
+                cond, text = (
+                    Literal(self.doc.pos((*path, "when")), rule.when),
+                    str(rule.when).lower(),
+                )
             else:
                 cond, text = self._parse((*path, "when"), rule.when), rule.when
-            raws.append(_RawRule(rule.id, cond, dict(rule.then), rule.because, rule.priority,
-                                 self.doc.pos(path), text, (*path, "then")))
+            raws.append(
+                _RawRule(
+                    rule.id,
+                    cond,
+                    dict(rule.then),
+                    rule.because,
+                    rule.priority,
+                    self.doc.pos(path),
+                    text,
+                    (*path, "then"),
+                )
+            )
         if self.model.table is not None:
             raws.extend(self._table_rules())
         seen: dict[str, Pos] = {}
         for r in raws:
             if r.id in seen:
-                self.sink.add(r.pos, "duplicate rule id", f"rule id {r.id!r} is also used at {seen[r.id]}",
-                              "rule ids are unique within a decision")
+                self.sink.add(
+                    r.pos,
+                    "duplicate rule id",
+                    f"rule id {r.id!r} is also used at {seen[r.id]}",
+                    "rule ids are unique within a decision",
+                )
             seen.setdefault(r.id, r.pos)
         if not raws:
-            self.sink.add(self.doc.pos(("decision",)), "missing key", "a decision needs 'rules:' or a 'table:'")
+            self.sink.add(
+                self.doc.pos(("decision",)),
+                "missing key",
+                "a decision needs 'rules:' or a 'table:'",
+            )
         return raws
 
     def _parse(self, path: tuple[Any, ...], text: str) -> Node | None:
@@ -254,22 +322,36 @@ class _DecisionBuilder:
                 return []
             self.csv_sources.append(csv_path.read_text(encoding="utf-8-sig"))
             for row in loaded.rows:
-                cells = {name: Cell(text, text, pos) for (name, _), (text, pos) in zip(loaded.header, row, strict=False)}
+                cells = {
+                    name: Cell(text, text, pos)
+                    for (name, _), (text, pos) in zip(loaded.header, row, strict=False)
+                }
                 rows.append((cells, row[0][1], ("table", "file")))
             if any(len(row) != len(loaded.header) for row in loaded.rows):
                 bad = next(row for row in loaded.rows if len(row) != len(loaded.header))
-                self.sink.add(bad[0][1], "CSV syntax", f"this row has {len(bad)} cells but the header has {len(loaded.header)}")
+                self.sink.add(
+                    bad[0][1],
+                    "CSV syntax",
+                    f"this row has {len(bad)} cells but the header has {len(loaded.header)}",
+                )
             csv_mode = True
         else:
             for i, row in enumerate(table.rows or []):
                 path = ("table", "rows", i)
-                rows.append(({k: Cell(str(v), v, self.doc.pos((*path, k))) for k, v in row.items()}, self.doc.pos(path), path))
+                rows.append(
+                    (
+                        {k: Cell(str(v), v, self.doc.pos((*path, k))) for k, v in row.items()},
+                        self.doc.pos(path),
+                        path,
+                    )
+                )
             csv_mode = False
         conditions = set(self.inputs) | set(self.model.derive)
         raws: list[_RawRule] = []
         for n, (cells, pos, path) in enumerate(rows, start=1):
             parts: list[Node] = []
             outputs: dict[str, Any] = {}
+            places: dict[str, Pos] = {}
             for name, cell in cells.items():
                 if name in SPECIAL:
                     continue
@@ -280,14 +362,38 @@ class _DecisionBuilder:
                         parts.append(cond)
                 else:
                     outputs[name] = output_value(cell.text) if csv_mode else cell.value
+                    places[name] = cell.pos
             from .expr import And
 
-            cond_node: Node = Literal(pos, True) if not parts else parts[0] if len(parts) == 1 else And(pos, tuple(parts))
+            cond_node: Node = (
+                Literal(pos, True)
+                if not parts
+                else parts[0]
+                if len(parts) == 1
+                else And(pos, tuple(parts))
+            )
             rid = cells["id"].text if "id" in cells and cells["id"].text else f"row_{n}"
             prio = cells.get("priority")
-            raws.append(_RawRule(rid, cond_node, outputs, cells["because"].text if "because" in cells else "",
-                                 int(prio.text) if prio and prio.text.strip().lstrip("-").isdigit() else None,
-                                 pos, " and ".join(_render(p) for p in parts) or "true", path))
+            if prio and prio.text.strip() and not prio.text.strip().lstrip("-").isdigit():
+                self.sink.add(
+                    prio.pos,
+                    "wrong value type",
+                    f"priority {prio.text!r} is not a whole number",
+                    "priority is a whole number; rules with a higher priority are tried first",
+                )
+            raws.append(
+                _RawRule(
+                    rid,
+                    cond_node,
+                    outputs,
+                    cells["because"].text if "because" in cells else "",
+                    int(prio.text) if prio and prio.text.strip().lstrip("-").isdigit() else None,
+                    pos,
+                    " and ".join(_render(p) for p in parts) or "true",
+                    path,
+                    places,
+                )
+            )
         return raws
 
     # -- the decision --------------------------------------------------------------------
@@ -304,27 +410,58 @@ class _DecisionBuilder:
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env:
-                self.sink.add(self.doc.key_pos(("derive", dname)), "duplicate fact", f"{dname!r} is already an input")
+                self.sink.add(
+                    self.doc.key_pos(("derive", dname)),
+                    "duplicate fact",
+                    f"{dname!r} is already an input",
+                )
             env[dname] = t or FactType("number")
-            derived.append(Derived(dname, node, t or FactType("number"), self.doc.key_pos(("derive", dname))))
+            derived.append(
+                Derived(dname, node, t or FactType("number"), self.doc.key_pos(("derive", dname)))
+            )
         checker = TypeChecker(env, self.functions, self.sink)
         rules: list[Rule] = []
         for i, raw in enumerate(self.rules):
             if raw.condition is None:
                 continue
             checker.condition(raw.condition)
-            rules.append(Rule(raw.id, i, raw.condition, raw.outputs, raw.because, raw.priority, raw.pos, raw.text))
+            rules.append(
+                Rule(
+                    raw.id,
+                    i,
+                    raw.condition,
+                    raw.outputs,
+                    raw.because,
+                    raw.priority,
+                    raw.pos,
+                    raw.text,
+                )
+            )
         priority_order = self._priority_order()
         depends = set()
         for node in [r.condition for r in rules] + [d.expr for d in derived]:
             depends.update(n.split(".", 1)[0] for n in names(node) if "." in n)
         if self.model.hit_policy == "priority" and priority_order is None:
-            self.sink.add(self.doc.pos(("hit_policy",)), "missing key", "hit_policy: priority needs 'priority_order:'",
-                          "priority_order: {tier: [platinum, gold, silver]}  (best first)")
+            self.sink.add(
+                self.doc.pos(("hit_policy",)),
+                "missing key",
+                "hit_policy: priority needs 'priority_order:'",
+                "priority_order: {tier: [platinum, gold, silver]}  (best first)",
+            )
         tests = tuple(self._tests())
         return Decision(
-            name, self.model.description, self.model.hit_policy, self.aggregate, priority_order, self.inputs,
-            tuple(derived), tuple(rules), self.model.default, self.output_types, tests, frozenset(depends),
+            name,
+            self.model.description,
+            self.model.hit_policy,
+            self.aggregate,
+            priority_order,
+            self.inputs,
+            tuple(derived),
+            tuple(rules),
+            self.model.default,
+            self.output_types,
+            tests,
+            frozenset(depends),
             self.doc.pos(("decision",)),
         )
 
@@ -334,24 +471,49 @@ class _DecisionBuilder:
             return None
         pos = self.doc.pos(("priority_order",))
         if self.model.hit_policy != "priority":
-            self.sink.add(pos, "wrong value type", "priority_order only applies to hit_policy: priority")
+            self.sink.add(
+                pos, "wrong value type", "priority_order only applies to hit_policy: priority"
+            )
         if len(order) != 1:
-            self.sink.add(pos, "wrong value type", "priority_order names exactly one output", "priority_order: {tier: [gold, silver]}")
+            self.sink.add(
+                pos,
+                "wrong value type",
+                "priority_order names exactly one output",
+                "priority_order: {tier: [gold, silver]}",
+            )
             return None
         key, values = next(iter(order.items()))
         for r in self.rules:
             if r.outputs.get(key) not in values:
-                self.sink.add(self.doc.pos(r.then_path), "unknown enum value",
-                              f"rule {r.id!r} gives {key}={r.outputs.get(key)!r}, which priority_order does not rank",
-                              "rank every output value: " + ", ".join(map(str, values)))
+                self.sink.add(
+                    r.output_pos.get(key) or self.doc.pos(r.then_path),
+                    "unknown enum value",
+                    f"rule {r.id!r} gives {key}={r.outputs.get(key)!r}, which priority_order does not rank",
+                    "rank every output value: " + ", ".join(map(str, values)),
+                )
         return key, tuple(values)
 
     def _tests(self) -> list[RuleTest]:
         tests = []
         for i, t in enumerate(self.model.tests):
-            rules = (t.rule,) if isinstance(t.rule, str) else tuple(t.rule) if t.rule is not None else None
-            tests.append(RuleTest(t.name or f"{self.model.decision}[{i}]", t.given, t.expect, "expect" in t.model_fields_set,
-                                  rules, t.as_of, self.doc.pos(("tests", i))))
+            rules = (
+                (t.rule,)
+                if isinstance(t.rule, str)
+                else tuple(t.rule)
+                if t.rule is not None
+                else None
+            )
+            tests.append(
+                RuleTest(
+                    t.name or f"{self.model.decision}[{i}]",
+                    t.given,
+                    t.expect,
+                    "expect" in t.model_fields_set,
+                    rules,
+                    t.as_of,
+                    self.doc.pos(("tests", i)),
+                )
+            )
         return tests
 
 

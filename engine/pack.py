@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ErrorSink, Pos, RulePackError
+from .errors import ErrorSink, Pos
 from .expr import Literal, Node, names
 from .functions import FunctionRegistry
 from .ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
@@ -488,7 +488,8 @@ class _DecisionBuilder:
                 self.sink.add(
                     r.output_pos.get(key) or self.doc.pos(r.then_path),
                     "unknown enum value",
-                    f"rule {r.id!r} gives {key}={r.outputs.get(key)!r}, which priority_order does not rank",
+                    f"rule {r.id!r} gives {key}={r.outputs.get(key)!r}, "
+                    "which priority_order does not rank",
                     "rank every output value: " + ", ".join(map(str, values)),
                 )
         return key, tuple(values)

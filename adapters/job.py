@@ -35,7 +35,7 @@ import pluggy
 
 from tierwise.engine import Engine
 from tierwise.outcome import FactError, Outcome
-from tierwise.plugins.manager import get_plugin_manager, safe_call
+from tierwise.plugins.manager import TierwisePluginManager, get_plugin_manager, safe_call
 
 from .base import BrokenRow, Record, Source
 from .log import Change, DecisionLog, RunState
@@ -77,6 +77,8 @@ def run_job(
     """Decide every client of `source` and log the outcomes; see the module docstring."""
     started = time.perf_counter()
     pm = pm or get_plugin_manager()
+    if isinstance(pm, TierwisePluginManager):
+        pm.require_loaded()
     log = log if isinstance(log, DecisionLog) else DecisionLog(log)
     target = getattr(source, "writeback", None) if writeback else None
     if target is not None:

@@ -8,7 +8,7 @@ import orjson
 
 from tierwise.errors import TierwiseError
 
-from .manager import ENV, get_plugin_manager, hookimpl, list_plugins
+from .manager import get_plugin_manager, hookimpl, list_plugins
 
 
 @click.command("plugins")
@@ -18,20 +18,12 @@ def plugins_command(as_json: bool) -> None:
     infos = list_plugins(get_plugin_manager())
     for info in infos:
         if as_json:
-            click.echo(
-                orjson.dumps(
-                    {
-                        "name": info.name,
-                        "origin": info.origin,
-                        "hooks": list(info.hooks),
-                        "loaded": info.loaded,
-                    }
-                )
-            )
+            fields = {"name": info.name, "origin": info.origin, "hooks": list(info.hooks)}
+            click.echo(orjson.dumps({**fields, "loaded": info.loaded, "reason": info.reason}))
         elif info.loaded:
             click.echo(f"{info.name}  ({info.origin})\n    hooks: {', '.join(info.hooks) or '-'}")
         else:
-            click.echo(f"{info.name}  ({info.origin})\n    not loaded: excluded by {ENV}")
+            click.echo(f"{info.name}  ({info.origin})\n    not loaded: {info.reason}")
 
 
 @click.command("changes")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,12 +41,14 @@ GROUP = "tierwise"
 
 @dataclass(frozen=True, slots=True)
 class PluginInfo:
-    """A loaded (or excluded) plugin: its name, where it comes from, the hooks it implements."""
+    """A plugin: its name, where it comes from, the hooks it implements, and if it is not
+    loaded, why (`excluded by TIERWISE_PLUGINS`, or the error that stopped its import)."""
 
     name: str
     origin: str
     hooks: tuple[str, ...]
     loaded: bool = True
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +68,34 @@ class PluginFailure:
 
 
 class PluginLoadError(TierwiseError):
-    """An installed plugin that cannot be imported."""
+    """An installed plugin that cannot be imported; raised by `require_loaded`."""
 
 
 class TierwisePluginManager(pluggy.PluginManager):
-    """pluggy's manager, remembering where each plugin came from and which were excluded."""
+    """pluggy's manager, remembering where each plugin came from, which were excluded
+    and which failed to import."""
 
     def __init__(self) -> None:
         super().__init__("tierwise")
         self.origins: dict[str, str] = {}
         self.excluded: dict[str, str] = {}
+        self.failed: dict[str, tuple[str, str]] = {}
+
+    def require_loaded(self) -> None:
+        """Raise if a plugin failed to import: a run without it could decide wrongly."""
+        if self.failed:
+            raise PluginLoadError(
+                "; ".join(
+                    f"plugin {name} ({origin}) {why}" for name, (origin, why) in self.failed.items()
+                )
+                + f"; fix or uninstall it, or leave it out of {ENV}"
+            )
 
 
 def get_plugin_manager() -> TierwisePluginManager:
     """A fresh manager: the built-in plugins, then the entry points of group `tierwise`
-    that TIERWISE_PLUGINS allows."""
+    that TIERWISE_PLUGINS allows. A plugin that fails to import is reported (a warning,
+    `tierwise plugins`) and kept out; `require_loaded` lets a run refuse to go on."""
     pm = TierwisePluginManager()
     pm.add_hookspecs(hookspecs)
     for name in BUILTINS:
@@ -98,10 +114,10 @@ def get_plugin_manager() -> TierwisePluginManager:
         try:
             plugin = ep.load()
         except Exception as e:
-            raise PluginLoadError(
-                f"plugin {ep.name} (from {origin}) cannot be loaded: {type(e).__name__}: {e}; "
-                f"uninstall it or leave it out of {ENV}"
-            ) from e
+            why = f"cannot be loaded: {type(e).__name__}: {e}"
+            pm.failed[ep.name] = (origin, why)
+            warnings.warn(f"tierwise plugin {ep.name} ({origin}) {why}", stacklevel=2)
+            continue
         pm.register(plugin, name=ep.name)
         pm.origins[ep.name] = origin
     return pm
@@ -127,7 +143,9 @@ def list_plugins(pm: TierwisePluginManager | None = None) -> list[PluginInfo]:
             continue
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or []))
         infos.append(PluginInfo(name, pm.origins.get(name, "registered in code"), hooks))
-    infos += [PluginInfo(name, origin, (), loaded=False) for name, origin in pm.excluded.items()]
+    excluded = f"excluded by {ENV}"
+    infos += [PluginInfo(name, origin, (), False, excluded) for name, origin in pm.excluded.items()]
+    infos += [PluginInfo(name, origin, (), False, why) for name, (origin, why) in pm.failed.items()]
     return infos
 
 

@@ -16,15 +16,21 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tierwise.adapters import open_source
+from tierwise.adapters.job import run_job
 from tierwise.cli import main
+from tierwise.engine import Engine
 from tierwise.functions import Function
 from tierwise.plugins.manager import (
+    PluginLoadError,
     function_registry,
     get_plugin_manager,
     hookimpl,
     list_plugins,
     safe_call,
 )
+
+from .conftest import AS_OF
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tierwise-example-plugin"
 
@@ -100,6 +106,7 @@ def test_the_installed_plugin_is_listed_with_its_hooks(installed: Path) -> None:
         "origin": "tierwise-example-plugin 0.1.0",
         "hooks": ["tierwise_decision_changed", "tierwise_functions"],
         "loaded": True,
+        "reason": "",
     }
     assert plugins["tierwise.plugins.builtin_adapters"]["hooks"] == ["tierwise_adapters"]
 
@@ -187,3 +194,34 @@ def test_the_plugins_command_lists_builtins_and_hooks(monkeypatch: pytest.Monkey
         in result.output
     )
     assert {p.name for p in list_plugins()} >= {"tierwise.plugins.builtin_commands"}
+
+
+def test_a_plugin_that_cannot_be_imported_is_reported_and_stops_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pack_dir: Path
+) -> None:
+    info = tmp_path / "crm_sync-1.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: crm-sync\nVersion: 1.2\n")
+    (info / "entry_points.txt").write_text("[tierwise]\ncrm_sync = crm_sync_plugin\n")
+    (tmp_path / "crm_sync_plugin.py").write_text("import hubspot_sdk_that_is_not_installed\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("TIERWISE_PLUGINS", raising=False)
+    with pytest.warns(
+        UserWarning, match=r"tierwise plugin crm_sync \(crm-sync 1.2\) cannot be loaded"
+    ):
+        pm = get_plugin_manager()
+    (broken,) = [p for p in list_plugins(pm) if p.name == "crm_sync"]
+    assert not broken.loaded
+    missing = "No module named 'hubspot_sdk_that_is_not_installed'"
+    assert broken.reason == f"cannot be loaded: ModuleNotFoundError: {missing}"
+    csv = tmp_path / "clients.csv"
+    csv.write_text("client_id,clv\na,1\n")
+    with pytest.raises(
+        PluginLoadError,
+        match=r"plugin crm_sync \(crm-sync 1.2\) cannot be loaded: .*TIERWISE_PLUGINS",
+    ):
+        log = f"sqlite:///{tmp_path / 'log.db'}"
+        engine = Engine.from_path(pack_dir, functions=function_registry(pm))
+        run_job(engine, open_source(f"csv:{csv}", pm=pm), log, as_of=AS_OF, pm=pm)
+    monkeypatch.setenv("TIERWISE_PLUGINS", "")
+    assert "crm_sync" not in {p.name for p in list_plugins(get_plugin_manager()) if p.loaded}

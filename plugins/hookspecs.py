@@ -33,18 +33,28 @@ def tierwise_enrich_facts(
     """Extra facts for one client, computed before validation and matching.
 
     `profile` holds the per-run statistics of the whole client base (e.g. RFM cut points).
-    Return a mapping of new facts (merged over the client's own), or None.
+    Return a mapping of new facts (merged over the client's own), or None. If it raises,
+    the run logs that client's outcome as the error (fact `plugin:<name>`) and goes on.
     """
 
 
 @hookspec
 def tierwise_adapters() -> Mapping[str, Any]:  # type: ignore[empty-body]
-    """Adapters by URL scheme (`csv`, `jsonl`, `sqlite`, `postgresql`, ...): scheme -> factory."""
+    """Adapters by URL scheme (`csv`, `jsonl`, `sqlite`, `postgresql`, ...): scheme -> factory.
+
+    A factory is called as `factory(url, mapping_path_or_None)` and returns a Source
+    (tierwise.adapters.base.Source: `.url`, `.clients(as_of, types)`, `.close()`, and
+    optionally `.writeback` with `.check(pack)` and `.write(outcomes)`).
+    """
 
 
 @hookspec
 def tierwise_decision_made(outcome: Outcome, run_id: str | None) -> None:
-    """Called once per client outcome, after it is stored."""
+    """Called once per client outcome, after its page is stored in the decision log.
+
+    If it raises, the run goes on and the error is logged against the client (kind `hook`).
+    A resumed page may call it again for the same client: make reactions idempotent.
+    """
 
 
 @hookspec
@@ -55,7 +65,12 @@ def tierwise_decision_changed(
     after: DecisionResult,
     run_id: str | None,
 ) -> None:
-    """Called when a client's decision differs from the last logged one (tier up, new action)."""
+    """Called when a client's decision output differs from the previous run's (tier up or
+    down, a new support action); `before` is None for a client new since that run.
+
+    The previous run is the newest finished run of the same source in the same log; the
+    first run fires nothing. Errors are handled as for `tierwise_decision_made`.
+    """
 
 
 @hookspec

@@ -183,7 +183,12 @@ def load_csv(path: Path, sink: ErrorSink, origin: Pos) -> CsvTable | None:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
-        sink.add(origin, "file error", f"cannot read decision table {name}: {e}")
+        sink.add(
+            origin,
+            "file error",
+            f"cannot read decision table {name}: {e}",
+            "the table's file name is relative to the folder of the rule file",
+        )
         return None
     records: list[list[tuple[str, Pos]]] = []
     for line_no, line in enumerate(text.splitlines(), start=1):

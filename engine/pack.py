@@ -296,11 +296,12 @@ class _DecisionBuilder:
                     "rule ids are unique within a decision",
                 )
             seen.setdefault(r.id, r.pos)
-        if not raws:
+        if not raws and self.model.table is None:  # an unreadable table is reported already
             self.sink.add(
                 self.doc.pos(("decision",)),
                 "missing key",
                 "a decision needs 'rules:' or a 'table:'",
+                "rules: [{id: gold, when: clv >= 10000, then: {tier: gold}}]",
             )
         return raws
 

@@ -138,14 +138,35 @@ def meet(a: Box, b: Box) -> Box:
 
 
 def disjoint(a: Box, b: Box) -> bool:
-    """True when no client can be in both boxes."""
+    """True when no client can be in both boxes (the hot loop of the pre-check)."""
     if a is None or b is None:
         return True
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     for name, slot in small.items():
         other = large.get(name)
-        if other is not None and slot.meet(other).empty:
+        if other is not None and _apart(slot, other):
             return True
+    return False
+
+
+def _apart(a: Slot, b: Slot) -> bool:
+    """Whether two slots of one fact have no value in common, without building their meet."""
+    if a.values is not None and b.values is not None:
+        if a.values.isdisjoint(b.values):
+            return True
+    elif a.values is not None and b.range is not None:
+        return not any(b.range.holds(v) for v in a.values)
+    elif b.values is not None and a.range is not None:
+        return not any(a.range.holds(v) for v in b.values)
+    ra, rb = a.range, b.range
+    if ra is None or rb is None:
+        return False
+    if ra.hi < rb.lo or rb.hi < ra.lo:
+        return True
+    if ra.hi == rb.lo:
+        return ra.hi_open or rb.lo_open
+    if rb.hi == ra.lo:
+        return rb.hi_open or ra.lo_open
     return False
 
 

@@ -48,7 +48,7 @@ _TRUE, _FALSE = z3.BoolVal(True), z3.BoolVal(False)
 
 def conj(items: list[z3.BoolRef]) -> z3.BoolRef:
     """z3 `and` without z3py's per-call coercions (encoding speed matters at 2,000 rules)."""
-    items = [i for i in items if not z3.is_true(i)]
+    items = [i for i in items if i is not _TRUE]
     if not items:
         return _TRUE
     if len(items) == 1:
@@ -60,7 +60,7 @@ def conj(items: list[z3.BoolRef]) -> z3.BoolRef:
 
 def disj(items: list[z3.BoolRef]) -> z3.BoolRef:
     """z3 `or` without z3py's per-call coercions."""
-    items = [i for i in items if not z3.is_false(i)]
+    items = [i for i in items if i is not _FALSE]
     if not items:
         return _FALSE
     if len(items) == 1:
@@ -245,7 +245,7 @@ class Encoder:
     def truth(self, node: Node) -> Truth:
         match node:
             case Literal(value=v) if v is None or isinstance(v, bool):
-                return Truth(z3.BoolVal(v is True), z3.BoolVal(v is False))
+                return Truth(_TRUE if v is True else _FALSE, _TRUE if v is False else _FALSE)
             case Not(operand=o):
                 t = self.truth(o)
                 return Truth(t.false, t.true)
@@ -320,7 +320,7 @@ class Encoder:
         return self.space.free_value("opaque", f"{render(node)} treated as free")
 
     def literal(self, v: Any) -> Val:
-        yes = z3.BoolVal(True)
+        yes = _TRUE
         if isinstance(v, bool):
             return Val(yes, z3.BoolVal(v), "bool")
         if isinstance(v, int):
@@ -333,7 +333,7 @@ class Encoder:
             return Val(yes, _real(comparable_value(v)), "datetime")
         if isinstance(v, dt.date):
             return Val(yes, z3.IntVal(v.toordinal()), "date")
-        return Val(z3.BoolVal(False), None, "opaque")
+        return Val(_FALSE, None, "opaque")
 
     def memo(self, key: str, compute: Any) -> Val:
         if key in self._memo:
@@ -380,11 +380,11 @@ class Encoder:
         sub = Encoder(self.space, other)
         chain, error = _resolution(other, [sub.condition(r.condition)[0].true for r in other.rules])
         final = other.default.get(field_name) if other.default is not None else None
-        present: z3.BoolRef = z3.BoolVal(final is not None)
+        present: z3.BoolRef = _TRUE if final is not None else _FALSE
         term = self._output_term(final, kind)
         for cond, outputs in reversed(chain):
             v = outputs.get(field_name)
-            present = z3.If(cond, z3.BoolVal(v is not None), present)
+            present = z3.If(cond, _TRUE if v is not None else _FALSE, present)
             term = z3.If(cond, self._output_term(v, kind), term)
         present = conj([present, neg(error)])
         if self.space.trace.notes:
@@ -440,13 +440,13 @@ def _resolution(
     rules = decision.rules
     if decision.hit_policy == "first":
         order = [r.index for r in decision.ordered_rules()]
-        return [(matches[i], rules[i].outputs) for i in order], z3.BoolVal(False)
+        return [(matches[i], rules[i].outputs) for i in order], _FALSE
     if decision.hit_policy == "priority" and decision.priority_order is not None:
         key, ranking = decision.priority_order
         order = sorted(
             range(len(rules)), key=lambda i: (ranking.index(rules[i].outputs.get(key)), i)
         )
-        return [(matches[i], rules[i].outputs) for i in order], z3.BoolVal(False)
+        return [(matches[i], rules[i].outputs) for i in order], _FALSE
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rules):
         key = repr(sorted(r.outputs.items())) if decision.hit_policy == "any" else str(i)
@@ -462,7 +462,7 @@ def _resolution(
 
 def _zero(kind: str) -> Any:
     if kind == "bool":
-        return z3.BoolVal(False)
+        return _FALSE
     if kind in ("number", "datetime"):
         return z3.RealVal(0)
     return z3.IntVal(0)

@@ -27,7 +27,7 @@ from .verify_encode import Encoder, Space, Strings, Trace, decode
 KINDS = ("dead rule", "shadowed rule", "overlap", "conflicting overlap", "gap")
 TRIES = 6
 """Models the solver proposes for one finding before it gives up confirming it."""
-CENTURY = 36525
+DECADE = 3653
 
 
 @dataclass(frozen=True)
@@ -210,8 +210,8 @@ class _DecisionCheck:
                 "dead rule",
                 self.decision.name,
                 (m.rule.id,),
-                f"rule {m.rule.id!r} of {self.decision.name} can never match: no client makes "
-                f"its condition true ({m.rule.text})",
+                f"rule {m.rule.id!r} of {self.decision.name} can never match: no client inside "
+                f"the declared input domains makes its condition true ({m.rule.text})",
                 m.rule.pos,
                 note=_note(m.trace),
             )
@@ -337,7 +337,7 @@ class _DecisionCheck:
 
     def _plain_values(self) -> z3.BoolRef:
         """Values an example should have when it can: evaluated today, with dates within
-        a century of that day (the proofs themselves hold for every date)."""
+        a decade of that day (the proofs themselves hold for every date)."""
         today = dt.date.today().toordinal()
         as_of = self.space.as_of
         parts = [as_of == today]
@@ -346,7 +346,7 @@ class _DecisionCheck:
                 parts.append(
                     z3.Implies(
                         var.val.present,
-                        z3.And(var.val.term >= today - CENTURY, var.val.term <= today + CENTURY),
+                        z3.And(var.val.term >= today - DECADE, var.val.term <= today + DECADE),
                     )
                 )
         return z3.And(parts)

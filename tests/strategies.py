@@ -131,9 +131,9 @@ def _leaf(draw: st.DrawFn, scope: _Scope) -> str:
     kinds = ["num", "num", "num", "num_in", "string", "enum", "bool", "date", "datetime"]
     kinds += ["exists", "tags", "constant"]
     if scope.tier_values:
-        kinds += ["tier", "tier"]
+        kinds += ["tier"] * 3
     if scope.tier_lists:
-        kinds += ["tier_list", "tier_list"]
+        kinds += ["tier_list"] * 4
     kind = draw(st.sampled_from(kinds))
     if kind == "num":
         left = draw(_numeric(scope, 2))

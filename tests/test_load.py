@@ -1,0 +1,192 @@
+"""Loading rule files: YAML and CSV with positions, pack folders, content hashes, models."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tierwise.errors import ErrorSink, Pos, RulePackError
+from tierwise.load import load_csv, load_yaml
+from tierwise.model import validate_document
+from tierwise.pack import load_pack
+from tierwise.plugins.manager import function_registry
+
+RULES = """\
+decision: tier   # a comment
+inputs:
+  clv: {type: number, unit: EUR}
+  since: date
+rules:
+  - id: gold
+    when: "clv >= 10000"
+    then: {tier: gold, rate: 0.5}
+  - id: old
+    when: >
+      since < 2020-01-01
+    then:
+      tier: old
+tests:
+  - given: {clv: 20000, since: 2019-05-01}
+    expect: {tier: gold}
+"""
+
+
+def test_yaml_values_and_positions(tmp_path: Path) -> None:
+    path = tmp_path / "tier.yaml"
+    path.write_text(RULES)
+    sink = ErrorSink()
+    doc = load_yaml(path, sink)
+    assert doc is not None and not sink.errors
+    assert doc.data["decision"] == "tier"
+    assert doc.data["rules"][0]["then"] == {"tier": "gold", "rate": 0.5}
+    assert doc.data["tests"][0]["given"]["since"] == dt.date(2019, 5, 1)
+    assert type(doc.data["rules"]) is list and type(doc.data["rules"][0]) is dict
+    assert doc.pos(("decision",)) == Pos(str(path), 1, 11)
+    assert doc.key_pos(("inputs", "since")) == Pos(str(path), 4, 3)
+    assert doc.pos(("rules", 1)) == Pos(str(path), 9, 5)
+    assert doc.pos(("rules", 1, "then", "tier")) == Pos(str(path), 13, 13)
+    assert doc.pos(("rules", 0, "when")) == Pos(str(path), 7, 11)
+    assert doc.pos(("rules", 7, "nowhere")) == Pos(str(path), 6, 3)  # nearest parent
+
+
+def test_locator_maps_offsets_through_quotes_and_folds(tmp_path: Path) -> None:
+    path = tmp_path / "tier.yaml"
+    path.write_text(RULES)
+    doc = load_yaml(path, ErrorSink())
+    assert doc is not None
+    quoted = doc.locator(("rules", 0, "when"), "clv >= 10000")
+    assert quoted(4) == Pos(str(path), 7, 16)  # the '>=' after the opening quote
+    folded = doc.locator(("rules", 1, "when"), "since < 2020-01-01\n")
+    assert folded(6) == Pos(str(path), 11, 13)  # '<' on the line after 'when: >'
+
+
+def test_yaml_syntax_error_goes_to_the_sink(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("decision: x\nrules: [a, b\n")
+    sink = ErrorSink()
+    assert load_yaml(path, sink) is None
+    (error,) = sink.errors
+    assert error.kind == "YAML syntax" and error.pos.file == str(path) and error.pos.line >= 2
+
+
+def test_unreadable_file_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("decision: caf\xe9\n".encode("latin-1"))
+    sink = ErrorSink()
+    assert load_yaml(path, sink) is None
+    assert sink.errors[0].kind == "file error"
+
+
+def test_csv_cells_keep_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(
+        '\ufeffid,segment,tier\n\na,"vip, b2b",gold\nb, retail ,"silver"\n', encoding="utf-8"
+    )
+    sink = ErrorSink()
+    table = load_csv(path, sink, Pos("x.yaml", 1, 1))
+    assert table is not None and not sink.errors
+    assert [name for name, _ in table.header] == ["id", "segment", "tier"]
+    first, second = table.rows
+    assert [cell for cell, _ in first] == ["a", "vip, b2b", "gold"]
+    assert [(p.line, p.col) for _, p in first] == [(3, 1), (3, 3), (3, 14)]
+    assert [cell for cell, _ in second] == ["b", "retail", "silver"]
+    assert [(p.line, p.col) for _, p in second] == [(4, 1), (4, 3), (4, 12)]
+
+
+def test_empty_csv_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("\n\n")
+    sink = ErrorSink()
+    assert load_csv(path, sink, Pos("x.yaml", 1, 1)) is None
+    assert sink.errors[0].kind == "CSV syntax" and "empty" in sink.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "line", "col"),
+    [
+        ("- just a list\n", "wrong value type", 1, 1),
+        ("decision: t\nrules: {a: 1}\n", "wrong value type", 2, 8),
+        ("decision: 9lives\nrules: []\n", "wrong value type", 1, 11),
+        ("decision: t\ninputs: {x: float}\nrules: []\n", "wrong value type", 2, 13),
+        ("decision: t\nhit_policy: [first]\nrules: []\n", "unknown hit policy", 2, 13),
+        ("decision: t\nrules:\n  - {id: a, when: x > 1}\n", "missing key", 3, 5),
+        ("decsion: t\n", "unknown key", 1, 1),
+    ],
+)
+def test_model_errors_have_positions(
+    tmp_path: Path, text: str, kind: str, line: int, col: int
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text)
+    sink = ErrorSink()
+    doc = load_yaml(path, sink)
+    assert doc is not None
+    assert validate_document(doc, sink) is None
+    assert (kind, line, col) in [(e.kind, e.pos.line, e.pos.col) for e in sink.errors]
+
+
+def write_pack(folder: Path) -> None:
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    (folder / "a.yaml").write_text(
+        "decision: a\ninputs: {x: integer}\nrules:\n  - {id: r, when: x > 1, then: {v: 1}}\n"
+    )
+    (folder / "sub" / "b.yml").write_text(
+        "decision: b\ninputs: {x: integer}\nrules:\n  - {id: r, when: a.v == 1, then: {w: 2}}\n"
+    )
+    (folder / "notes.txt").write_text("not a rule file")
+
+
+def test_pack_folder_reads_yaml_and_yml_recursively_in_dependency_order(tmp_path: Path) -> None:
+    write_pack(tmp_path)
+    pack = load_pack(tmp_path, function_registry())
+    assert pack.names == ["a", "b"]
+    assert pack.decision("b").depends_on == frozenset({"a"})
+    assert pack.inputs["x"].kind == "integer"
+    assert len(pack.files) == 2
+
+
+def test_pack_hash_follows_content_only(tmp_path: Path) -> None:
+    write_pack(tmp_path / "one")
+    write_pack(tmp_path / "two")
+    first = load_pack(tmp_path / "one", function_registry()).hash
+    assert load_pack(tmp_path / "two", function_registry()).hash == first
+    (tmp_path / "two" / "a.yaml").write_text(
+        "decision: a\ninputs: {x: integer}\nrules:\n  - {id: r, when: x > 2, then: {v: 1}}\n"
+    )
+    assert load_pack(tmp_path / "two", function_registry()).hash != first
+
+
+def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path / "nowhere", function_registry())
+    assert caught.value.errors[0].kind == "file error"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path / "empty", function_registry())
+    assert "no rule files" in caught.value.errors[0].message
+
+
+def test_inputs_declared_twice_must_agree(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "decision: a\ninputs: {x: integer}\nrules:\n  - {id: r, when: x > 1, then: {v: 1}}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        'decision: b\ninputs: {x: string}\nrules:\n  - {id: r, when: x == "1", then: {v: 1}}\n'
+    )
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path, function_registry())
+    (error,) = caught.value.errors
+    assert error.kind == "type mismatch" and Path(error.pos.file).name == "b.yaml"
+    assert (error.pos.line, error.pos.col) == (2, 10)
+
+
+def test_duplicate_decision_names(tmp_path: Path) -> None:
+    text = "decision: a\ninputs: {x: integer}\nrules:\n  - {id: r, when: x > 1, then: {v: 1}}\n"
+    (tmp_path / "a.yaml").write_text(text)
+    (tmp_path / "b.yaml").write_text(text)
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path, function_registry())
+    (error,) = caught.value.errors
+    assert error.kind == "duplicate decision" and "a.yaml:1:11" in error.message

@@ -19,6 +19,9 @@ from .functions import FunctionRegistry
 Facts = dict[str, Any]
 Evaluator = Callable[[Facts], Any]
 
+INT64 = 2**63
+"""Integers from -INT64 to INT64 - 1 are exact everywhere; larger ones become doubles."""
+
 AS_OF_KEY = "\0as_of"
 """Where the evaluation date sits in the facts dict handed to evaluators."""
 
@@ -40,20 +43,29 @@ def truncated_mod(a: float, b: float) -> float:
 
 
 def arith(op: str, a: Any, b: Any) -> Any:
-    """One arithmetic step: null in gives null out, and so does division by zero."""
+    """One arithmetic step: null in gives null out, and so do division by zero and a float
+    overflow (inf); an integer past 64 bits becomes a number (durable and SQL hold int64)."""
     if a is None or b is None:
         return None
     if op == "+":
-        return a + b
+        return _bounded(a + b)
     if op == "-":
-        return a - b
+        return _bounded(a - b)
     if op == "*":
-        return a * b
+        return _bounded(a * b)
     if b == 0:
         return None
     if op == "/":
-        return a / b
+        return _bounded(a / b)
     return truncated_mod(a, b)
+
+
+def _bounded(value: Any) -> Any:
+    if type(value) is int:
+        return value if -INT64 <= value < INT64 else float(value)
+    if type(value) is float and not math.isfinite(value):
+        return None
+    return value
 
 
 def comparable_value(v: Any) -> Any:
@@ -155,6 +167,8 @@ def _compile_call(node: Call, functions: FunctionRegistry) -> Evaluator:
             raise EvaluationError(f"{fn.name}(): {e}") from e
         if isinstance(result, float) and not math.isfinite(result):
             raise EvaluationError(f"{fn.name}() gave {result}")
+        if type(result) is int and not -INT64 <= result < INT64:
+            return float(result)
         return result
 
     return call

@@ -74,6 +74,24 @@ def _ordinal(value: Any) -> Any:
     return value
 
 
+def _remainder(a: Any, b: Any) -> Any:
+    """`%` as SQL computes it: the remainder has the sign of the dividend."""
+    if isinstance(a, int) and isinstance(b, int):
+        quotient = abs(a) // abs(b)
+        remainder = abs(a) - quotient * abs(b)
+        return remainder if a >= 0 else -remainder
+    return math.fmod(a, b)
+
+
+def _in_range(value: Any) -> Any:
+    """A float overflow (inf) is null; an integer beyond 64 bits is a double."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, int) and abs(value) >= 2**63 and value != -(2**63):
+        return float(value)
+    return value
+
+
 class Interpreter:
     """Evaluates expression trees over one client's scope with Kleene three-valued logic."""
 
@@ -126,21 +144,14 @@ class Interpreter:
     def _arith(op: str, a: Any, b: Any) -> Any:
         if a is None or b is None:
             return None
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if b == 0:
+        if op in ("/", "%") and b == 0:
             return None
-        if op == "/":
-            return a / b
-        if isinstance(a, int) and isinstance(b, int):
-            quotient = abs(a) // abs(b)
-            remainder = abs(a) - quotient * abs(b)
-            return remainder if a >= 0 else -remainder
-        return math.fmod(a, b)
+        if op == "%":
+            return _remainder(a, b)
+        result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[
+            op
+        ]()
+        return _in_range(result)
 
     @staticmethod
     def _compare(op: str, a: Any, b: Any) -> bool | None:
@@ -167,7 +178,7 @@ class Interpreter:
             raise ReferenceError_(str(e)) from e
         if isinstance(result, float) and not math.isfinite(result):
             raise ReferenceError_(f"{fn.name}() gave {result}")
-        return result
+        return _in_range(result)
 
 
 def _order(decisions: tuple[Decision, ...]) -> list[Decision]:

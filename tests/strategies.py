@@ -34,7 +34,7 @@ INPUTS: dict[str, Any] = {
 """The inputs every generated rule file declares (a pack merges them)."""
 
 INTS = [-3, -1, 0, 1, 2, 3, 5, 7, 10, 1000, 10**15]
-NUMBERS = [0.0, -0.5, 0.5, 1.0, 2.5, 3.0, 7.0, 1e20, -1e20, 1e-7, -1e-7, 2.0000001, 100.0]
+NUMBERS = [0.0, -0.5, 0.5, 1.0, 2.5, 3.0, 7.0, 1e20, -1e20, 1e-7, -1e-7, 2.0000001, 100.0, 1e300]
 STRINGS = ["a", "b", "c", "gold", 'x"y', "é", "", "a b"]
 ENUM = ["a", "b", "c"]
 DATES = [dt.date(1999, 12, 31), dt.date(2000, 1, 1), dt.date(2024, 2, 29), dt.date(2030, 6, 15)]

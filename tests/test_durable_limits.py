@@ -204,3 +204,34 @@ def test_dates_and_datetimes_compare_as_dates(
 ) -> None:
     result = engine_for(tmp_path, DATES).decide(facts, as_of=AS_OF).decisions["when"]
     assert result.rules == expected
+
+
+OVERFLOW = """\
+decision: big
+hit_policy: collect
+inputs: {n: integer, x: number}
+rules:
+  - {id: square, when: n * n > 5, then: {k: square}}
+  - {id: exact, when: n * n - 1 == n * n, then: {k: exact}}
+  - {id: rounded, when: round(x) > 5, then: {k: rounded}}
+  - {id: inf, when: x * x > 5, then: {k: inf}}
+  - {id: not_inf, when: not (x * x > 5), then: {k: not_inf}}
+  - {id: finite, when: x * x * 0 == 0, then: {k: finite}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        ({"n": 2**53}, ["square", "exact"]),  # 2**106 is beyond int64: compared as a double
+        ({"n": 3}, ["square"]),
+        ({"x": 1e20}, ["rounded", "inf", "finite"]),  # round(1e20) is beyond int64
+        ({"x": 1e200}, ["rounded"]),  # 1e200 * 1e200 overflows: null, neither true nor false
+        ({"x": 2.0}, ["not_inf", "finite"]),
+    ],
+)
+def test_arithmetic_beyond_64_bits_and_overflow(
+    tmp_path: Path, facts: dict[str, float], expected: list[str]
+) -> None:
+    result = engine_for(tmp_path, OVERFLOW).decide(facts, as_of=AS_OF).decisions["big"]
+    assert (result.rules, result.error) == (expected, None)

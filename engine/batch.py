@@ -129,7 +129,7 @@ class BatchEngine:
     def sql(
         self, dialect: str, source: str, columns: dict[str, str], as_of: dt.date | None = None
     ) -> str:
-        """The SQL text deciding every row of table `source` (columns: name -> declared SQL type)."""
+        """The SQL text deciding every row of table `source` (columns: name -> its SQL type)."""
         compiler = self.compiler(dialect)
         specs = {
             n: _source_column(n, t, columns.get(n), False) for n, t in self.pack.inputs.items()
@@ -199,33 +199,43 @@ class BatchEngine:
     def decide_sql(
         self,
         url: str | sa.Engine,
-        table: str | sa.FromClause,
+        table: str | sa.FromClause | sa.Select[Any],
         as_of: dt.date | None = None,
         *,
         into: str | None = None,
     ) -> list[dict[str, Any]] | int:
-        """Run the decision query inside the database at `url` over `table` (a table or view
-        of facts, one client per row). Returns the result rows, or with `into` replaces table
-        `into` with them in one transaction (idempotent) and returns the row count."""
+        """Run the decision query inside the database at `url` over `table`: a table, a view
+        or a SELECT of facts (e.g. an SQL adapter's query), one client per row. Returns the
+        result rows, or with `into` replaces table `into` with them in one transaction
+        (idempotent) and returns the row count."""
         engine = url if isinstance(url, sa.Engine) else sa.create_engine(_with_driver(url))
         dialect = engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             raise BatchError(f"push-down supports SQLite and PostgreSQL, not {dialect}")
         compiler = self.compiler(dialect)
+        if isinstance(table, sa.Select):
+            table = table.subquery("facts")
         source = table if isinstance(table, sa.FromClause) else _reflect(engine, table)
         columns = {n: _db_source_column(n, t, source, dialect) for n, t in self.pack.inputs.items()}
         query = compiler.sql_text(
             compiler.select(source, columns, as_of or dt.date.today(), self.id_field)
         )
         with engine.begin() as conn:
-            if dialect == "postgresql":
-                conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
-            if into is None:
-                return [dict(row) for row in conn.exec_driver_sql(query).mappings()]
-            target = engine.dialect.identifier_preparer.quote(into)
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {target}")
-            conn.exec_driver_sql(f"CREATE TABLE {target} AS {query}")
-            return int(conn.exec_driver_sql(f"SELECT count(*) FROM {target}").scalar_one())
+            cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
+            try:
+                if dialect == "postgresql":
+                    cursor.execute("SET LOCAL TimeZone = 'UTC'")
+                if into is None:
+                    cursor.execute(query)
+                    names = [c[0] for c in cursor.description]
+                    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                target = engine.dialect.identifier_preparer.quote(into)
+                cursor.execute(f"DROP TABLE IF EXISTS {target}")
+                cursor.execute(f"CREATE TABLE {target} AS {query}")
+                cursor.execute(f"SELECT count(*) FROM {target}")
+                return int(cursor.fetchone()[0])
+            finally:
+                cursor.close()
 
     # -- one client ------------------------------------------------------------------------
     def explain(self, client_facts: dict[str, Any], as_of: dt.date | None = None) -> Outcome:
@@ -270,9 +280,7 @@ def _source_column(name: str, t: FactType, sql_type: str | None, text_mode: bool
         "bool": base == "BOOLEAN",
         "date": base == "DATE",
         "datetime": base.startswith("TIMESTAMP"),
-        "list": base in ("VARCHAR[]",)
-        or sql_type.upper().startswith("ENUM")
-        and sql_type.endswith("[]"),
+        "list": sql_type.upper() == "VARCHAR[]",
     }[t.kind]
     if ok:
         return SourceColumn(name, "native")

@@ -101,7 +101,7 @@ def tierwise_functions() -> list[Function]:
             "round",
             ("number",),
             "integer",
-            lambda x: int(round(x)),
+            round,
             "Round to the nearest integer.",
             sql=lambda x: _sql().RoundHalfEven(x),
         ),

@@ -10,15 +10,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+import durable_rules_engine as dre
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-import durable_rules_engine as dre
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import AS_OF, clients, packs
 from tierwise import Engine
+from tierwise.adapters.db import with_driver
 from tierwise.batch import BatchEngine
 from tierwise.ir import Decision, Pack
 from tierwise.outcome import Outcome
@@ -193,7 +194,7 @@ def _sqlite_row(pack: Pack, facts: dict[str, Any]) -> dict[str, Any]:
 def _run_sql(
     batch: BatchEngine, url: str, facts: list[dict[str, Any]], dialect: str
 ) -> list[dict[str, Any]]:
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(with_driver(url))
     try:
         table = _sql_table(batch.pack, dialect)
         with engine.begin() as conn:
@@ -209,7 +210,8 @@ def _run_sql(
             )
             if dialect == "sqlite":
                 conn.exec_driver_sql(
-                    f"INSERT INTO clients ({', '.join(rows[0])}) VALUES ({', '.join('?' for _ in rows[0])})",
+                    f"INSERT INTO clients ({', '.join(rows[0])}) "
+                    f"VALUES ({', '.join('?' for _ in rows[0])})",
                     [tuple(r.values()) for r in rows],
                 )
             else:
@@ -226,7 +228,8 @@ def _check(
 ) -> None:
     for i, (e, g) in enumerate(zip(expected, got, strict=True)):
         assert e == g, (
-            f"{where} differs for client {i}: {facts[i]}\nrules: {files}\ndurable: {e}\n{where}: {g}"
+            f"{where} differs for client {i}: {facts[i]}\nrules: {files}\n"
+            f"durable: {e}\n{where}: {g}"
         )
 
 

@@ -25,6 +25,7 @@ from ..types import FactType
 from .sqldialect import Col, Dialect, sql_type, sqlalchemy_dialect
 
 ERRORS_COLUMN = "errors"
+STATUSES = ("decided", "default", "no_decision", "error")
 
 
 class PushdownError(TierwiseError):
@@ -98,10 +99,16 @@ class _Val:
 class _Layers:
     """The chain of nested selects: each layer passes every column on and adds new ones."""
 
-    def __init__(self, first: sa.Select[Any]) -> None:
+    def __init__(self, first: sa.Select[Any], flat: bool) -> None:
         self.count = 0
-        self.sub = first.cte("l0")
+        self.flat = flat
+        self.sub = self._wrap(first, "l0")
         self.labels = 0
+
+    def _wrap(self, select: sa.Select[Any], name: str) -> Any:
+        """A named layer: a CTE where nested selects would overflow the parser (SQLite),
+        else a subquery (DuckDB materialises CTEs, which costs a copy of every row)."""
+        return select.cte(name) if self.flat else select.subquery(name)
 
     def label(self) -> str:
         self.labels += 1
@@ -115,7 +122,7 @@ class _Layers:
             return
         self.count += 1
         added = [expr.label(lbl) for lbl, expr in columns.items()]
-        self.sub = sa.select(*self.sub.c, *added).cte(f"l{self.count}")
+        self.sub = self._wrap(sa.select(*self.sub.c, *added), f"l{self.count}")
 
 
 class SqlCompiler:
@@ -150,7 +157,7 @@ class SqlCompiler:
         names = output_columns(self.pack, id_column)
         src_id = id_source or id_column
         first = self._inputs(source, columns, src_id)
-        layers = _Layers(first)
+        layers = _Layers(first, flat=self.d.sqlite)
         self.layers = layers
         scope: dict[str, _Val] = {}
         for name, t in self.pack.inputs.items():
@@ -159,7 +166,7 @@ class SqlCompiler:
         for decision in self.pack.decisions:
             outputs[decision.name] = self._decision(decision, scope)
         final = [layers.col("id").label(id_column), layers.col("err").label(ERRORS_COLUMN)]
-        ok = layers.col("err").is_(None)
+        ok = layers.col("ok")
         for decision in self.pack.decisions:
             for key, out in names.decisions[decision.name].items():
                 final.append(sa.case((ok, layers.col(outputs[decision.name][key]))).label(out))
@@ -188,8 +195,13 @@ class SqlCompiler:
             )
             cols.append(value.label(f"i_{name}"))
             messages.extend(problems)
-        errors = self.d.join(messages, "; ") if messages else sa.cast(sa.null(), sa.String())
-        cols.append(errors.label("err"))
+        if messages:
+            bad = sa.or_(*(cond for cond, _ in messages))
+            cols.append(sa.case((bad, self.d.join(messages, "; "))).label("err"))
+            cols.append(sa.not_(bad).label("ok"))
+        else:
+            cols.append(sa.cast(sa.null(), sa.String()).label("err"))
+            cols.append(sa.true().label("ok"))
         return sa.select(*cols).select_from(source)
 
     def _validate(
@@ -235,7 +247,11 @@ class SqlCompiler:
                 problems.append((value < d.literal(low), msg.range_error(low, high)))
             if high is not None:
                 problems.append((value > d.literal(high), msg.range_error(low, high)))
-        if t.enum is not None:
+        if t.enum is not None and d.name == "duckdb":
+            text = value
+            value = _TryCast(text, _enum_type(t.enum))
+            problems.append((sa.and_(text.is_not(None), value.is_(None)), msg.enum_error()))
+        elif t.enum is not None:
             problems.append((value.not_in([d.literal(v) for v in t.enum]), msg.enum_error()))
         checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
         return value, checked
@@ -339,22 +355,43 @@ class SqlCompiler:
         layers, d = self.layers, self.d
         win = layers.col(w)
         labels = {k: layers.label() for k in ("status", "rule")}
+        ids = [r.id for r in decision.rules]
         columns: dict[str, Col] = {
-            labels["status"]: sa.case((win.is_(None), _no_match_status(decision)), else_="decided"),
-            labels["rule"]: sa.case(*[(win == r.index, d.literal(r.id)) for r in decision.rules]),
+            labels["status"]: sa.case(
+                (win.is_(None), d.label(_no_match_status(decision), STATUSES)),
+                else_=d.label("decided", STATUSES),
+            ),
+            labels["rule"]: sa.case(
+                *[(win == r.index, d.label(r.id, ids)) for r in decision.rules],
+                else_=d.label(None, ids),
+            ),
         }
-        for f in decision.output_types:
-            kind = decision.output_types[f].kind
-            whens = [(win.is_(None), self._default(decision, f, kind))]
-            whens += [
-                (win == r.index, d.literal(r.outputs[f], kind))
-                for r in decision.rules
-                if r.outputs.get(f) is not None
-            ]
+        for f, t in decision.output_types.items():
+            rules = [r for r in decision.rules if r.outputs.get(f) is not None]
+            default = decision.default.get(f) if decision.default is not None else None
+
+            def value(v: Any, plain: bool, f: str = f, kind: str = t.kind) -> Col:
+                if kind == "string" and not plain:
+                    return d.label(v, _domain(decision, f))
+                return d.literal(v, kind)
+
+            def column(plain: bool, rules: list[Rule] = rules, default: Any = default) -> Col:
+                whens = [(win.is_(None), value(default, plain))]
+                whens += [(win == r.index, value(r.outputs[f], plain)) for r in rules]  # noqa: B023
+                return sa.case(*whens, else_=value(None, plain))
+
             label = layers.label()
-            columns[label] = sa.case(*whens, else_=sa.cast(sa.null(), sql_type(kind)))
+            columns[label] = column(plain=False)
             labels[f"field:{f}"] = label
-            scope[f"{decision.name}.{f}"] = _Val(label, kind)
+            published = label
+            if (
+                t.kind == "string"
+                and d.name == "duckdb"
+                and f"{decision.name}.{f}" in self.list_refs
+            ):
+                published = layers.label()
+                columns[published] = column(plain=True)
+            scope[f"{decision.name}.{f}"] = _Val(published, t.kind)
         layers.add(columns)
         return labels
 
@@ -385,11 +422,11 @@ class SqlCompiler:
                     sa.case((sa.or_(*(matched[r.index] for r in g)), 1), else_=0) for g in groups
                 ]
                 conflict = _sum(hit) > 1
-        status_whens = [(none, _no_match_status(decision))]
+        status_whens = [(none, d.label(_no_match_status(decision), STATUSES))]
         if conflict is not None:
-            status_whens.append((conflict, "error"))
+            status_whens.append((conflict, d.label("error", STATUSES)))
         columns: dict[str, Col] = {
-            labels["status"]: sa.case(*status_whens, else_="decided"),
+            labels["status"]: sa.case(*status_whens, else_=d.label("decided", STATUSES)),
             labels["rule"]: ids,
         }
         if policy in ("unique", "any"):
@@ -579,6 +616,18 @@ class SqlCompiler:
         return result, fn.returns, "string" if fn.returns == "list" else None
 
 
+def _enum_type(values: Sequence[str]) -> str:
+    return "ENUM(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def _domain(decision: Decision, field: str) -> list[str]:
+    """Every string value a decision can give `field`, for an ENUM type."""
+    values = [r.outputs.get(field) for r in decision.rules]
+    if decision.default is not None:
+        values.append(decision.default.get(field))
+    return sorted({v for v in values if isinstance(v, str)})
+
+
 def _sum(terms: Sequence[Col]) -> Col:
     """Left to right, as Python's sum adds (float sums depend on the order)."""
     out = terms[0]
@@ -634,9 +683,12 @@ class _TryCast(sa.sql.expression.FunctionElement[Any]):
     def __init__(self, value: Col, target: str) -> None:
         super().__init__(value)
         self.target = target
-        self.type = {"DOUBLE": sa.Double(), "DATE": sa.Date()}.get(
-            target, sa.DateTime(timezone=True)
-        )
+        types = {
+            "DOUBLE": sa.Double(),
+            "DATE": sa.Date(),
+            "TIMESTAMPTZ": sa.DateTime(timezone=True),
+        }
+        self.type = types.get(target, sa.String())
 
 
 @sa.ext.compiler.compiles(_TryCast)

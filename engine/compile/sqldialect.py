@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FunctionElement
 
 Col = ColumnElement[Any]
 DIALECTS = ("duckdb", "sqlite", "postgresql")
@@ -79,6 +79,17 @@ class Dialect:
                 return sa.literal_column(f"'{value.isoformat()}'", sa.String())
             return sa.cast(sa.literal_column(f"'{value.isoformat()}'"), sa.Date())
         return sa.literal(str(value), sa.String())
+
+    def label(self, value: str | None, domain: Sequence[str]) -> Col:
+        """A string from a small known set: an ENUM constant in DuckDB (cheap to move and to
+        write as a Parquet dictionary), plain text elsewhere."""
+        if self.name != "duckdb":
+            return self.literal(value, "string")
+        if not domain:
+            return self.literal(value, "string")
+        enum = "ENUM(" + ", ".join("'" + v.replace("'", "''") + "'" for v in domain) + ")"
+        text = "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+        return sa.literal_column(f"CAST({text} AS {enum})", sa.String())
 
     def double(self, x: Col) -> Col:
         return sa.cast(x, sa.Double())
@@ -183,17 +194,17 @@ class ListLength(FunctionElement[int]):
 
 @compiles(ListLength)
 def _list_length(element: ListLength, compiler: Any, **kw: Any) -> str:
-    return f"cardinality({compiler.process(list(element.clauses)[0], **kw)})"
+    return f"cardinality({compiler.process(next(iter(element.clauses)), **kw)})"
 
 
 @compiles(ListLength, "duckdb")
 def _list_length_duckdb(element: ListLength, compiler: Any, **kw: Any) -> str:
-    return f"len({compiler.process(list(element.clauses)[0], **kw)})"
+    return f"len({compiler.process(next(iter(element.clauses)), **kw)})"
 
 
 @compiles(ListLength, "sqlite")
 def _list_length_sqlite(element: ListLength, compiler: Any, **kw: Any) -> str:
-    return f"json_array_length({compiler.process(list(element.clauses)[0], **kw)})"
+    return f"json_array_length({compiler.process(next(iter(element.clauses)), **kw)})"
 
 
 class DayNumber(FunctionElement[int]):
@@ -206,12 +217,15 @@ class DayNumber(FunctionElement[int]):
 
 @compiles(DayNumber)
 def _day_number(element: DayNumber, compiler: Any, **kw: Any) -> str:
-    return f"(CAST({compiler.process(list(element.clauses)[0], **kw)} AS DATE) - DATE '1970-01-01')"
+    return (
+        f"(CAST({compiler.process(next(iter(element.clauses)), **kw)} AS DATE) - DATE '1970-01-01')"
+    )
 
 
 @compiles(DayNumber, "sqlite")
 def _day_number_sqlite(element: DayNumber, compiler: Any, **kw: Any) -> str:
-    return f"CAST(julianday(date({compiler.process(list(element.clauses)[0], **kw)})) - 2440587.5 AS INTEGER)"
+    value = compiler.process(next(iter(element.clauses)), **kw)
+    return f"CAST(julianday(date({value})) - 2440587.5 AS INTEGER)"
 
 
 def date_literal(value: dt.date) -> Col:
@@ -251,19 +265,19 @@ class RoundHalfEven(FunctionElement[int]):
 
 @compiles(RoundHalfEven)
 def _round_half_even(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
-    x = compiler.process(list(element.clauses)[0], **kw)
+    x = compiler.process(next(iter(element.clauses)), **kw)
     return f"CAST(round(CAST({x} AS DOUBLE PRECISION)) AS BIGINT)"
 
 
 @compiles(RoundHalfEven, "duckdb")
 def _round_half_even_duckdb(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
-    x = compiler.process(list(element.clauses)[0], **kw)
+    x = compiler.process(next(iter(element.clauses)), **kw)
     return f"CAST(round_even(CAST({x} AS DOUBLE), 0) AS BIGINT)"
 
 
 @compiles(RoundHalfEven, "sqlite")
 def _round_half_even_sqlite(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
-    x = compiler.process(list(element.clauses)[0], **kw)
+    x = compiler.process(next(iter(element.clauses)), **kw)
     return (
         f"CAST(CASE WHEN abs({x} - CAST({x} AS INTEGER)) = 0.5 THEN 2 * round({x} / 2.0) "
         f"ELSE round({x}) END AS INTEGER)"

@@ -6,6 +6,7 @@ shape (keys, value types, hit policies) and turns every pydantic error into a Ru
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any, Literal
 
@@ -101,13 +102,40 @@ def validate_document(doc: Document, sink: ErrorSink) -> DecisionFile | None:
     try:
         return DecisionFile.model_validate(doc.data)
     except ValidationError as e:
+        errors = [(_clean_loc(err["loc"]), err) for err in e.errors()]
+        locs = {loc for loc, _ in errors}
+        # the most specific errors only: a union branch failing at 'inputs.x' says less
+        # than the other branch's unknown key at 'inputs.x.unti'
+        errors = [
+            (loc, err)
+            for loc, err in errors
+            if not any(len(o) > len(loc) and o[: len(loc)] == loc for o in locs)
+        ]
         seen: set[tuple[Any, ...]] = set()
-        for err in e.errors():
-            loc = _clean_loc(err["loc"])
+        # of two union branches failing at one place, name the values allowed, not the model
+        for loc, err in sorted(errors, key=lambda x: x[1]["type"] in ("model_type", "dict_type")):
             if loc in seen:
                 continue
             seen.add(loc)
             _report(doc, sink, loc, err)
+        if all(err["type"] == "extra_forbidden" for _, err in errors):
+            return _without_unknown_keys(doc.data, [loc for loc, _ in errors])
+        return None
+
+
+def _without_unknown_keys(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> DecisionFile | None:
+    """The file validated without its (reported) unknown keys, so that later stages can
+    report the file's other errors in the same run; None if that still fails."""
+    trimmed = copy.deepcopy(data)
+    for loc in locs:
+        parent: Any = trimmed
+        for part in loc[:-1]:
+            parent = parent[part] if isinstance(parent, dict | list) else None
+        if isinstance(parent, dict):
+            parent.pop(loc[-1], None)
+    try:
+        return DecisionFile.model_validate(trimmed)
+    except (ValidationError, LookupError):
         return None
 
 

@@ -180,3 +180,26 @@ def test_every_error_of_a_pack_in_one_run(tmp_path: Path) -> None:
     text = str(RulePackError(errors))
     assert text.startswith("6 errors in rule pack")
     assert "c.yaml:10:11: unknown fact" in text
+
+
+def test_unknown_keys_do_not_hide_the_files_other_errors(tmp_path: Path) -> None:
+    text = (
+        "decision: t\ninputs:\n  clv: {type: number, unti: EUR}\nrules:\n"
+        "  - id: a\n    when: clv > > 1\n    then: {tier: gold}\n    becuase: typo\n"
+        "  - id: a\n    when: nme == 1\n    then: {tier: gold}\n"
+    )
+    found = [(where(e), e.kind) for e in errors_of(tmp_path, {"t.yaml": text})]
+    assert found == [
+        (("t.yaml", 3, 23), "unknown key"),
+        (("t.yaml", 6, 17), "expression syntax"),
+        (("t.yaml", 8, 5), "unknown key"),
+        (("t.yaml", 9, 5), "duplicate rule id"),
+        (("t.yaml", 10, 11), "unknown fact"),
+    ]
+
+
+def test_a_mistyped_type_name_lists_the_type_names(tmp_path: Path) -> None:
+    text = "decision: t\ninputs:\n  clv: nubmer\nrules:\n  - {id: a, when: clv > 1, then: {v: 1}}\n"
+    error = only(errors_of(tmp_path, {"t.yaml": text}))
+    assert (where(error), error.kind) == (("t.yaml", 3, 8), "wrong value type")
+    assert "'number'" in error.message and "'nubmer'" in error.message

@@ -312,7 +312,8 @@ class _DecisionCheck:
         accept: Callable[[DecisionResult], bool],
     ) -> tuple[dict[str, Any], str] | None:
         """A client the solver finds under `assumptions` that the engine confirms, or None."""
-        names = list(dict.fromkeys(n for m in involved for n in m.inputs))
+        facts = self.space.facts
+        names = list(dict.fromkeys(n for m in involved for n in m.inputs if n in facts))
         frees = [f for m in involved for f in m.trace.frees]
         self.solver.push()
         try:

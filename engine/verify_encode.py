@@ -41,6 +41,10 @@ NUMERIC = ("integer", "number")
 ORDERED = ("integer", "number", "date", "datetime")
 MIN_DAY, MAX_DAY = dt.date.min.toordinal(), dt.date.max.toordinal()
 MIN_SECOND, MAX_SECOND = -62135596800, 253402300799
+ROUNDING = z3.Q(1, 2**52)
+"""Bound on the relative error of one rounded float operation (half an ulp is 2**-53)."""
+MAX_FLOAT = z3.RealVal(int(1.7976931348623157e308))
+"""Past the largest double a result overflows to inf, which is left unconstrained."""
 
 
 _TRUE, _FALSE = z3.BoolVal(True), z3.BoolVal(False)
@@ -311,7 +315,7 @@ class Encoder:
                     return self.space.free_value(v.kind, f"{render(node)} treated as free")
                 return Val(v.present, -v.term, v.kind)
             case Arith():
-                return self.arith(node)
+                return self.memo("\0" + render(node), lambda: self.arith(node))
             case Call():
                 return self.memo("\0" + render(node), lambda: self.call(node))
             case Compare() | In() | And() | Or() | Not() | Exists():
@@ -407,10 +411,13 @@ class Encoder:
         if node.op in ("+", "-", "*"):
             a, b = (left.term, right.term) if ints else (_to_real(left), _to_real(right))
             term = a + b if node.op == "+" else a - b if node.op == "-" else a * b
-            return Val(both, term, "integer" if ints else "number")
+            if ints:
+                return Val(both, term, "integer")
+            return Val(both, self.rounded(term), "number")
         nonzero = right.term != 0
         if node.op == "/":
-            return Val(conj([both, nonzero]), _to_real(left) / _to_real(right), "number")
+            term = self.rounded(_to_real(left) / _to_real(right))
+            return Val(conj([both, nonzero]), term, "number")
         if not ints:
             val = self.space.free_value("number", f"{render(node)} treated as free (% on numbers)")
             self.space.constraints.append(z3.Implies(val.present, both))
@@ -418,6 +425,18 @@ class Encoder:
         a, b = left.term, right.term
         magnitude = z3.If(a >= 0, a, -a) % z3.If(b >= 0, b, -b)
         return Val(conj([both, nonzero]), z3.If(a < 0, -magnitude, magnitude), "integer")
+
+    def rounded(self, exact: Any) -> z3.ArithRef:
+        """A float operation's result: within one rounding step of the exact real result
+        (relative error at most 2**-52), so proofs also hold for floating point."""
+        k = next(self.space.fresh)
+        value = z3.Real(f"float{k}")
+        magnitude = z3.If(exact >= 0, exact, -exact)
+        slack = ROUNDING * magnitude
+        self.space.constraints.append(
+            z3.Or(magnitude > MAX_FLOAT, z3.And(value - exact <= slack, exact - value <= slack))
+        )
+        return value
 
     def call(self, node: Call) -> Val:
         fn = self.space.pack.functions.get(node.func)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -93,6 +93,10 @@ TABLES = (Run.__table__, DecisionRow.__table__, ClientErrorRow.__table__)  # typ
 DECISIONS: sa.Table = DecisionRow.__table__  # type: ignore[attr-defined]
 ERRORS: sa.Table = ClientErrorRow.__table__  # type: ignore[attr-defined]
 RUNS: sa.Table = Run.__table__  # type: ignore[attr-defined]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
 
 
 def canonical(output: Any) -> str | None:
@@ -218,7 +222,11 @@ class DecisionLog:
     """The decision log at a database URL (tables are created when missing)."""
 
     def __init__(self, url: str | sa.Engine) -> None:
-        self.engine = connect(url)
+        self.engine = (
+            connect(url, json_serializer=_json, json_deserializer=orjson.loads)
+            if isinstance(url, str)
+            else url
+        )
         self.url = safe_url(self.engine.url)
         try:
             SQLModel.metadata.create_all(self.engine, tables=list(TABLES))
@@ -292,15 +300,18 @@ class DecisionLog:
             return set(conn.execute(sa.union(decided, failed)).scalars())
 
     def previous(
-        self, run: RunState, client_ids: Sequence[str]
+        self, run: RunState, client_ids: Sequence[str], *, full: bool = False
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """The previous run's rows for these clients, by (client_id, decision)."""
+        """The previous run's rows for these clients, by (client_id, decision): status and
+        output only, or whole rows (rules, explanation) with `full`."""
         if run.previous_run_id is None or not client_ids:
             return {}
+        c = DECISIONS.c
+        columns = list(DECISIONS.columns) if full else [c.client_id, c.decision, c.status, c.output]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(DECISIONS).where(
-                    DECISIONS.c.run_id == run.previous_run_id, DECISIONS.c.client_id.in_(client_ids)
+                sa.select(*columns).where(
+                    c.run_id == run.previous_run_id, c.client_id.in_(client_ids)
                 )
             ).mappings()
             return {(r["client_id"], r["decision"]): dict(r) for r in rows}
@@ -325,8 +336,9 @@ class DecisionLog:
             cid = outcome.client_id
             if cid is None:
                 continue
-            extra = (client_errors or {}).get(cid, [])
-            errors += error_rows(run, cid, [*outcome.errors, *extra], CLIENT)
+            extra = client_errors.get(cid) if client_errors else None
+            if outcome.errors or extra:
+                errors += error_rows(run, cid, [*outcome.errors, *(extra or [])], CLIENT)
             for result in outcome.decisions.values():
                 row = decision_row(run, cid, result)
                 old = before.get((cid, result.decision))
@@ -337,10 +349,19 @@ class DecisionLog:
                     old is None or old["output"] != row["output"]
                 ):
                     row["changed"] = True
-                    changes.append(
-                        Change(cid, result.decision, result_of(old) if old else None, result)
-                    )
+                    changes.append(Change(cid, result.decision, None, result))
                 decisions.append(row)
+        if any(before.get((c.client_id, c.decision)) for c in changes):
+            full = self.previous(run, sorted({c.client_id for c in changes}), full=True)
+            changes = [
+                replace(
+                    c,
+                    before=result_of(full[key])
+                    if (key := (c.client_id, c.decision)) in full
+                    else None,
+                )
+                for c in changes
+            ]
         try:
             with self.engine.begin() as conn:
                 write_page(conn, run.id, ids, decisions, errors)

@@ -228,7 +228,9 @@ def print_table(rows: list[dict[str, Any]], spec: Spec, args: argparse.Namespace
                 continue
             notes = []
             if r["sample"] < size:
-                notes.append(f"run on {r['sample']:,}; clients/s and seconds extrapolated")
+                notes.append(
+                    f"run on {r['sample']:,}: clients/s, seconds extrapolated; memory of that run"
+                )
             if ENGINES[r["key"]].note:
                 notes.append(ENGINES[r["key"]].note)
             table.append(

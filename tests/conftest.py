@@ -3,7 +3,8 @@
 `postgres_url` is the server: TIERWISE_TEST_POSTGRES_URL when set; else a throwaway
 cluster started from Debian's binaries (/usr/lib/postgresql/*/bin, installed by
 .ci/postgres.sh) on a free port of 127.0.0.1 with a password, stopped at session end;
-else the test is skipped with the reason. `postgres_db` is a fresh database per test.
+else the test is skipped with the reason (or fails, when TIERWISE_REQUIRE_POSTGRES is set,
+as CI sets it). `postgres_db` is a fresh database per test.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def postgres_url() -> Iterator[str]:
         return
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not found:
-        pytest.skip(
+        reason = (
             "no PostgreSQL: set TIERWISE_TEST_POSTGRES_URL or install the server "
             "(.ci/postgres.sh installs Debian's postgresql package)"
         )
+        if os.environ.get("TIERWISE_REQUIRE_POSTGRES"):
+            pytest.fail(reason + "; TIERWISE_REQUIRE_POSTGRES is set, so this is an error")
+        pytest.skip(reason)
     bin_dir = Path(found[-1]).parent
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.skip("running as root without runuser: cannot start PostgreSQL unprivileged")

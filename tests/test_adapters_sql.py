@@ -190,3 +190,26 @@ def test_default_mapping_reads_columns_named_like_facts(tmp_path: Path, pack_dir
         {"client_id": "a", "clv": 12000.0, "purchases_per_year": 7},
         {"client_id": "b", "clv": None, "purchases_per_year": 3},
     ]
+
+
+def test_postgresql_clients_come_through_a_server_side_cursor(
+    postgres_db: str, mapping_file: Path, pack_dir: Path
+) -> None:
+    import sqlalchemy as sa
+
+    from tierwise.adapters.db import connect
+
+    make_crm(postgres_db, 2500)
+    source = open_source(postgres_db, mapping_file)
+    clients = source.clients(AS_OF, Engine.from_path(pack_dir).pack.inputs)
+    first = next(clients)
+    monitor = connect(postgres_db)
+    with monitor.connect() as conn:
+        statements = conn.execute(
+            sa.text("SELECT query FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+        ).scalars()
+        fetching = [q for q in statements if q.startswith("FETCH FORWARD")]
+    monitor.dispose()
+    assert first["client_id"] == "1" and len(fetching) == 1, "a named cursor fetches in pages"
+    assert sum(1 for _ in clients) == 2499
+    source.close()

@@ -26,6 +26,8 @@ from .sqldialect import Col, Dialect, sql_type, sqlalchemy_dialect
 
 ERRORS_COLUMN = "errors"
 STATUSES = ("decided", "default", "no_decision", "error")
+MASK_RULES = 8
+"""A DuckDB collect of at most this many rules looks its outcomes up by match bit mask."""
 
 
 class PushdownError(TierwiseError):
@@ -341,6 +343,19 @@ class SqlCompiler:
             whens = [(self._condition(r.condition, local), r.index) for r in order]
             layers.add({w: sa.case(*[(c, sa.literal_column(str(i))) for c, i in whens])})
             return self._single_outcome(decision, scope, w)
+        if (
+            self.d.name == "duckdb"
+            and policy == "collect"
+            and decision.aggregate is None
+            and len(decision.rules) <= MASK_RULES
+        ):
+            mask = layers.label()
+            bits = [
+                sa.case((self._condition(r.condition, local), 1 << k), else_=0)
+                for k, r in enumerate(decision.rules)
+            ]
+            layers.add({mask: _sum(bits)})
+            return self._collect_by_mask(decision, scope, mask)
         flags = {r.index: layers.label() for r in decision.rules}
         layers.add(
             {
@@ -392,6 +407,47 @@ class SqlCompiler:
                 published = layers.label()
                 columns[published] = column(plain=True)
             scope[f"{decision.name}.{f}"] = _Val(published, t.kind)
+        layers.add(columns)
+        return labels
+
+    def _collect_by_mask(
+        self, decision: Decision, scope: dict[str, _Val], mask_label: str
+    ) -> dict[str, str]:
+        """A small plain collect in DuckDB: the set of matching rules is a bit mask, and its
+        rule ids and output lists are looked up in constant tables (no per-row joining)."""
+        layers, d = self.layers, self.d
+        mask = layers.col(mask_label)
+        rules = decision.rules
+        masks = range(1 << len(rules))
+
+        def hits(m: int) -> list[Rule]:
+            return [r for k, r in enumerate(rules) if m >> k & 1]
+
+        id_texts = [";".join(r.id for r in hits(m)) or None for m in masks]
+        domain = [t for t in id_texts if t is not None]
+        at = mask.op("+")(sa.literal_column("1"))
+        labels = {k: layers.label() for k in ("status", "rule")}
+        columns: dict[str, Col] = {
+            labels["status"]: sa.case(
+                (mask == 0, d.label(_no_match_status(decision), STATUSES)),
+                else_=d.label("decided", STATUSES),
+            ),
+            labels["rule"]: sa.func.list_extract(
+                sa.func.list_value(*(d.label(t, domain) for t in id_texts)), at
+            ),
+        }
+        for f, t in decision.output_types.items():
+            default = decision.default.get(f) if decision.default is not None else None
+            tables = []
+            for m in masks:
+                values = [r.outputs[f] for r in hits(m) if r.outputs.get(f) is not None]
+                if m == 0 and default is not None:
+                    values = [default]
+                tables.append(d.list_of([(sa.true(), v) for v in values], t.kind))
+            label = layers.label()
+            columns[label] = sa.func.list_extract(sa.func.list_value(*tables), at)
+            labels[f"field:{f}"] = label
+            scope[f"{decision.name}.{f}"] = _Val(label, "list", t.kind)
         layers.add(columns)
         return labels
 

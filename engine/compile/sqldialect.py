@@ -141,6 +141,8 @@ class Dialect:
         if self.name == "duckdb":
             if not items:
                 return sa.cast(sa.literal_column("[]"), sa.ARRAY(sql_type(kind)))
+            if all(c is sa.true() for c, _ in items):
+                return sa.func.list_value(*(self.literal(v, kind) for _, v in items))
             values = sa.func.list_value(*(self.literal(v, kind) for _, v in items))
             mask = sa.func.list_value(*(sa.func.coalesce(c, sa.false()) for c, _ in items))
             return sa.func.list_where(values, mask)

@@ -204,7 +204,7 @@ def conditions(draw: st.DrawFn, scope: _Scope | None = None, depth: int = 2) -> 
     scope = scope or _Scope()
     if depth == 0 or draw(st.integers(0, 2)) == 0:
         return draw(_leaf(scope))
-    kind = draw(st.sampled_from(["and", "or", "not"]))
+    kind = draw(st.sampled_from(["and", "and", "or", "not"]))  # selective rules miss often
     if kind == "not":
         return f"not ({draw(conditions(scope, depth - 1))})"
     parts = draw(st.lists(conditions(scope, depth - 1), min_size=2, max_size=3))

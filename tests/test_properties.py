@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tierwise import Engine
@@ -45,7 +45,13 @@ def _mismatches(engine: Engine, facts: dict[str, Any]) -> list[str]:
     return problems
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    # no shrinking: every step builds an engine (minutes); the failure shows pack and client
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(files=packs(), data=st.data())
 def test_engine_agrees_with_reference(files: dict[str, str], data: st.DataObject) -> None:
     engine = _engine(files)

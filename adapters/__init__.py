@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pluggy
 
@@ -22,7 +23,8 @@ def adapters(pm: pluggy.PluginManager | None = None) -> dict[str, object]:
     pm = pm or get_plugin_manager()
     found: dict[str, tuple[str, object]] = {}
     for impl in reversed(pm.hook.tierwise_adapters.get_hookimpls()):
-        for scheme, factory in (impl.function() or {}).items():
+        provided = cast("dict[str, object]", impl.function() or {})
+        for scheme, factory in provided.items():
             if scheme in found and found[scheme][1] is not factory:
                 raise AdapterError(
                     f"URL scheme {scheme!r} is registered twice (by {found[scheme][0]} "

@@ -87,7 +87,7 @@ class SqlSource:
             else None
         )
 
-    def query(self, as_of: dt.date, types: Mapping[str, FactType]) -> sa.Select[Any]:
+    def query(self, as_of: dt.date, types: Mapping[str, FactType]) -> Any:
         """One SELECT: the client's columns, and every aggregate as a LEFT JOIN of a
         GROUP BY subquery (or, for `latest`, a correlated subquery), ordered by id.
         Values come back as the driver gives them, so one bad value is one client's error
@@ -118,7 +118,7 @@ class SqlSource:
                 for row in result.mappings():
                     cid = row[ID_KEY]
                     where = f"{table} {self.id_column.name}={cid}"
-                    yield coerce_record(row, types, str(cid), where)
+                    yield coerce_record(dict(row), types, str(cid), where)
         except DBAPIError as e:
             raise AdapterError(
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"

@@ -8,13 +8,13 @@ import importlib.metadata
 import os
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 from pluggy import HookCaller
 
 from tierwise.errors import TierwiseError
-from tierwise.functions import FunctionRegistry
+from tierwise.functions import Function, FunctionRegistry
 from tierwise.outcome import FactError
 
 from . import hookspecs
@@ -171,7 +171,8 @@ def function_registry(pm: pluggy.PluginManager | None = None) -> FunctionRegistr
     pm = pm or get_plugin_manager()
     registry = FunctionRegistry()
     for impl in pm.hook.tierwise_functions.get_hookimpls():
-        for f in impl.function() or []:
+        functions = cast("list[Function]", impl.function() or [])
+        for f in functions:
             registry.add(
                 f
                 if f.plugin != "builtin" or impl.plugin_name in BUILTINS

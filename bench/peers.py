@@ -248,6 +248,9 @@ def print_table(rows: list[dict[str, Any]], spec: Spec, args: argparse.Namespace
                 ]
             )
     print(markdown(headers, table, right={0, 2, 3, 4, 5, 6, 7, 8}))
+    print()
+    for line in summary(rows):
+        print(line)
     for r in rows:
         for example in r.get("examples", []):
             print(f"  mismatch in {r['name']} at {r['size']:,}: {example}")
@@ -257,6 +260,30 @@ def print_table(rows: list[dict[str, Any]], spec: Spec, args: argparse.Namespace
         "mark over setup and run (generated clients included); Δ RSS: that peak minus the "
         "resident size once the clients were generated."
     )
+
+
+PEERS = ("zen", "zen-batch", "durable", "business-rules", "rule-engine")
+"""The other engines (durable's bare C loop is a floor for tierwise, not a product to compare)."""
+
+
+def summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 5's targets per size: the batch path against the best peer and hand-written Python."""
+    lines = []
+    for size in sorted({r["size"] for r in rows}):
+        rate = {r["key"]: r for r in rows if r["size"] == size and "rate" in r}
+        peers = [rate[k] for k in PEERS if k in rate]
+        best = max(peers, key=lambda r: r["rate"]) if peers else None
+        for key in ("tierwise-arrow", "tierwise-file"):
+            if key not in rate:
+                continue
+            r = rate[key]
+            parts = [f"{size:,} clients, {r['name']}: {size / r['rate']:.2f} s"]
+            if best is not None:
+                parts.append(f"{r['rate'] / best['rate']:.1f}x the best peer ({best['name']})")
+            if "handwritten" in rate:
+                parts.append(f"{r['rate'] / rate['handwritten']['rate']:.2f}x hand-written Python")
+            lines.append("; ".join(parts))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tierwise.errors import TierwiseError
 from tierwise.facts import coerce_text
+from tierwise.ir import Pack
 from tierwise.outcome import FactError, Outcome
 from tierwise.types import FactType
 
@@ -48,10 +49,27 @@ Record = dict[str, Any] | BrokenRow
 
 
 @runtime_checkable
+class Writeback(Protocol):
+    """Where chosen outputs go back into the CRM (columns, or a hosted CRM's fields).
+
+    `write` must be idempotent (it sets values), since a resumed page writes again."""
+
+    def check(self, pack: Pack) -> None:
+        """Raise AdapterError if a target names no decision or output of the pack."""
+        ...
+
+    def write(self, outcomes: Sequence[Outcome]) -> None:
+        """Write one page of outcomes, in one transaction or batch where the CRM has them."""
+        ...
+
+
+@runtime_checkable
 class Source(Protocol):
     """Where clients come from. `clients` streams them in constant memory."""
 
     url: str
+    writeback: Writeback | None
+    """Set when the source's mapping configures write-back; None otherwise."""
 
     def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
         """Every client once, facts coerced to `types` (the pack's declared inputs)."""

@@ -1,6 +1,8 @@
 """File sources: `csv:path` and `jsonl:path` (`jsonl:-` reads stdin), streamed row by row
 in constant memory; values are coerced to the pack's declared types, and a row that
-cannot be read or coerced becomes that client's error, naming the file and the row."""
+cannot be read or coerced becomes that client's error, naming the file and the row.
+The id is the `client_id` or `id` column; a mapping file may name another id column
+(`clients: {id: Kundennummer}`) and rename columns to facts (`facts: {clv: CLV_EUR}`)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class _FileSource:
             raise AdapterError(f"{url}: no such file: {self.path}")
         self.id_column = mapping.model.clients.id
         self.renames = {column: fact for fact, column in mapping.model.facts.items()}
+        self.writeback = None
 
     def _rename(self, row: Mapping[str, Any]) -> dict[str, Any]:
         return {self.renames.get(k, k): v for k, v in row.items()}

@@ -81,7 +81,7 @@ class SqlSource:
         self.aggregates = {
             fact: _Aggregate(fact, spec, tables) for fact, spec in m.aggregates.items()
         }
-        self.writeback = (
+        self.writeback: SqlWriteback | None = (
             SqlWriteback(self.engine, tables, mapping, self.clients_table, self.id_column)
             if m.writeback is not None
             else None

@@ -404,17 +404,23 @@ class _DecisionBuilder:
         own = {k for k in outputs_env if k.startswith(name + ".")}
         env.update({k: v for k, v in outputs_env.items() if k not in own})
         derived: list[Derived] = []
-        for dname, text in self.model.derive.items():
-            node = self._parse(("derive", dname), text)
-            if node is None:
-                continue
+        parsed = {
+            dname: node
+            for dname, text in self.model.derive.items()
+            if (node := self._parse(("derive", dname), text)) is not None
+        }
+        order, cyclic = self._derive_order(parsed)
+        env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
+        for dname in order:
+            node = parsed[dname]
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
-            if dname in env:
+            if dname in env and dname not in cyclic:
                 self.sink.add(
                     self.doc.key_pos(("derive", dname)),
                     "duplicate fact",
                     f"{dname!r} is already an input",
+                    f"give the derived fact its own name, e.g. {dname}_derived",
                 )
             env[dname] = t or FactType("number")
             derived.append(
@@ -465,6 +471,38 @@ class _DecisionBuilder:
             frozenset(depends),
             self.doc.pos(("decision",)),
         )
+
+    def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
+        """Derived facts so that each comes after those it reads (else in file order), and
+        the names in a cycle, which is an error."""
+        order: list[str] = []
+        state: dict[str, str] = {}
+        cyclic: set[str] = set()
+
+        def visit(dname: str, trail: list[str]) -> None:
+            if state.get(dname) == "done":
+                return
+            if state.get(dname) == "active":
+                cycle = [*trail[trail.index(dname) :], dname]
+                cyclic.update(cycle)
+                self.sink.add(
+                    self.doc.key_pos(("derive", dname)),
+                    "derive cycle",
+                    "derived facts read each other in a cycle: " + " -> ".join(cycle),
+                    "a derived fact can only read inputs and other derived facts that do not "
+                    "read it back",
+                )
+                return
+            state[dname] = "active"
+            for used in names(parsed[dname]):
+                if used in parsed and used not in self.inputs:
+                    visit(used, [*trail, dname])
+            state[dname] = "done"
+            order.append(dname)
+
+        for dname in parsed:
+            visit(dname, [])
+        return order, cyclic
 
     def _priority_order(self) -> tuple[str, tuple[Any, ...]] | None:
         order = self.model.priority_order

@@ -190,3 +190,26 @@ def test_duplicate_decision_names(tmp_path: Path) -> None:
         load_pack(tmp_path, function_registry())
     (error,) = caught.value.errors
     assert error.kind == "duplicate decision" and "a.yaml:1:11" in error.message
+
+
+def test_derived_facts_may_read_later_derived_facts(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "decision: t\ninputs: {clv: number}\nderive:\n  a: b + 1\n  b: clv * 2\n"
+        "rules:\n  - {id: r, when: a > 3, then: {v: 1}}\n"
+    )
+    pack = load_pack(tmp_path, function_registry())
+    assert [d.name for d in pack.decision("t").derived] == ["b", "a"]
+
+
+def test_derived_facts_in_a_cycle(tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "decision: t\ninputs: {clv: number}\nderive:\n  a: b + 1\n  b: a * 2\n  c: c + clv\n"
+        "rules:\n  - {id: r, when: a > 3, then: {v: 1}}\n"
+    )
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path, function_registry())
+    found = [(e.kind, e.pos.line, e.pos.col, e.message) for e in caught.value.errors]
+    assert found == [
+        ("derive cycle", 4, 3, "derived facts read each other in a cycle: a -> b -> a"),
+        ("derive cycle", 6, 3, "derived facts read each other in a cycle: c -> c"),
+    ]

@@ -66,6 +66,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
             digest.update(csv_text.encode() + b"\0")
     _check_unique_names(builders, sink)
     inputs = _merge_inputs(builders, sink)
+    _check_derived_names(builders, sink)
     outputs_env: dict[str, FactType] = {}
     for b in builders:
         outputs_env.update(b.reference_types())
@@ -95,6 +96,24 @@ def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> No
             )
         else:
             seen[name] = b.doc.pos(("decision",))
+
+
+def _check_derived_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
+    """A derived fact may not reuse the name of another decision's input: all decisions of
+    a client share one set of facts, so it would replace the client's value."""
+    declared: dict[str, Pos] = {}
+    for b in builders:
+        for name in b.inputs:
+            declared.setdefault(name, b.doc.key_pos(("inputs", name)))
+    for b in builders:
+        for name in b.model.derive:
+            if name in declared and name not in b.inputs:
+                sink.add(
+                    b.doc.key_pos(("derive", name)),
+                    "duplicate fact",
+                    f"{name!r} is an input declared at {declared[name]}",
+                    f"give the derived fact its own name, e.g. {name}_derived",
+                )
 
 
 def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str, FactType]:

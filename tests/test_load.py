@@ -213,3 +213,19 @@ def test_derived_facts_in_a_cycle(tmp_path: Path) -> None:
         ("derive cycle", 4, 3, "derived facts read each other in a cycle: a -> b -> a"),
         ("derive cycle", 6, 3, "derived facts read each other in a cycle: c -> c"),
     ]
+
+
+def test_a_derived_fact_cannot_shadow_another_decisions_input(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "decision: a\ninputs: {clv: number}\nderive:\n  score: clv * 100\n"
+        "rules:\n  - {id: r, when: score > 50, then: {v: 1}}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "decision: b\ninputs: {score: number}\n"
+        "rules:\n  - {id: r, when: score > 50, then: {v: 1}}\n"
+    )
+    with pytest.raises(RulePackError) as caught:
+        load_pack(tmp_path, function_registry())
+    (error,) = caught.value.errors
+    assert (Path(error.pos.file).name, error.pos.line, error.pos.col) == ("a.yaml", 4, 3)
+    assert error.kind == "duplicate fact" and "b.yaml:2:10" in error.message

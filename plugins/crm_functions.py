@@ -103,10 +103,22 @@ def lifetime_value(margin: float, retention: float, discount: float, horizon: in
 
 def _lifetime_value_sql(margin: Col, retention: Col, discount: Col, horizon: Col) -> Col:
     q = _double(retention) / (1 + _double(discount))
+    # 1 - q^n; where q^n is below 1e-304, 1 - q^n is exactly 1.0 in doubles, and
+    # PostgreSQL's power() would raise an underflow error instead of giving 0
+    one_minus_qn = sa.case(
+        (horizon == 0, _double(0)),
+        (q == 0, _double(1)),
+        (sa.func.ln(q) * horizon < -700, _double(1)),
+        else_=1 - sa.func.power(q, horizon),
+    )
+    args = (margin, retention, discount, horizon)
     return sa.case(
-        (sa.or_(retention < 0, discount <= -1, horizon < 0), sa.null()),
+        (
+            sa.or_(*(a.is_(None) for a in args), retention < 0, discount <= -1, horizon < 0),
+            sa.null(),
+        ),
         (q == 1, _double(margin) * horizon),
-        else_=_double(margin) * q * (1 - sa.func.power(q, horizon)) / (1 - q),
+        else_=_double(margin) * q * one_minus_qn / (1 - q),
     )
 
 
@@ -195,7 +207,7 @@ def rfm_band(value: float, c1: float, c2: float, c3: float, c4: float) -> int:
 def _count_above(value: Col, cuts: tuple[Col, ...]) -> Col:
     total: Col = sa.literal(0)
     for c in cuts:
-        total = total + sa.case((value > c, 1), else_=0)
+        total = total + sa.case((value > c, 1), (value <= c, 0))  # NULL if either is NULL
     return total
 
 

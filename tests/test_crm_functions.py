@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tierwise import Engine
 from tierwise.adapters.db import connect
@@ -179,6 +181,8 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("lifetime_value", (250, 0.95, 0.08, 10)),
     ("lifetime_value", (-40, 0.5, 0, 3)),
     ("lifetime_value", (100, 0.8, 0.1, 0)),
+    ("lifetime_value", (100, 1e-6, 0.1, 60)),  # q^n underflows: 1 - q^n is 1.0
+    ("lifetime_value", (100, 0, 0.1, 3)),
     ("lifetime_value", (100, -0.1, 0.1, 3)),
     ("lifetime_value", (100, 0.8, 0.1, None)),
     ("lifetime_value_infinite", (100, 0.8, 0.1)),
@@ -225,9 +229,15 @@ def _python(name: str, args: tuple[Any, ...]) -> Any:
         return None  # where Python raises, SQL gives NULL
 
 
+def _typed(conn: sa.Connection, value: Any, t: Any) -> Any:
+    """A value typed as a table column is (SQLite has no date type: dates are ISO text)."""
+    return value if conn.dialect.name == "sqlite" else sa.cast(value, t)
+
+
 def _sql(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> Any:
     fn = function_registry()[name]
-    cols = [sa.literal(a, PARAM_TYPES[p]) for a, p in zip(args, fn.params, strict=True)]
+    types = [PARAM_TYPES[p] for p in fn.params]
+    cols = [_typed(conn, sa.literal(a, t), t) for a, t in zip(args, types, strict=True)]
     expr = fn.sql(*cols, as_of=AS_OF) if fn.needs_as_of else fn.sql(*cols)
     return conn.execute(sa.select(expr)).scalar_one()
 
@@ -262,3 +272,30 @@ def test_sql_dates_read_iso_text_and_datetimes_on_sqlite() -> None:
         stamp = sa.literal("2025-12-31 23:59:00")
         late = conn.execute(sa.select(f._recency_sql(stamp, as_of=AS_OF))).scalar()
     assert (text, late) == (31, 1)
+
+
+# Realistic magnitudes: PostgreSQL raises on float underflow (a product of 1e-300 and
+# 1e-30), where IEEE arithmetic, Python and the other engines give 0.
+NUMBERS = st.none() | st.integers(-(10**6), 10**6) | st.floats(-1e6, 1e6).map(lambda x: round(x, 3))
+RATES = st.sampled_from([0, 1e-6, 0.5, 1, 1.1]) | st.floats(-0.5, 2.0).map(lambda x: round(x, 4))
+STRATEGIES = {
+    "number": NUMBERS,
+    "integer": st.none() | st.integers(-3, 60),
+    "date": st.none() | st.dates(dt.date(2015, 1, 1), dt.date(2026, 3, 1)),
+}
+
+
+@pytest.mark.parametrize("name", [fn.name for fn in f.FUNCTIONS])
+def test_sql_form_equals_python_on_random_arguments(conn: sa.Connection, name: str) -> None:
+    params = function_registry()[name].params
+    rates = name.startswith("lifetime_value")  # retention and discount near their limits
+    args = st.tuples(
+        *(RATES if rates and i in (1, 2) else STRATEGIES[p] for i, p in enumerate(params))
+    )
+
+    @settings(max_examples=25, deadline=None, database=None)
+    @given(args)
+    def check(values: tuple[Any, ...]) -> None:
+        assert _sql(conn, name, values) == _python(name, values)
+
+    check()

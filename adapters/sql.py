@@ -135,16 +135,23 @@ class _Aggregate:
         path: tuple[str | int, ...] = ("aggregates", fact)
         self.fact = fact
         self.spec = spec
-        self.table = tables.table(spec.table, (*path, "table"))
-        self.key = tables.column(self.table, spec.key, (*path, "key"))
-        self.value = (
-            tables.column(self.table, spec.column, (*path, "column")) if spec.column else None
-        )
-        self.date = tables.column(self.table, spec.date, (*path, "date")) if spec.date else None
-        self.filters = []
-        for name, value in spec.where.items():
-            column = tables.column(self.table, name, (*path, "where", name), key=True)
-            self.filters.append(column.in_(value) if isinstance(value, list) else column == value)
+        table = tables.table(spec.table, (*path, "table"))
+        tables.column(table, spec.key, (*path, "key"))
+        for name, part in ((spec.column, "column"), (spec.date, "date")):
+            if name is not None:
+                tables.column(table, name, (*path, part))
+        for name in spec.where:
+            tables.column(table, name, (*path, "where", name), key=True)
+        # an alias of its own, so an aggregate over the clients table (referrals) or two
+        # aggregates over one table never correlate with each other or the outer query
+        rows = table.alias(f"{spec.table}_{fact}")
+        self.key = rows.c[spec.key]
+        self.value = rows.c[spec.column] if spec.column else None
+        self.date = rows.c[spec.date] if spec.date else None
+        self.filters = [
+            rows.c[name].in_(value) if isinstance(value, list) else rows.c[name] == value
+            for name, value in spec.where.items()
+        ]
 
     def conditions(self, as_of: dt.date) -> list[Any]:
         conditions = list(self.filters)

@@ -50,7 +50,7 @@ def test_aggregates_are_one_sql_query_with_group_by(
     sql = str(source.query(AS_OF, Engine.from_path(pack_dir).pack.inputs))
     source.close()
     assert sql.count("GROUP BY") == 3 and sql.count("LEFT OUTER JOIN") == 3
-    assert "ORDER BY surveys.answered_at DESC" in sql and "LIMIT" in sql
+    assert "ORDER BY surveys_satisfaction.answered_at DESC" in sql and "LIMIT" in sql
 
 
 def test_the_window_follows_as_of(mapping_file: Path, pack_dir: Path, tmp_path: Path) -> None:
@@ -213,3 +213,45 @@ def test_postgresql_clients_come_through_a_server_side_cursor(
     assert first["client_id"] == "1" and len(fetching) == 1, "a named cursor fetches in pages"
     assert sum(1 for _ in clients) == 2499
     source.close()
+
+
+def test_aggregates_over_the_clients_table_itself(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from tierwise.types import INTEGER, NUMBER
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE clients (id INTEGER PRIMARY KEY, referred_by INTEGER, "
+                "clv REAL, signup_date DATE)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO clients VALUES (1, NULL, 10, '2020-01-01'), "
+                "(2, 1, 20, '2021-01-01'), (3, 1, 30, '2022-01-01'), (4, 2, 40, '2027-01-01')"
+            )
+        )
+    engine.dispose()
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "aggregates:\n"
+        "  referrals: {table: clients, key: referred_by, function: count, date: signup_date}\n"
+        "  latest_referral_clv: {table: clients, key: referred_by, function: latest,\n"
+        "                        column: clv, date: signup_date}\n"
+    )
+    source = open_source(url, mapping)
+    types = {"referrals": INTEGER, "latest_referral_clv": NUMBER, "clv": NUMBER}
+    records = list(source.clients(AS_OF, types))
+    source.close()
+    # client 4 signed up after as_of: it counts for no one yet
+    got = [(r["client_id"], r["clv"], r["referrals"], r["latest_referral_clv"]) for r in records]
+    assert got == [
+        ("1", 10.0, 2, 30.0),
+        ("2", 20.0, 0, None),
+        ("3", 30.0, 0, None),
+        ("4", 40.0, 0, None),
+    ]

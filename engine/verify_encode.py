@@ -310,10 +310,10 @@ class Encoder:
             case Name(name=n):
                 return self.name(n)
             case Neg(operand=o):
-                v = self.value(o)
-                if v.kind not in NUMERIC:
-                    return self.space.free_value(v.kind, f"{render(node)} treated as free")
-                return Val(v.present, -v.term, v.kind)
+                inner = self.value(o)
+                if inner.kind not in NUMERIC:
+                    return self.space.free_value(inner.kind, f"{render(node)} treated as free")
+                return Val(inner.present, -inner.term, inner.kind)
             case Arith():
                 return self.memo("\0" + render(node), lambda: self.arith(node))
             case Call():
@@ -572,6 +572,7 @@ def _fact_term(name: str, ftype: FactType, strings: Strings) -> tuple[Any, z3.Bo
             hi = MAX_SAFE_INTEGER if ftype.maximum is None else ftype.maximum
             parts += [z3.ToReal(term) >= _real(lo), z3.ToReal(term) <= _real(hi)]
         case "number":
+            parts += [term >= -MAX_FLOAT, term <= MAX_FLOAT]
             if ftype.minimum is not None:
                 parts.append(term >= _real(ftype.minimum))
             if ftype.maximum is not None:

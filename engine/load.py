@@ -93,7 +93,9 @@ def _aligned_locator(path: str, source: str, start: Pos, text: str) -> Locator:
             col += 1
         else:
             places.append(start)
-    return lambda offset: places[offset] if offset < len(places) else (places[-1] if places else start)
+    return lambda offset: (
+        places[offset] if offset < len(places) else (places[-1] if places else start)
+    )
 
 
 def load_yaml(path: Path, sink: ErrorSink) -> Document | None:
@@ -200,10 +202,15 @@ def load_csv(path: Path, sink: ErrorSink, origin: Pos) -> CsvTable | None:
             sink.add(Pos(name, line_no, 1), "CSV syntax", str(e), "check quotes in this row")
             continue
         records.append(
-            [(cell.strip(), Pos(name, line_no, col)) for cell, col in zip(cells, _cell_columns(line), strict=False)]
+            [
+                (cell.strip(), Pos(name, line_no, col))
+                for cell, col in zip(cells, _cell_columns(line), strict=False)
+            ]
         )
     if not records:
-        sink.add(Pos(name, 1, 1), "CSV syntax", "empty decision table", "the first row names the columns")
+        sink.add(
+            Pos(name, 1, 1), "CSV syntax", "empty decision table", "the first row names the columns"
+        )
         return None
     return CsvTable(name, records[0], records[1:])
 

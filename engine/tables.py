@@ -54,31 +54,47 @@ def cell_condition(name: str, ftype: FactType, cell: Cell, sink: ErrorSink) -> N
     lead = len(value) - len(value.lstrip())
 
     def parse(fragment: str, offset: int) -> Node:
-        return parse_expression(fragment, lambda o: Pos(cell.pos.file, cell.pos.line, cell.pos.col + lead + offset + o))
+        return parse_expression(
+            fragment, lambda o: Pos(cell.pos.file, cell.pos.line, cell.pos.col + lead + offset + o)
+        )
 
     try:
         if text.startswith("not(") and text.endswith(")"):
-            inner = Cell(text[4:-1], text[4:-1], Pos(cell.pos.file, cell.pos.line, cell.pos.col + lead + 4))
+            inner = Cell(
+                text[4:-1], text[4:-1], Pos(cell.pos.file, cell.pos.line, cell.pos.col + lead + 4)
+            )
             cond = cell_condition(name, ftype, inner, sink)
             return Not(cell.pos, cond) if cond is not None else None
         m = _OP.match(text)
         if m:
-            return Compare(cell.pos, m.group(1), subject, _as_value(parse(text[m.end():], m.end()), ftype))
+            return Compare(
+                cell.pos, m.group(1), subject, _as_value(parse(text[m.end() :], m.end()), ftype)
+            )
         m = _RANGE.match(text)
         if m:
             low = _as_value(parse(m.group(2), m.start(2)), ftype)
             high = _as_value(parse(m.group(3), m.start(3)), ftype)
             low_op = ">=" if m.group(1) == "[" else ">"
             high_op = "<=" if m.group(4) == "]" else "<"
-            return And(cell.pos, (Compare(cell.pos, low_op, subject, low), Compare(cell.pos, high_op, subject, high)))
+            return And(
+                cell.pos,
+                (
+                    Compare(cell.pos, low_op, subject, low),
+                    Compare(cell.pos, high_op, subject, high),
+                ),
+            )
         items = _split_items(text)
         values = [_as_value(parse(item, off), ftype) for item, off in items]
         if len(values) == 1:
             return Compare(cell.pos, "==", subject, values[0])
         return In(cell.pos, subject, ListLit(cell.pos, tuple(values)))
     except ParseError as e:
-        sink.add(e.pos, "expression syntax", f"in table cell {text!r}: {e.message}", e.hint or
-                 "cells look like: >= 10000, [1..5], \"vip\",\"b2b\", - (any)")
+        sink.add(
+            e.pos,
+            "expression syntax",
+            f"in table cell {text!r}: {e.message}",
+            e.hint or 'cells look like: >= 10000, [1..5], "vip","b2b", - (any)',
+        )
         return None
 
 

@@ -13,7 +13,18 @@ from collections.abc import Mapping
 from .errors import ErrorSink
 from .expr import And, Arith, Call, Compare, Exists, In, ListLit, Literal, Name, Neg, Node, Not, Or
 from .functions import FunctionRegistry
-from .types import BOOL, DATE, DATETIME, INTEGER, LIST, NUMBER, ORDERED, STRING, FactType, comparable
+from .types import (
+    BOOL,
+    DATE,
+    DATETIME,
+    INTEGER,
+    LIST,
+    NUMBER,
+    ORDERED,
+    STRING,
+    FactType,
+    comparable,
+)
 
 
 def literal_type(value: object) -> FactType:
@@ -35,7 +46,9 @@ def literal_type(value: object) -> FactType:
 class TypeChecker:
     """Infers the type of each node in scope `env`; reports every problem to `sink`."""
 
-    def __init__(self, env: Mapping[str, FactType], functions: FunctionRegistry, sink: ErrorSink) -> None:
+    def __init__(
+        self, env: Mapping[str, FactType], functions: FunctionRegistry, sink: ErrorSink
+    ) -> None:
         self.env = env
         self.functions = functions
         self.sink = sink
@@ -44,7 +57,9 @@ class TypeChecker:
         t = self.infer(node)
         if t is not None and t.kind != "bool":
             self.sink.add(
-                node.pos, "type mismatch", f"a condition must be true or false, but this is {_a(t)}",
+                node.pos,
+                "type mismatch",
+                f"a condition must be true or false, but this is {_a(t)}",
                 "compare it with something, e.g. clv >= 1000",
             )
 
@@ -74,7 +89,9 @@ class TypeChecker:
                 for side, t in ((left, lt), (right, rt)):
                     if t is not None and not t.numeric:
                         self.sink.add(
-                            side.pos, "type mismatch", f"arithmetic '{op}' needs numbers, but this is {_a(t)}",
+                            side.pos,
+                            "type mismatch",
+                            f"arithmetic '{op}' needs numbers, but this is {_a(t)}",
                             "use a function such as days_since(date) for dates",
                         )
                         return None
@@ -98,9 +115,17 @@ class TypeChecker:
         t = self.env.get(name)
         if t is None:
             close = difflib.get_close_matches(name, list(self.env), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "declare it under 'inputs:' or 'derive:'"
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else "declare it under 'inputs:' or 'derive:'"
+            )
             if "." in name:
-                hint = close and f"did you mean {close[0]!r}?" or "another decision's output is decision.field"
+                hint = (
+                    close
+                    and f"did you mean {close[0]!r}?"
+                    or "another decision's output is decision.field"
+                )
             self.sink.add(node.pos, "unknown fact", f"unknown fact {name!r}", hint)
         return t
 
@@ -110,13 +135,18 @@ class TypeChecker:
         if fn is None:
             close = difflib.get_close_matches(node.func, list(self.functions), n=1)
             self.sink.add(
-                node.pos, "unknown function", f"unknown function {node.func!r}",
-                f"did you mean {close[0]!r}?" if close else "functions: " + ", ".join(sorted(self.functions)),
+                node.pos,
+                "unknown function",
+                f"unknown function {node.func!r}",
+                f"did you mean {close[0]!r}?"
+                if close
+                else "functions: " + ", ".join(sorted(self.functions)),
             )
             return None
         if len(node.args) != len(fn.params):
             self.sink.add(
-                node.pos, "wrong arguments",
+                node.pos,
+                "wrong arguments",
                 f"{fn.name}() takes {len(fn.params)} argument(s), got {len(node.args)}",
                 f"{fn.name}({', '.join(fn.params)})",
             )
@@ -124,12 +154,16 @@ class TypeChecker:
         for arg, want, got in zip(node.args, fn.params, arg_types, strict=True):
             if got is None or want == "any" or got.kind == "null":
                 continue
-            ok = got.kind == want or (want == "number" and got.numeric) or (
-                want == "date" and got.kind == "datetime"
+            ok = (
+                got.kind == want
+                or (want == "number" and got.numeric)
+                or (want == "date" and got.kind == "datetime")
             )
             if not ok:
                 self.sink.add(
-                    arg.pos, "type mismatch", f"{fn.name}() expects {_a(want)} here, got {_a(got)}",
+                    arg.pos,
+                    "type mismatch",
+                    f"{fn.name}() expects {_a(want)} here, got {_a(got)}",
                     f"{fn.name}({', '.join(fn.params)})",
                 )
         return FactType(fn.returns)  # type: ignore[arg-type]
@@ -140,17 +174,26 @@ class TypeChecker:
             return BOOL
         if not comparable(lt, rt):
             self.sink.add(
-                node.pos, "type mismatch", f"cannot compare {_a(lt)} with {_a(rt)}: {_show(node.left)} {node.op} {_show(node.right)}",
+                node.pos,
+                "type mismatch",
+                f"cannot compare {_a(lt)} with {_a(rt)}: {_show(node.left)} {node.op} {_show(node.right)}",
                 _mismatch_hint(lt, rt),
             )
             return BOOL
         if node.op not in ("==", "!=") and lt.kind not in ORDERED and lt.enum is None:
             self.sink.add(
-                node.pos, "type mismatch", f"'{node.op}' needs numbers or dates, not {_a(lt)}",
+                node.pos,
+                "type mismatch",
+                f"'{node.op}' needs numbers or dates, not {_a(lt)}",
                 "strings and booleans are compared with == and !=",
             )
         elif node.op not in ("==", "!=") and lt.enum is not None:
-            self.sink.add(node.pos, "type mismatch", f"'{node.op}' cannot order enum values", "use == or in [...]")
+            self.sink.add(
+                node.pos,
+                "type mismatch",
+                f"'{node.op}' cannot order enum values",
+                "use == or in [...]",
+            )
         self._enum_member(node.left, lt, node.right)
         self._enum_member(node.right, rt, node.left)
         return BOOL
@@ -161,23 +204,45 @@ class TypeChecker:
             for elem in node.container.items:
                 et = self.infer(elem)
                 if not isinstance(elem, Literal):
-                    self.sink.add(elem.pos, "wrong value type", "list items must be literal values", "[\"gold\", \"silver\"]")
+                    self.sink.add(
+                        elem.pos,
+                        "wrong value type",
+                        "list items must be literal values",
+                        '["gold", "silver"]',
+                    )
                 elif it is not None and et is not None and not comparable(it, et):
-                    self.sink.add(elem.pos, "type mismatch", f"cannot compare {_a(it)} with {_a(et)} in this list", _mismatch_hint(it, et))
+                    self.sink.add(
+                        elem.pos,
+                        "type mismatch",
+                        f"cannot compare {_a(it)} with {_a(et)} in this list",
+                        _mismatch_hint(it, et),
+                    )
                 elif it is not None:
                     self._enum_member(node.item, it, elem)
             return BOOL
         ct = self.infer(node.container)
         if ct is not None and ct.kind != "list":
-            self.sink.add(node.container.pos, "type mismatch", f"'in' needs a list, but this is {_a(ct)}", "x in [1, 2, 3] or \"vip\" in tags")
+            self.sink.add(
+                node.container.pos,
+                "type mismatch",
+                f"'in' needs a list, but this is {_a(ct)}",
+                'x in [1, 2, 3] or "vip" in tags',
+            )
         if it is not None and it.kind in ("list", "bool"):
             self.sink.add(node.item.pos, "type mismatch", f"cannot look for {_a(it)} in a list")
         return BOOL
 
     def _enum_member(self, side: Node, t: FactType, other: Node) -> None:
-        if t.enum is not None and isinstance(other, Literal) and isinstance(other.value, str) and other.value not in t.enum:
+        if (
+            t.enum is not None
+            and isinstance(other, Literal)
+            and isinstance(other.value, str)
+            and other.value not in t.enum
+        ):
             self.sink.add(
-                other.pos, "unknown enum value", f"{other.value!r} is not one of {_show(side)}'s values",
+                other.pos,
+                "unknown enum value",
+                f"{other.value!r} is not one of {_show(side)}'s values",
                 "values: " + ", ".join(t.enum),
             )
 
@@ -197,7 +262,7 @@ def _show(node: Node) -> str:
 def _mismatch_hint(a: FactType, b: FactType) -> str:
     kinds = {a.kind, b.kind}
     if kinds == {"string", "number"} or kinds == {"string", "integer"}:
-        return "a number in quotes is a string: write 5, not \"5\", or declare the fact's type"
+        return 'a number in quotes is a string: write 5, not "5", or declare the fact\'s type'
     if "date" in kinds:
         return "dates are written 2024-01-31; use days_since(date) to compare with a number"
     return "both sides of a comparison need the same type"

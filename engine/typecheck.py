@@ -122,9 +122,9 @@ class TypeChecker:
             )
             if "." in name:
                 hint = (
-                    close
-                    and f"did you mean {close[0]!r}?"
-                    or "another decision's output is decision.field"
+                    f"did you mean {close[0]!r}?"
+                    if close
+                    else "another decision's output is decision.field"
                 )
             self.sink.add(node.pos, "unknown fact", f"unknown fact {name!r}", hint)
         return t
@@ -176,7 +176,8 @@ class TypeChecker:
             self.sink.add(
                 node.pos,
                 "type mismatch",
-                f"cannot compare {_a(lt)} with {_a(rt)}: {_show(node.left)} {node.op} {_show(node.right)}",
+                f"cannot compare {_a(lt)} with {_a(rt)}: "
+                f"{_show(node.left)} {node.op} {_show(node.right)}",
                 _mismatch_hint(lt, rt),
             )
             return BOOL

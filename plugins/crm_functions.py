@@ -14,11 +14,11 @@ import itertools
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
 from tierwise.functions import Function
 
+from .builtin_functions import _days_since_sql as days_since_sql
 from .builtin_functions import days_since
 from .manager import hookimpl
 
@@ -43,34 +43,6 @@ def _days_to_as_of(value: dt.date, as_of: dt.date, what: str) -> int:
             f"{what} {value.isoformat()} is after the evaluation date {as_of.isoformat()}"
         )
     return days
-
-
-class DaysBetween(FunctionElement[int]):
-    """Whole days from a date (or datetime, or ISO text on SQLite) to another, as an integer."""
-
-    type = sa.Integer()
-    inherit_cache = True
-    name = "days_between"
-
-
-@compiles(DaysBetween)
-def _days_between_default(element: DaysBetween, compiler: Any, **kw: Any) -> str:
-    start, end = list(element.clauses)
-    end_sql, start_sql = compiler.process(end, **kw), compiler.process(start, **kw)
-    return f"(CAST({end_sql} AS DATE) - CAST({start_sql} AS DATE))"
-
-
-@compiles(DaysBetween, "sqlite")
-def _DaysBetweenite(element: DaysBetween, compiler: Any, **kw: Any) -> str:
-    start, end = list(element.clauses)
-    return (
-        f"CAST(julianday(date({compiler.process(end, **kw)})) "
-        f"- julianday(date({compiler.process(start, **kw)})) AS INTEGER)"
-    )
-
-
-def _sql_days_to(value: Col, as_of: dt.date) -> Col:
-    return DaysBetween(value, sa.literal(as_of, sa.Date()))
 
 
 def _double(x: Any) -> Col:
@@ -163,7 +135,7 @@ def purchase_frequency(purchases: int, since: dt.date, *, as_of: dt.date) -> flo
 
 
 def _purchase_frequency_sql(purchases: Col, since: Col, *, as_of: dt.date) -> Col:
-    days = _sql_days_to(since, as_of)
+    days = days_since_sql(since, as_of=as_of)
     period = sa.case((days < MIN_FREQUENCY_DAYS, MIN_FREQUENCY_DAYS), else_=days)
     return sa.case(
         (sa.or_(purchases < 0, days < 0), sa.null()),
@@ -177,7 +149,7 @@ def recency(last: dt.date, *, as_of: dt.date) -> int:
 
 
 def _recency_sql(last: Col, *, as_of: dt.date) -> Col:
-    days = _sql_days_to(last, as_of)
+    days = days_since_sql(last, as_of=as_of)
     return sa.case((days < 0, sa.null()), else_=days)
 
 
@@ -187,7 +159,7 @@ def tenure(since: dt.date, *, as_of: dt.date) -> float:
 
 
 def _tenure_sql(since: Col, *, as_of: dt.date) -> Col:
-    days = _sql_days_to(since, as_of)
+    days = days_since_sql(since, as_of=as_of)
     return sa.case((days < 0, sa.null()), else_=_double(days) / _double(YEAR_DAYS))
 
 

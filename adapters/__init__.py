@@ -12,7 +12,7 @@ from typing import cast
 
 import pluggy
 
-from .base import ID_KEY, AdapterError, BrokenRow, Record, Source
+from .base import ID_KEY, AdapterError, Record, Source, UnreadableClient
 from .log import DecisionLog
 
 
@@ -52,10 +52,10 @@ def open_source(
 __all__ = [
     "ID_KEY",
     "AdapterError",
-    "BrokenRow",
     "DecisionLog",
     "Record",
     "Source",
+    "UnreadableClient",
     "adapters",
     "open_source",
 ]

@@ -1,7 +1,7 @@
 """The reader interface every adapter implements, and the record types it yields.
 
 A Source streams clients as plain fact dicts (key `client_id` plus one key per fact);
-a row that cannot be read becomes a BrokenRow, which is that client's error, never an
+a row that cannot be read becomes a UnreadableClient, which is that client's error, never an
 exception that stops the run. Hosted-CRM connectors implement the same two methods.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import coerce_text
+from tierwise.facts import UnreadableClient, coerce_text
 from tierwise.ir import Pack
 from tierwise.outcome import FactError, Outcome
 from tierwise.types import FactType
@@ -27,25 +26,7 @@ class AdapterError(TierwiseError):
     """A source or a destination that cannot be used: names what is wrong and where."""
 
 
-@dataclass(frozen=True, slots=True)
-class BrokenRow:
-    """A client whose row could not be read or coerced: its id (or row label) and why."""
-
-    client_id: str
-    errors: tuple[FactError, ...]
-
-    def outcome(self, pack_hash: str, as_of: dt.date) -> Outcome:
-        """The client's outcome: no decisions, only these errors."""
-        return Outcome.model_construct(
-            client_id=self.client_id,
-            pack_hash=pack_hash,
-            as_of=as_of,
-            decisions={},
-            errors=list(self.errors),
-        )
-
-
-Record = dict[str, Any] | BrokenRow
+Record = dict[str, Any] | UnreadableClient
 
 
 @runtime_checkable
@@ -106,7 +87,7 @@ def coerce_record(
     raw: Mapping[str, Any], types: Mapping[str, FactType], client_id: str, where: str
 ) -> Record:
     """Coerce every declared fact of one row (other columns pass through for enrichment
-    hooks); any failure makes the row a BrokenRow.
+    hooks); any failure makes the row a UnreadableClient.
 
     `where` names the row for the message (`clients.csv row 17`, `table clients id 42`).
     """
@@ -126,7 +107,7 @@ def coerce_record(
                 FactError(fact=name, message=f"{where}: {name}: {e}", value=_plain(value))
             )
     if errors:
-        return BrokenRow(client_id, tuple(errors))
+        return UnreadableClient(client_id, tuple(errors))
     return facts
 
 

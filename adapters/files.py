@@ -19,7 +19,7 @@ import orjson
 from tierwise.outcome import FactError
 from tierwise.types import FactType
 
-from .base import ID_KEY, AdapterError, BrokenRow, Record, coerce_record
+from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record
 from .mapping import Mapping as MappingFile
 from .mapping import load_mapping
 
@@ -57,7 +57,9 @@ class _FileSource:
         raw_id = self._id(row)
         if raw_id in (None, ""):
             column = self.id_column or " or ".join(ID_COLUMNS)
-            return BrokenRow(where, (FactError(fact=ID_KEY, message=f"{where}: no {column}"),))
+            return UnreadableClient(
+                where, (FactError(fact=ID_KEY, message=f"{where}: no {column}"),)
+            )
         return coerce_record(self._rename(row), types, str(raw_id), where)
 
     def close(self) -> None:
@@ -84,7 +86,7 @@ class CsvSource(_FileSource):
                     return
                 except csv.Error as e:
                     where = f"{self.path} row {reader.line_num}"
-                    yield BrokenRow(where, (FactError(fact="*", message=f"{where}: {e}"),))
+                    yield UnreadableClient(where, (FactError(fact="*", message=f"{where}: {e}"),))
                     continue
                 where = f"{self.path} row {reader.line_num}"
                 if not cells:
@@ -92,7 +94,7 @@ class CsvSource(_FileSource):
                 if len(cells) != width:
                     message = f"{where}: {len(cells)} cells, the header has {width}"
                     row_id = cells[0] if cells else where
-                    yield BrokenRow(row_id or where, (FactError(fact="*", message=message),))
+                    yield UnreadableClient(row_id or where, (FactError(fact="*", message=message),))
                     continue
                 yield self._record(dict(zip(header, cells, strict=True)), types, where)
 
@@ -109,13 +111,13 @@ class JsonlSource(_FileSource):
                 try:
                     row = orjson.loads(line)
                 except orjson.JSONDecodeError as e:
-                    yield BrokenRow(
+                    yield UnreadableClient(
                         where, (FactError(fact="*", message=f"{where}: bad JSON: {e}"),)
                     )
                     continue
                 if not isinstance(row, dict):
                     message = f"{where}: expected a JSON object, got {type(row).__name__}"
-                    yield BrokenRow(where, (FactError(fact="*", message=message),))
+                    yield UnreadableClient(where, (FactError(fact="*", message=message),))
                     continue
                 yield self._record(row, types, where)
 

@@ -37,7 +37,7 @@ from tierwise.engine import Engine
 from tierwise.outcome import FactError, Outcome
 from tierwise.plugins.manager import TierwisePluginManager, get_plugin_manager, safe_call
 
-from .base import BrokenRow, Record, Source
+from .base import Record, Source, UnreadableClient
 from .log import Change, DecisionLog, RunState
 
 
@@ -103,8 +103,8 @@ def run_job(
                 done = log.done_clients(run, [_id(r) for r in page])
                 skipped += sum(1 for r in page if _id(r) in done)
                 page = [r for r in page if _id(r) not in done]
-            outcomes, enrich_errors = decider.decide(page)
-            changes = log.write_outcomes(run, outcomes, enrich_errors)
+            outcomes = decider.decide(page)
+            changes = log.write_outcomes(run, outcomes)
             if target is not None:
                 target.write(outcomes)
             failures = _react(pm, run, outcomes, changes)
@@ -148,12 +148,11 @@ class _Decider:
             pm.hook.tierwise_enrich_facts if pm.hook.tierwise_enrich_facts.get_hookimpls() else None
         )
 
-    def decide(self, page: list[Record]) -> tuple[list[Outcome], dict[str, list[FactError]]]:
+    def decide(self, page: list[Record]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        errors: dict[str, list[FactError]] = {}
         for record in page:
-            if isinstance(record, BrokenRow):
-                outcomes.append(record.outcome(self.engine.pack.hash, self.as_of))
+            if isinstance(record, UnreadableClient):
+                outcomes.append(self.engine.decide(record, self.as_of))
                 continue
             cid = str(record["client_id"])
             facts: Mapping[str, Any] = record
@@ -162,12 +161,12 @@ class _Decider:
                     self.enrich, facts=record, as_of=self.as_of, profile=self.profile
                 )
                 if failures:
-                    errors[cid] = [f.as_fact_error() for f in failures]
-                    outcomes.append(BrokenRow(cid, ()).outcome(self.engine.pack.hash, self.as_of))
+                    broken = UnreadableClient(cid, tuple(f.as_fact_error() for f in failures))
+                    outcomes.append(self.engine.decide(broken, self.as_of))
                     continue
                 facts = _merge(record, extra)
             outcomes.append(self.engine.decide(facts, self.as_of, client_id=cid))
-        return outcomes, errors
+        return outcomes
 
 
 def _merge(facts: dict[str, Any], extra: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -206,7 +205,7 @@ def _react(
 
 
 def _id(record: Record) -> str:
-    return record.client_id if isinstance(record, BrokenRow) else str(record["client_id"])
+    return record.client_id if isinstance(record, UnreadableClient) else str(record["client_id"])
 
 
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -316,15 +316,10 @@ class DecisionLog:
             ).mappings()
             return {(r["client_id"], r["decision"]): dict(r) for r in rows}
 
-    def write_outcomes(
-        self,
-        run: RunState,
-        outcomes: Sequence[Outcome],
-        client_errors: Mapping[str, list[FactError]] | None = None,
-    ) -> list[Change]:
+    def write_outcomes(self, run: RunState, outcomes: Sequence[Outcome]) -> list[Change]:
         """Write one page of outcomes in one transaction and return their changes since
-        the previous run. `client_errors` are extra errors per client (kind `client`).
-        A client id given twice keeps its last outcome, as it does across pages."""
+        the previous run. A client id given twice keeps its last outcome, as it does
+        across pages."""
         latest = {o.client_id: o for o in outcomes if o.client_id is not None}
         outcomes = list(latest.values())
         ids = list(latest)
@@ -336,9 +331,8 @@ class DecisionLog:
             cid = outcome.client_id
             if cid is None:
                 continue
-            extra = client_errors.get(cid) if client_errors else None
-            if outcome.errors or extra:
-                errors += error_rows(run, cid, [*outcome.errors, *(extra or [])], CLIENT)
+            if outcome.errors:
+                errors += error_rows(run, cid, outcome.errors, CLIENT)
             for result in outcome.decisions.values():
                 row = decision_row(run, cid, result)
                 old = before.get((cid, result.decision))

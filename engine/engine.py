@@ -117,12 +117,10 @@ class Engine:
 
     def _unreadable(self, record: Any, as_of: dt.date, client_id: str | None) -> Outcome:
         if isinstance(record, UnreadableClient):
-            error = FactError(record.fact, record.message, record.value)
             client_id = client_id if client_id is not None else record.client_id
-        else:
-            message = f"client facts must be a mapping, got {type(record).__name__}"
-            error = FactError("*", message)
-        return new_outcome(client_id, self.pack.hash, as_of, {}, [error])
+            return new_outcome(client_id, self.pack.hash, as_of, {}, list(record.errors))
+        message = f"client facts must be a mapping, got {type(record).__name__}"
+        return new_outcome(client_id, self.pack.hash, as_of, {}, [FactError("*", message)])
 
 
 def _field_types(pack: Pack) -> dict[str, FactType]:

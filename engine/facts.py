@@ -154,18 +154,17 @@ def _exact_types(t: FactType) -> tuple[type, ...]:
     }.get(t.kind, ())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnreadableClient:
-    """A client record that could not be read (a broken JSON line, a CSV row with a bad value).
+    """A client whose record could not be read (a broken JSON line, a CSV or database row
+    with a value that cannot be coerced): its id, or a row label, and why.
 
     Sources yield it in the client's place; the engine turns it into that client's outcome
-    with an error, so one bad record never stops a run and is never silently skipped.
+    with these errors, so one bad record never stops a run and is never silently skipped.
     """
 
     client_id: str | None
-    message: str
-    fact: str = "*"
-    value: Any = None
+    errors: tuple[FactError, ...]
 
 
 def _message(name: str, err: Any, t: FactType | None) -> str:

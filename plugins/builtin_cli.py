@@ -14,6 +14,7 @@ import orjson
 from tierwise.engine import Engine
 from tierwise.errors import RulePackError
 from tierwise.facts import UnreadableClient
+from tierwise.outcome import FactError
 
 from .manager import hookimpl
 
@@ -122,7 +123,7 @@ def _json_lines(stream: TextIO) -> Iterator[Any]:
         try:
             yield orjson.loads(line)
         except orjson.JSONDecodeError as e:
-            yield UnreadableClient(None, f"line {number} is not valid JSON: {e}")
+            yield UnreadableClient(None, (FactError("*", f"line {number} is not valid JSON: {e}"),))
 
 
 @click.command()

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
+from tierwise.errors import TierwiseError
 from tierwise.explain import describe
 from tierwise.profiling import build_profile, profile_digest
 
@@ -103,7 +104,7 @@ def run(
         summary = _run_with_progress(
             engine, src, out, day, run_id, page_size, profile, pm, writeback=not no_writeback
         )
-    except AdapterError as e:
+    except TierwiseError as e:
         raise click.ClickException(str(e)) from None
     _print_summary(summary, out, rules, profile)
 

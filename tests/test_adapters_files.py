@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.adapters import AdapterError, BrokenRow, open_source
+from tierwise.adapters import AdapterError, UnreadableClient, open_source
 from tierwise.types import DATE, INTEGER, LIST, NUMBER, STRING, FactType
 
 TYPES: dict[str, FactType] = {
@@ -51,14 +51,14 @@ def test_a_broken_csv_row_is_that_clients_error(tmp_path: Path) -> None:
         "c1", "c2", f"{path} row 4", "c4", "c5"
     ]  # fmt: skip
     broken = records[1]
-    assert isinstance(broken, BrokenRow)
+    assert isinstance(broken, UnreadableClient)
     assert [(e.fact, e.message, e.value) for e in broken.errors] == [
         ("clv", f"{path} row 3: clv: 'lots' is not a number", "lots"),
         ("purchases_per_year", f"{path} row 3: purchases_per_year: '2.5' is not an integer", "2.5"),
     ]
-    assert isinstance(records[2], BrokenRow)
+    assert isinstance(records[2], UnreadableClient)
     assert records[2].errors[0].message == f"{path} row 4: no client_id or id"
-    assert isinstance(records[3], BrokenRow)
+    assert isinstance(records[3], UnreadableClient)
     assert records[3].errors[0].message == f"{path} row 5: 4 cells, the header has 3"
 
 
@@ -90,9 +90,9 @@ def test_jsonl_lines_and_broken_lines(tmp_path: Path) -> None:
         },
         {"client_id": "2", "clv": 12.5, "channels": ["web"]},
     ]
-    assert isinstance(records[2], BrokenRow) and records[2].client_id == f"{path} line 4"
+    assert isinstance(records[2], UnreadableClient) and records[2].client_id == f"{path} line 4"
     assert records[2].errors[0].message.startswith(f"{path} line 4: bad JSON:")
-    assert isinstance(records[3], BrokenRow)
+    assert isinstance(records[3], UnreadableClient)
     assert records[3].errors[0].message == f"{path} line 5: expected a JSON object, got list"
 
 
@@ -101,7 +101,7 @@ def test_jsonl_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", stdin)
     records = list(open_source("jsonl:-").clients(AS_OF, TYPES))
     assert records[0] == {"client_id": "a", "id": "a", "clv": 5.0}
-    assert isinstance(records[1], BrokenRow)
+    assert isinstance(records[1], UnreadableClient)
     assert records[1].errors[0].message == "stdin line 2: clv: 'x' is not a number"
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from tierwise import Engine
-from tierwise.adapters.base import BrokenRow
 from tierwise.adapters.job import run_job
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
+from tierwise.facts import UnreadableClient
 from tierwise.outcome import FactError, Outcome
 from tierwise.plugins.crm_profile import enrich
 from tierwise.plugins.manager import get_plugin_manager
@@ -106,8 +106,8 @@ def decide_all(crm: Path, engine: Engine) -> list[Outcome]:
     profile = build_profile(records, AS_OF, pm=get_plugin_manager())
     outcomes = []
     for record in records:
-        if isinstance(record, BrokenRow):
-            outcomes.append(record.outcome(engine.pack.hash, AS_OF))
+        if isinstance(record, UnreadableClient):
+            outcomes.append(engine.decide(record, AS_OF))
             continue
         try:
             facts = {**record, **enrich(record, AS_OF, profile)}

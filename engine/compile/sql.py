@@ -619,27 +619,21 @@ class SqlCompiler:
         a, ka, _ = self._expr(node.left, scope)
         b, kb, _ = self._expr(node.right, scope)
         integer = ka == kb == "integer"
-        if node.op == "/":
-            return (
-                d.double(a).op("/")(sa.func.nullif(d.double(b), d.literal(0, "number"))),
-                "number",
-                None,
-            )
+        zero = d.literal(0, "number")
         if node.op == "%":
             if integer:
-                return (
-                    sa.type_coerce(a, sa.BigInteger())
-                    % sa.type_coerce(sa.func.nullif(b, d.literal(0)), sa.BigInteger()),
-                    "integer",
-                    None,
-                )
-            return (
-                d.float_mod(d.double(a), sa.func.nullif(d.double(b), d.literal(0, "number"))),
-                "number",
-                None,
-            )
-        kind = "integer" if integer else "number"
-        return a.op(node.op)(b), kind, None
+                return d.integer_mod(a, sa.func.nullif(b, d.literal(0))), "integer", None
+            return d.float_mod(d.double(a), sa.func.nullif(d.double(b), zero)), "number", None
+        if node.op == "/":
+            return d.finite(d.double(a), "/", sa.func.nullif(d.double(b), zero)), "number", None
+        if integer and node.op == "*":
+            # past 64 bits an integer becomes a double, as on the durable path (pyeval.INT64)
+            wide = d.double(a).op("*")(d.double(b))
+            exact = sa.func.abs(wide) < d.literal(2.0**63, "number")
+            return sa.case((exact, a.op("*")(b)), else_=wide), "number", None
+        if integer:
+            return a.op(node.op)(b), "integer", None
+        return d.finite(a, node.op, b), "number", None
 
     def _in(self, node: In, scope: Mapping[str, _Val]) -> Col:
         d = self.d

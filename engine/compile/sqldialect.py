@@ -95,6 +95,17 @@ class Dialect:
         return sa.cast(x, sa.Double())
 
     # -- arithmetic ----------------------------------------------------------------------
+    def integer_mod(self, a: Col, b: Col) -> Col:
+        """a % b on integer kinds (the divisor is already NULLIF'd). An integer past 64 bits
+        is a double (as on the durable path), so each engine must take a double here too."""
+        if self.name == "postgresql":
+            return sa.cast(a, sa.Numeric()).op("%")(sa.cast(b, sa.Numeric()))
+        exact = sa.type_coerce(a, sa.BigInteger()) % sa.type_coerce(b, sa.BigInteger())
+        if self.name == "duckdb":
+            return exact
+        both = sa.and_(sa.func.typeof(a) == "integer", sa.func.typeof(b) == "integer")
+        return sa.case((both, exact), else_=self.float_mod(a, b))
+
     def float_mod(self, a: Col, b: Col) -> Col:
         """a % b on doubles, truncated like C's fmod (the divisor is already NULLIF'd)."""
         if self.name == "duckdb":
@@ -106,6 +117,17 @@ class Dialect:
             else sa.cast(quotient, sa.BigInteger())
         )
         return a.op("-")(b.op("*")(whole))
+
+    def finite(self, a: Col, op: str, b: Col) -> Col:
+        """`a op b` on doubles, NULL when it overflows (as the durable path's inf -> null).
+        PostgreSQL raises on overflow, so it checks the result's size in NUMERIC first."""
+        if self.name == "postgresql":
+            exact = sa.cast(a, sa.Numeric()).op(op)(sa.cast(b, sa.Numeric()))
+            fits = sa.func.abs(exact) <= sa.literal_column("1.7976931348623157e308")
+            return sa.case((fits, a.op(op)(b)))
+        inf = sa.literal_column("9e999") if self.sqlite else self.literal(float("inf"), "number")
+        result = sa.func.nullif(sa.func.nullif(a.op(op)(b), inf), -inf)
+        return result
 
     def is_finite(self, x: Col) -> Col:
         if self.name == "duckdb":
@@ -258,7 +280,8 @@ def _date_constant_sqlite(element: DateConstant, compiler: Any, **kw: Any) -> st
 
 
 class RoundHalfEven(FunctionElement[int]):
-    """Python's round(x): to the nearest integer, ties to even, as a BIGINT."""
+    """Python's round(x): to the nearest integer, ties to even, as a double holding the
+    integer (past 64 bits the durable path gives a double too)."""
 
     type = sa.BigInteger()
     inherit_cache = True
@@ -268,21 +291,21 @@ class RoundHalfEven(FunctionElement[int]):
 @compiles(RoundHalfEven)
 def _round_half_even(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
     x = compiler.process(next(iter(element.clauses)), **kw)
-    return f"CAST(round(CAST({x} AS DOUBLE PRECISION)) AS BIGINT)"
+    return f"round(CAST({x} AS DOUBLE PRECISION))"
 
 
 @compiles(RoundHalfEven, "duckdb")
 def _round_half_even_duckdb(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
     x = compiler.process(next(iter(element.clauses)), **kw)
-    return f"CAST(round_even(CAST({x} AS DOUBLE), 0) AS BIGINT)"
+    return f"round_even(CAST({x} AS DOUBLE), 0)"  # a double: past 64 bits it stays one
 
 
 @compiles(RoundHalfEven, "sqlite")
 def _round_half_even_sqlite(element: RoundHalfEven, compiler: Any, **kw: Any) -> str:
     x = compiler.process(next(iter(element.clauses)), **kw)
     return (
-        f"CAST(CASE WHEN abs({x} - CAST({x} AS INTEGER)) = 0.5 THEN 2 * round({x} / 2.0) "
-        f"ELSE round({x}) END AS INTEGER)"
+        f"(CASE WHEN abs({x} - CAST({x} AS INTEGER)) = 0.5 THEN 2 * round({x} / 2.0) "
+        f"ELSE round({x}) END)"
     )
 
 

@@ -229,9 +229,10 @@ def _matrix(item: dict[str, Any]) -> str:
                 cells.append(f'<td style="background: rgba(37,99,235,{alpha:.2f})">{n:,}</td>')
         total = sum(counts.get((r, c), 0) for c in cols)
         body.append(f"<tr><th>{e(r)}</th>{''.join(cells)}<td>{total:,}</td></tr>")
-    return (
+    table = (
         f'<table class="matrix" data-decision="{e(item["decision"])}">{head}{"".join(body)}</table>'
     )
+    return f'<div class="scroll">{table}</div>'
 
 
 def _bars(item: dict[str, Any]) -> str:

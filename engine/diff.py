@@ -171,25 +171,31 @@ def _show(value: Any) -> str:
 
 
 # -- clients -------------------------------------------------------------------------------
-def read_clients(source: str, types: Mapping[str, FactType]) -> tuple[list[dict[str, Any]], int]:
-    """Clients from a CSV/JSONL/Parquet file or an adapter URL (`csv:`, `sqlite:///`...),
+def read_clients(
+    source: str,
+    types: Mapping[str, FactType],
+    as_of: dt.date,
+    mapping: str | Path | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Clients from a CSV/JSONL/Parquet file or a source URL (`csv:`, `sqlite:///`...),
     coerced to the declared types; returns (clients, number of unreadable rows)."""
     path = Path(source)
     if path.suffix.lower() == ".parquet" and path.is_file():
-        return _read_parquet(path, types), 0
+        return _read_parquet(path, types)
     url = source
     if path.is_file() and path.suffix.lower() in (".csv", ".jsonl", ".ndjson", ".json"):
         url = ("csv:" if path.suffix.lower() == ".csv" else "jsonl:") + source
-    from tierwise.adapters import BrokenRow, open_source
+    from tierwise.adapters import open_source
+    from tierwise.facts import UnreadableClient
 
     try:
-        src = open_source(url)
+        src = open_source(url, mapping)
     except TierwiseError as e:
         raise DiffError(f"--source {source}: {e}") from None
     clients, broken = [], 0
     try:
-        for record in src.clients(dt.date.today(), types):
-            if isinstance(record, BrokenRow):
+        for record in src.clients(as_of, types):
+            if isinstance(record, UnreadableClient):
                 broken += 1
             else:
                 clients.append(record)
@@ -198,7 +204,7 @@ def read_clients(source: str, types: Mapping[str, FactType]) -> tuple[list[dict[
     return clients, broken
 
 
-def _read_parquet(path: Path, types: Mapping[str, FactType]) -> list[dict[str, Any]]:
+def _read_parquet(path: Path, types: Mapping[str, FactType]) -> tuple[list[dict[str, Any]], int]:
     import pyarrow.parquet as pq
 
     from tierwise.adapters.base import coerce_value
@@ -207,16 +213,16 @@ def _read_parquet(path: Path, types: Mapping[str, FactType]) -> list[dict[str, A
         rows = pq.read_table(path).to_pylist()
     except Exception as e:
         raise DiffError(f"{path}: cannot read Parquet: {e}") from None
-    clients = []
+    clients, broken = [], 0
     for i, row in enumerate(rows, start=1):
-        facts = {
-            k: coerce_value(v, types[k]) if k in types and v is not None else v
-            for k, v in row.items()
-        }
-        facts.setdefault("client_id", str(row.get("client_id", row.get("id", f"row {i}"))))
-        facts["client_id"] = str(facts["client_id"])
+        try:
+            facts = {k: coerce_value(v, types[k]) if k in types else v for k, v in row.items()}
+        except ValueError:
+            broken += 1
+            continue
+        facts["client_id"] = str(row.get("client_id", row.get("id", f"row {i}")))
         clients.append(facts)
-    return clients
+    return clients, broken
 
 
 # -- deciding ------------------------------------------------------------------------------

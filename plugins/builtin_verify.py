@@ -45,6 +45,12 @@ from .manager import hookimpl
 )
 @click.option("--no-weight", is_flag=True, help="Do not weight numeric outputs.")
 @click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Mapping file (YAML) from the source's fields to fact names.",
+)
+@click.option(
     "--as-of",
     "as_of",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -59,6 +65,7 @@ def diff(
     html_out: Path | None,
     weight: str | None,
     no_weight: bool,
+    mapping: Path | None,
     as_of: dt.datetime | None,
 ) -> None:
     """Compare two versions of the rules, and their impact on a client base."""
@@ -70,6 +77,7 @@ def diff(
     from tierwise.plugins.manager import function_registry
 
     functions = function_registry()
+    day = as_of.date() if as_of else dt.date.today()
     with tempfile.TemporaryDirectory(prefix="tierwise-diff-") as tmp:
         try:
             packs = []
@@ -83,14 +91,15 @@ def diff(
                     raise click.ClickException(f"{side} rules ({spec}) do not load") from None
             old_pack, new_pack = packs
             chosen = None if no_weight else weight or default_weight(old_pack, new_pack)
-            clients, unreadable = read_clients(source, {**old_pack.inputs, **new_pack.inputs})
+            types = {**old_pack.inputs, **new_pack.inputs}
+            clients, unreadable = read_clients(source, types, day, mapping)
             result = run_diff(
                 old_pack,
                 new_pack,
                 clients,
                 old_label=old,
                 new_label=new,
-                as_of=as_of.date() if as_of else dt.date.today(),
+                as_of=day,
                 weight=chosen,
                 unreadable=unreadable,
             )

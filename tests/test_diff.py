@@ -204,14 +204,14 @@ def test_sources_csv_jsonl_and_parquet_read_the_same_clients(
     import pyarrow.parquet as pq
 
     types = packs[0].inputs
-    from_csv, broken = read_clients(str(clients_csv(tmp_path / "c.csv")), types)
+    from_csv, broken = read_clients(str(clients_csv(tmp_path / "c.csv")), types, AS_OF)
     assert broken == 0
     jsonl = tmp_path / "c.jsonl"
     jsonl.write_text("\n".join(json.dumps(f) for f in facts()) + "\n", encoding="utf-8")
-    from_jsonl, _ = read_clients(str(jsonl), types)
+    from_jsonl, _ = read_clients(str(jsonl), types, AS_OF)
     parquet = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(facts()), parquet)
-    from_parquet, _ = read_clients(str(parquet), types)
+    from_parquet, _ = read_clients(str(parquet), types, AS_OF)
     for rows in (from_jsonl, from_parquet):
         assert [{k: r[k] for k in from_csv[0]} for r in rows] == from_csv
 
@@ -274,3 +274,17 @@ def test_cli_diff_reports_bad_revisions_and_weights(
         main, ["diff", "rules", "rules", "--source", str(clients), "--weight", "x"]
     )
     assert weight.exit_code == 1 and "--weight x: no such input fact" in weight.output
+
+
+def test_unreadable_rows_are_counted_not_fatal(packs: tuple[Pack, Pack], tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"client_id": ["a", "b"], "clv": ["45000", "lots"]}), parquet)
+    clients, broken = read_clients(str(parquet), packs[0].inputs, AS_OF)
+    assert broken == 1 and clients == [{"client_id": "a", "clv": 45000.0}]
+    csv = tmp_path / "bad.csv"
+    csv.write_text("client_id,clv\na,45000\nb,lots\n", encoding="utf-8")
+    clients, broken = read_clients(str(csv), packs[0].inputs, AS_OF)
+    assert broken == 1 and [c["client_id"] for c in clients] == ["a"]

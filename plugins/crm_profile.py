@@ -26,6 +26,8 @@ CLV_HORIZON_YEARS = 5
 """CLV counts the margins of the next five years."""
 FREQUENCY_WINDOW_DAYS = 365
 """Purchase frequency is over the last year, or since the first purchase if that is later."""
+MONEY = ("revenue_prev_12m", "margin_12m", "clv")
+"""Amounts the plugin computes, rounded to the cent."""
 
 
 class _Inputs:
@@ -121,6 +123,9 @@ def crm_metrics(facts: Mapping[str, Any], as_of: dt.date) -> dict[str, Any]:
     )
     if inputs.problems:
         raise ValueError("; ".join(inputs.problems))
+    for money in MONEY:  # to the cent: 34961.59, not 34961.59000000001
+        if out[money] is not None:
+            out[money] = round(out[money], 2)
     return out
 
 

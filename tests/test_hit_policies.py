@@ -235,3 +235,28 @@ def test_an_upstream_error_reads_as_null(tmp_path: Path) -> None:
     assert results["a"][0] == "error"
     assert results["b"][2] == ["unknown"]
     assert decide(tmp_path, files, {"x": 1})["b"][2] == ["known"]
+
+
+def test_an_always_true_rule_keeps_matching_client_after_client(tmp_path: Path) -> None:
+    # `when: true` once matched durable's own session state and blocked every later event
+    text = "decision: d\n" + INPUTS + "rules:\n  - {id: some, when: x > 5, then: {v: some}}\n"
+    text += "  - {id: rest, when: true, then: {v: rest}}\n"
+    (tmp_path / "d.yaml").write_text(text)
+    engine = Engine.from_path(tmp_path)
+    clients = [{"x": 9}, {}, {"x": 1}, {"x": 6}, {"x": None}, {"x": 7}]
+    rules = [o.decisions["d"].rules for o in engine.decide_many(clients, as_of=AS_OF)]
+    assert rules == [["some"], ["rest"], ["rest"], ["some"], ["rest"], ["some"]]
+
+
+def test_derived_datetime_tests_with_naive_literals(tmp_path: Path) -> None:
+    text = "decision: d\ninputs: {at: datetime}\nderive:\n  late: at > 2024-01-01T18:00\n"
+    text += "rules:\n  - {id: late, when: late, then: {v: late}}\n"
+    (tmp_path / "d.yaml").write_text(text)
+    engine = Engine.from_path(tmp_path)
+    facts = [{"at": "2024-01-01T19:00:00"}, {"at": "2024-01-01T19:00:00+02:00"}, {}]
+    results = [o.decisions["d"] for o in engine.decide_many(facts, as_of=AS_OF)]
+    assert [(r.status, r.rules) for r in results] == [
+        ("decided", ["late"]),
+        ("no_decision", []),  # 17:00 UTC
+        ("no_decision", []),
+    ]

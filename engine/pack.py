@@ -464,6 +464,18 @@ class _DecisionBuilder:
                 )
             )
         priority_order = self._priority_order()
+        if self.model.hit_policy != "first":
+            for i, raw in enumerate(self.rules):
+                if raw.priority is not None:
+                    in_yaml = i < len(self.model.rules)
+                    self.sink.add(
+                        self.doc.pos(("rules", i, "priority")) if in_yaml else raw.pos,
+                        "wrong value type",
+                        f"rule {raw.id!r} has a priority, which only orders rules under "
+                        f"hit_policy: first (this decision is {self.model.hit_policy})",
+                        "drop priority:, or rank outputs with hit_policy: priority and "
+                        "priority_order:",
+                    )
         depends = set()
         for node in [r.condition for r in rules] + [d.expr for d in derived]:
             depends.update(n.split(".", 1)[0] for n in names(node) if "." in n)

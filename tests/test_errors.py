@@ -203,3 +203,12 @@ def test_a_mistyped_type_name_lists_the_type_names(tmp_path: Path) -> None:
     error = only(errors_of(tmp_path, {"t.yaml": text}))
     assert (where(error), error.kind) == (("t.yaml", 3, 8), "wrong value type")
     assert "'number'" in error.message and "'nubmer'" in error.message
+
+
+def test_a_rule_priority_outside_first_hit_is_an_error(tmp_path: Path) -> None:
+    text = HEAD.replace("decision: t\n", "decision: t\nhit_policy: collect\n")
+    text += "  - id: a\n    when: clv > 1\n    then: {tier: gold}\n    priority: 5\n"
+    error = only(errors_of(tmp_path, {"t.yaml": text}))
+    assert (where(error), error.kind) == (("t.yaml", 10, 15), "wrong value type")
+    assert "only orders rules under hit_policy: first" in error.message
+    assert "priority_order" in error.hint

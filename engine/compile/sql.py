@@ -184,6 +184,7 @@ class SqlCompiler:
             else sa.cast(sa.null(), sa.String())
         )
         cols: list[Col] = [client.label("id")]
+        coercion: list[tuple[Col, Col]] = []
         messages: list[tuple[Col, Col]] = []
         for name, t in self.pack.inputs.items():
             spec = columns.get(name, SourceColumn(None, "absent"))
@@ -196,11 +197,19 @@ class SqlCompiler:
                 name, t, raw, spec.mode if raw is not None else "absent"
             )
             cols.append(value.label(f"i_{name}"))
+            if spec.mode == "text" and raw is not None:
+                coercion.append(problems[0])
+                problems = problems[1:]
             messages.extend(problems)
-        if messages:
-            bad = sa.or_(*(cond for cond, _ in messages))
-            cols.append(sa.case((bad, self.d.join(messages, "; "))).label("err"))
-            cols.append(sa.not_(bad).label("ok"))
+        if coercion or messages:
+            # text that is not a value stops a row before validation (adapters.coerce_record)
+            failed = sa.or_(*(cond for cond, _ in coercion)) if coercion else sa.false()
+            invalid = sa.or_(*(cond for cond, _ in messages)) if messages else sa.false()
+            whens = [(failed, self.d.join(coercion, "; "))] if coercion else []
+            if messages:
+                whens.append((invalid, self.d.join(messages, "; ")))
+            cols.append(sa.case(*whens).label("err"))
+            cols.append(sa.not_(sa.or_(failed, invalid)).label("ok"))
         else:
             cols.append(sa.cast(sa.null(), sa.String()).label("err"))
             cols.append(sa.true().label("ok"))

@@ -99,7 +99,7 @@ class Dialect:
         """a % b on integer kinds (the divisor is already NULLIF'd). An integer past 64 bits
         is a double (as on the durable path), so each engine must take a double here too."""
         if self.name == "postgresql":
-            return sa.cast(a, sa.Numeric()).op("%")(sa.cast(b, sa.Numeric()))
+            return _pg_numeric(a).op("%")(_pg_numeric(b))
         exact = sa.type_coerce(a, sa.BigInteger()) % sa.type_coerce(b, sa.BigInteger())
         if self.name == "duckdb":
             return exact
@@ -110,13 +110,9 @@ class Dialect:
         """a % b on doubles, truncated like C's fmod (the divisor is already NULLIF'd)."""
         if self.name == "duckdb":
             return sa.type_coerce(a, sa.Double()) % sa.type_coerce(b, sa.Double())
-        quotient = a.op("/")(b)
-        whole = (
-            sa.func.trunc(quotient)
-            if self.name == "postgresql"
-            else sa.cast(quotient, sa.BigInteger())
-        )
-        return a.op("-")(b.op("*")(whole))
+        if self.sqlite:
+            return sa.func.mod(a, b)  # SQLite's math functions: C's fmod
+        return sa.cast(_pg_numeric(a).op("%")(_pg_numeric(b)), sa.Double())
 
     def finite(self, a: Col, op: str, b: Col) -> Col:
         """`a op b` on doubles, NULL when it overflows (as the durable path's inf -> null).
@@ -196,6 +192,12 @@ class Dialect:
 
     def concat(self, *parts: Col) -> Col:
         return balanced("||", list(parts))
+
+
+def _pg_numeric(x: Col) -> Col:
+    """A PostgreSQL number as NUMERIC through its shortest round-trip text (a direct cast of
+    a double keeps only 15 digits); PostgreSQL has no % on doubles."""
+    return sa.cast(sa.cast(x, sa.Text()), sa.Numeric())
 
 
 def balanced(op: str, terms: Sequence[Col]) -> Col:

@@ -80,6 +80,8 @@ def coerce_value(value: Any, t: FactType) -> Any:
         return int(value)
     if t.kind == "date" and isinstance(value, dt.datetime):
         return value.date()
+    if t.kind == "bool" and type(value) is int and value in (0, 1):
+        return bool(value)  # SQLite and some CRMs store booleans as 0/1
     return value
 
 

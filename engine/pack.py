@@ -376,7 +376,9 @@ class _DecisionBuilder:
                 if name in SPECIAL:
                     continue
                 if name in conditions or "." in name:
-                    ftype = self.inputs.get(name) or FactType("number")
+                    # derived facts and other decisions' outputs are typed later; a bare
+                    # word in their cells is text, as a spreadsheet user means it
+                    ftype = self.inputs.get(name) or FactType("string")
                     cond = cell_condition(name, ftype, cell, self.sink)
                     if cond is not None:
                         parts.append(cond)

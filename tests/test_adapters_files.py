@@ -126,3 +126,12 @@ def test_files_stream_in_constant_memory(tmp_path: Path) -> None:
     assert count == 10_000
     # 10,000 records held at once would take megabytes; streaming holds about one row
     assert peak < 100_000, f"peak {peak} bytes"
+
+
+def test_database_zero_one_becomes_a_bool() -> None:
+    from tierwise.adapters.base import coerce_value
+    from tierwise.types import BOOL
+
+    assert coerce_value(1, BOOL) is True
+    assert coerce_value(0, BOOL) is False
+    assert coerce_value(2, BOOL) == 2  # left for validation to reject, naming the fact

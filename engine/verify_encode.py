@@ -610,8 +610,15 @@ def decode(model: z3.ModelRef, var: FactVar, strings: Strings, extra_strings: li
         case "date":
             return dt.date.fromordinal(value.as_long()).isoformat()
         case "number":
-            return float(Fraction(value.numerator_as_long(), value.denominator_as_long()))
+            return _float(value)
         case "datetime":
-            seconds = float(Fraction(value.numerator_as_long(), value.denominator_as_long()))
-            return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+            return dt.datetime.fromtimestamp(_float(value), dt.UTC).isoformat()
     return None
+
+
+def _float(value: z3.RatNumRef) -> float:
+    """The double nearest a rational; via decimals when its digits are too many for int()."""
+    try:
+        return float(Fraction(value.numerator_as_long(), value.denominator_as_long()))
+    except ValueError:
+        return float(value.as_decimal(40).rstrip("?"))

@@ -159,6 +159,18 @@ def worker(
 # -- the driver ---------------------------------------------------------------------------
 
 
+def combine(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from an engine's repeats: the median clients/s, the highest peak and mismatches."""
+    done = [r for r in repeats if "rate" in r]
+    if not done:
+        return repeats[0]
+    row = dict(sorted(done, key=lambda r: r["rate"])[(len(done) - 1) // 2])
+    row["peak_mb"] = max(r["peak_mb"] for r in done)
+    row["mismatches"] = max(r["mismatches"] for r in done)
+    row["repeats"] = len(done)
+    return row
+
+
 def run_one(key: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     """Run one worker subprocess and parse its JSON line."""
     entry = ENGINES[key]
@@ -199,9 +211,11 @@ def run_one(key: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
 
 def print_table(rows: list[dict[str, Any]], spec: Spec, args: argparse.Namespace) -> None:
     """The table: one block per size, every engine's clients/s, memory and ratios to tierwise."""
+    runs = "one run" if args.repeats == 1 else f"median of {args.repeats} runs"
     print(
         f"\n## {spec.name}: {len(spec.decisions)} decisions, {spec.rule_count} rules; "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; missing facts {args.missing:.0%}\n"
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; missing facts {args.missing:.0%}; "
+        f"{runs} per engine and size\n"
     )
     headers = [
         "clients",
@@ -307,6 +321,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--full", action="store_true", help="no caps: every engine decides every client"
     )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds over every engine; the median is shown"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sample", type=int, help=argparse.SUPPRESS)
@@ -326,13 +343,15 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
     print(f"before the run: {load()}")
-    rows = []
-    for size in sizes:
-        for key in keys:
-            row = run_one(key, size, args)
-            rows.append(row)
-            done = f"{row['rate']:,.0f} clients/s" if "rate" in row else row["skipped"]
-            print(f"  {size:,} {key}: {done}", file=sys.stderr, flush=True)
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for round_ in range(args.repeats):
+        for size in sizes:
+            for key in keys:
+                row = run_one(key, size, args)
+                runs.setdefault((size, key), []).append(row)
+                done = f"{row['rate']:,.0f} clients/s" if "rate" in row else row["skipped"]
+                print(f"  round {round_ + 1}: {size:,} {key}: {done}", file=sys.stderr, flush=True)
+    rows = [combine(r) for r in runs.values()]
     print_table(rows, spec, args)
     print(f"\nafter the run: {load()}")
     if args.json:

@@ -249,9 +249,8 @@ def _decision(draw: st.DrawFn, name: str, scope: _Scope) -> tuple[dict[str, Any]
         if extra == "priority" and draw(st.booleans()):
             rule["priority"] = draw(st.integers(-1, 2))
         rules.append(rule)
-    aggregated = extra is not None and extra.startswith(("sum", "min", "max"))
-    if aggregated and all(r["then"]["score"] is None for r in rules):
-        rules[0]["then"]["score"] = 1  # sum/min/max need a numeric output
+    if all(r["then"]["score"] is None for r in rules):
+        rules[0]["then"]["score"] = 1  # an output that is always null is typed as a string
     data["rules"] = rules
     if policy == "priority":
         data["priority_order"] = {"tier": draw(st.permutations(TIERS))}

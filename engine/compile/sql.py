@@ -1,11 +1,11 @@
 """Compile a pack's IR to one SQL query (SQLAlchemy Core): the batch push-down path.
 
 One generator for DuckDB, SQLite and PostgreSQL (sqldialect.py holds what differs). The
-query is a chain of nested selects over a source of facts, one client per row: validated
-inputs, then per decision (in pack order, so later decisions read earlier outputs) its
-derived facts, its rule matches and its outcome columns. Semantics are the durable path's:
-SQL's three-valued logic is the rule language's, unknown never matches, `/` is float
-division with x/0 null, `%` is truncated.
+query is a chain of nested selects (CTEs on SQLite) over a source of facts, one client per
+row: validated inputs, then per decision (in pack order, so later decisions read earlier
+outputs) its derived facts, its rule matches and its outcome columns. Semantics are the
+durable path's: SQL's three-valued logic is the rule language's, unknown never matches,
+`/` is float division with x/0 null, `%` is truncated, float overflow is null.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class SqlCompiler:
         self.pack = pack
         self.d = Dialect(dialect)
         self.dialect_name = dialect
-        self.list_refs = {n for d in pack.decisions for n in _names_read(d)}
+        self.names_read = {n for d in pack.decisions for n in _names_read(d)}
 
     def sql_text(self, query: sa.Select[Any]) -> str:
         """The query as SQL text with literals inlined (for COPY and plain cursors)."""
@@ -160,6 +160,7 @@ class SqlCompiler:
         src_id = id_source or id_column
         first = self._inputs(source, columns, src_id)
         layers = _Layers(first, flat=self.d.sqlite)
+        layers.add({"ok": layers.col("err").is_(None)})
         self.layers = layers
         scope: dict[str, _Val] = {}
         for name, t in self.pack.inputs.items():
@@ -209,10 +210,8 @@ class SqlCompiler:
             if messages:
                 whens.append((invalid, self.d.join(messages, "; ")))
             cols.append(sa.case(*whens).label("err"))
-            cols.append(sa.not_(sa.or_(failed, invalid)).label("ok"))
         else:
             cols.append(sa.cast(sa.null(), sa.String()).label("err"))
-            cols.append(sa.true().label("ok"))
         return sa.select(*cols).select_from(source)
 
     def _validate(
@@ -411,7 +410,7 @@ class SqlCompiler:
             if (
                 t.kind == "string"
                 and d.name == "duckdb"
-                and f"{decision.name}.{f}" in self.list_refs
+                and f"{decision.name}.{f}" in self.names_read
             ):
                 published = layers.label()
                 columns[published] = column(plain=True)

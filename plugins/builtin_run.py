@@ -102,7 +102,15 @@ def run(
         click.echo(f"profiling {source} ...", err=True)
         profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
         summary = _run_with_progress(
-            engine, src, out, day, run_id, page_size, profile, pm, writeback=not no_writeback
+            engine,
+            src,
+            out,
+            as_of=day,
+            run_id=run_id,
+            page_size=page_size,
+            profile=profile,
+            pm=pm,
+            writeback=not no_writeback,
         )
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
@@ -123,31 +131,12 @@ def _sample(
     return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
 
 
-def _run_with_progress(
-    engine: Any,
-    source: Any,
-    out: str,
-    day: dt.date,
-    run_id: str | None,
-    page_size: int,
-    profile: dict[str, Any],
-    pm: Any,
-    *,
-    writeback: bool,
-) -> RunSummary:
-    total = profile.get("clients", 0) + profile.get("skipped", 0) or None
+def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> RunSummary:
+    """run_job, with a progress bar when a person watches the terminal."""
     if not sys.stderr.isatty():
-        return run_job(
-            engine,
-            source,
-            out,
-            as_of=day,
-            run_id=run_id,
-            page_size=page_size,
-            profile=profile,
-            pm=pm,
-            writeback=writeback,
-        )
+        return run_job(engine, source, out, **options)
+    profile = options["profile"]
+    total = profile.get("clients", 0) + profile.get("skipped", 0) or None
     with click.progressbar(length=total, label="deciding", file=sys.stderr, show_pos=True) as bar:
         done = [0]
 
@@ -155,25 +144,14 @@ def _run_with_progress(
             bar.update(summary.clients + summary.skipped - done[0])
             done[0] = summary.clients + summary.skipped
 
-        return run_job(
-            engine,
-            source,
-            out,
-            as_of=day,
-            run_id=run_id,
-            page_size=page_size,
-            profile=profile,
-            pm=pm,
-            writeback=writeback,
-            progress=progress,
-        )
+        return run_job(engine, source, out, progress=progress, **options)
 
 
 def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str, Any]) -> None:
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
-        f"pack {summary.pack_hash}, profile {profile_digest(profile)}"
+        f"rules {rules} (pack {summary.pack_hash}), profile {profile_digest(profile)}"
     )
     click.echo(
         f"clients: {summary.clients:,}  errors: {summary.errors:,}  "

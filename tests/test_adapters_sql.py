@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.adapters import AdapterError, BrokenRow, open_source
+from tierwise.adapters import AdapterError, UnreadableClient, open_source
 from tierwise.adapters.sql import SqlSource
 from tierwise.engine import Engine
 
@@ -82,7 +82,7 @@ def test_a_bad_value_in_the_database_is_that_clients_error(
     source = open_source(url, mapping_file)
     records = list(source.clients(AS_OF, Engine.from_path(pack_dir).pack.inputs))
     source.close()
-    assert isinstance(records[2], BrokenRow) and records[2].client_id == "3"
+    assert isinstance(records[2], UnreadableClient) and records[2].client_id == "3"
     assert "clients id=3: clv: 'lots' is not a number" in records[2].errors[0].message
     # an enum value outside the declared domain is the validator's to report, by name
     outcome = Engine.from_path(pack_dir).decide(records[1], AS_OF)

@@ -93,7 +93,7 @@ class Engine:
     def _decide(
         self, facts: Mapping[str, Any], as_of: dt.date, client_id: str | None, match: Any
     ) -> Outcome:
-        if not isinstance(facts, Mapping):
+        if type(facts) is not dict and not isinstance(facts, Mapping):
             return self._unreadable(facts, as_of, client_id)
         cid = client_id if client_id is not None else facts.get(self.id_field)
         if cid is not None and type(cid) is not str:

@@ -62,12 +62,17 @@ class EngineChoice(NamedTuple):
     reason: str
 
 
-def choose_engine(pack: Pack) -> EngineChoice:
-    """ "sql" when every function the pack calls has an SQL form; else "durable", naming them."""
+def choose_engine(pack: Pack, dialect: str = "duckdb") -> EngineChoice:
+    """ "sql" when the pack compiles to SQL for `dialect`; else "durable" with the reason
+    (e.g. "function clv (my_plugin) has no SQL form, used at rules/tier.yaml:12:11")."""
     blockers = pushdown_blockers(pack)
     if blockers:
         return EngineChoice("durable", "; ".join(blockers))
-    return EngineChoice("sql", "every function the pack calls has an SQL form")
+    try:
+        SqlCompiler(pack, dialect)
+    except PushdownError as e:
+        return EngineChoice("durable", str(e))
+    return EngineChoice("sql", f"the pack compiles to SQL for {dialect}")
 
 
 class BatchEngine:

@@ -18,7 +18,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import TierwiseError
-from ..expr import And, Arith, Call, Compare, Exists, In, ListLit, Literal, Name, Neg, Node, Not, Or
+from ..expr import (
+    And,
+    Arith,
+    Call,
+    Compare,
+    Exists,
+    In,
+    ListLit,
+    Literal,
+    Name,
+    Neg,
+    Node,
+    Not,
+    Or,
+    render,
+)
 from ..facts import MAX_SAFE_INTEGER
 from ..ir import Decision, Pack, Rule
 from ..types import FactType
@@ -131,6 +146,7 @@ class SqlCompiler:
     """Compiles one pack for one SQL dialect; `select(source, ...)` builds the whole query."""
 
     def __init__(self, pack: Pack, dialect: str) -> None:
+        """Raises PushdownError now (by compiling once) if the pack cannot run in `dialect`."""
         blockers = pushdown_blockers(pack)
         if blockers:
             raise PushdownError("this pack cannot run as SQL: " + "; ".join(blockers))
@@ -138,6 +154,8 @@ class SqlCompiler:
         self.d = Dialect(dialect)
         self.dialect_name = dialect
         self.names_read = {n for d in pack.decisions for n in _names_read(d)}
+        probe = sa.table("facts", *(sa.column(n) for n in pack.inputs))
+        self.select(probe, {n: SourceColumn(n) for n in pack.inputs}, dt.date(2000, 1, 1))
 
     def sql_text(self, query: sa.Select[Any]) -> str:
         """The query as SQL text with literals inlined (for COPY and plain cursors)."""
@@ -631,6 +649,11 @@ class SqlCompiler:
         if node.op == "%":
             if integer:
                 return d.integer_mod(a, sa.func.nullif(b, d.literal(0))), "integer", None
+            if d.name == "postgresql":
+                raise PushdownError(
+                    f"{node.pos}: PostgreSQL has no exact remainder of non-integers "
+                    f"({render(node)}); decide this pack in DuckDB or on the durable path"
+                )
             return d.float_mod(d.double(a), sa.func.nullif(d.double(b), zero)), "number", None
         if node.op == "/":
             return d.finite(d.double(a), "/", sa.func.nullif(d.double(b), zero)), "number", None

@@ -112,7 +112,7 @@ class Dialect:
             return sa.type_coerce(a, sa.Double()) % sa.type_coerce(b, sa.Double())
         if self.sqlite:
             return sa.func.mod(a, b)  # SQLite's math functions: C's fmod
-        return sa.cast(_pg_numeric(a).op("%")(_pg_numeric(b)), sa.Double())
+        raise ValueError("PostgreSQL has no exact remainder of doubles")
 
     def finite(self, a: Col, op: str, b: Col) -> Col:
         """`a op b` on doubles, NULL when it overflows (as the durable path's inf -> null).

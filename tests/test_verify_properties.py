@@ -18,14 +18,14 @@ from .strategies import AS_OF, clients, packs
 from .test_verify import assert_examples_hold
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files=packs(), data=st.data())
 def test_proofs_hold_for_random_clients(files: dict[str, str], data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in files.items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         pack = load_pack(tmp, function_registry())
-        findings = analyze(pack, timeout_ms=2000)
+        findings = analyze(pack, timeout_ms=1000)
         assert_examples_hold(pack, findings)
     dead = {(f.decision, f.rules[0]) for f in findings if f.kind == "dead rule"}
     shadowed = {(f.decision, f.rules[0]) for f in findings if f.kind == "shadowed rule"}

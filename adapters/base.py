@@ -68,7 +68,7 @@ def coerce_value(value: Any, t: FactType) -> Any:
         return None
     if isinstance(value, str):
         if t.kind == "string":
-            return value
+            return value if value.strip() else None  # an empty cell is a missing value
         return coerce_text(value, t)
     if isinstance(value, decimal.Decimal):
         if t.kind == "integer" and value == value.to_integral_value():

@@ -135,3 +135,12 @@ def test_database_zero_one_becomes_a_bool() -> None:
     assert coerce_value(1, BOOL) is True
     assert coerce_value(0, BOOL) is False
     assert coerce_value(2, BOOL) == 2  # left for validation to reject, naming the fact
+
+
+def test_an_empty_text_cell_is_a_missing_value() -> None:
+    from tierwise.adapters.base import coerce_value
+    from tierwise.types import FactType
+
+    assert coerce_value("", FactType("string", enum=("a", "b"))) is None
+    assert coerce_value("  ", FactType("string")) is None
+    assert coerce_value("a", FactType("string")) == "a"

@@ -156,11 +156,10 @@ def _publisher(decision: Decision) -> Any:
                 if isinstance(result.output, dict)
                 else []
             )
+            decided = result.status in ("decided", "default")
             for key, k in keys:
                 working[key] = (
-                    [o.get(k) for o in outputs if o.get(k) is not None]
-                    if result.status != "error"
-                    else None
+                    [o.get(k) for o in outputs if o.get(k) is not None] if decided else None
                 )
 
         return publish_list

@@ -20,6 +20,7 @@ import durable_rules_engine as dre
 import orjson
 
 from .compile.durable import (
+    MESSAGE_ID,
     Chunk,
     CompiledDecision,
     durable_json,
@@ -31,6 +32,8 @@ from .errors import TierwiseError
 
 Match = Callable[[dict[str, Any]], list[int]]
 _dumps = orjson.dumps
+_NOT_HANDLED = 1
+"""durable's status for a message that no rule matched: no match, not an error."""
 _ruleset_ids = itertools.count()
 
 
@@ -56,7 +59,7 @@ class _Layout:
         """The JSON that durable reads: only the fields this ruleset tests, nulls included."""
         msg = dict(zip(self.keys, map(facts.get, self.names), strict=False))
         msg["sid"] = "0"
-        msg["id"] = "c"
+        msg["id"] = MESSAGE_ID
         for key in self.convert:
             if isinstance(msg[key], dt.date):
                 msg[key] = literal_json(msg[key])
@@ -111,8 +114,10 @@ def _first_hit(chunks: list[tuple[int, _Layout]]) -> Match:
                 result = assert_event(handle, layout.message(facts))
             except dre.error as e:
                 raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
-            if result[0]:
+            if result[0] == _NOT_HANDLED:
                 continue
+            if result[0]:
+                raise MatchError(f"durable_rules answered with status {result[0]}")
             state = result[1]
             action = start(handle, state)
             if not action:
@@ -134,6 +139,8 @@ def _all_hits(chunks: list[tuple[int, _Layout]]) -> Match:
             message = layout.message(facts)
             try:
                 result = dre.assert_fact(handle, message)
+                if result[0] not in (0, _NOT_HANDLED):
+                    raise MatchError(f"durable_rules answered with status {result[0]}")
                 if result[0] == 0:
                     state = result[1]
                     action = dre.start_action_for_state(handle, state)

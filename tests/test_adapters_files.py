@@ -37,7 +37,7 @@ def test_csv_values_are_coerced_to_the_declared_types(tmp_path: Path) -> None:
          "last_purchase_at": dt.date(2026, 5, 1), "channels": ["email", "phone"],
          "segment": "b2b", "notes": "likes tea"},
         {"client_id": "c2", "clv": None, "purchases_per_year": None, "last_purchase_at": None,
-         "channels": None, "segment": "", "notes": ""},
+         "channels": None, "segment": None, "notes": ""},
     ]  # fmt: skip
 
 

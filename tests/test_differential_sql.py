@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import durable_rules_engine as dre
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
@@ -117,13 +116,7 @@ def _batch(decision: Decision, row: dict[str, Any]) -> Norm:
 def _expected(engine: Engine, facts: list[dict[str, Any]]) -> list[Any]:
     result = []
     for f in facts:
-        try:
-            outcome = engine.decide(f, as_of=AS_OF)
-        except (
-            dre.error,
-            TypeError,
-        ) as e:  # durable bugs, reported: exponent literals, ints >= 2**64
-            assume(not str(e))
+        outcome = engine.decide(f, as_of=AS_OF)
         if outcome.errors:
             result.append(("errors", sorted({e.fact for e in outcome.errors})))
         else:
@@ -264,6 +257,7 @@ def test_postgresql_matches_durable(
     drawn = data.draw(st.lists(clients(engine.pack), min_size=1, max_size=10))
     facts = _clean(engine, drawn)
     expected = _expected(engine, facts)
+    assume("\\x00" not in repr(facts))  # PostgreSQL text cannot hold NUL characters
     try:
         batch = BatchEngine(engine.pack)
         batch.compiler("postgresql")

@@ -470,6 +470,8 @@ class SqlCompiler:
                 if m == 0 and default is not None:
                     values = [default]
                 tables.append(d.list_of([(sa.true(), v) for v in values], t.kind))
+            if decision.default is None:  # no decision: null for readers, as on the durable path
+                tables[0] = sa.cast(sa.null(), sa.ARRAY(sql_type(t.kind)))
             label = layers.label()
             columns[label] = sa.func.list_extract(sa.func.list_value(*tables), at)
             labels[f"field:{f}"] = label
@@ -551,6 +553,8 @@ class SqlCompiler:
                     items.append((none, decision.default[f]))
                 label = layers.label()
                 columns[label] = d.list_of(items, t.kind)
+                if decision.default is None:  # no decision: null, as on the durable path
+                    columns[label] = sa.case((sa.not_(none), columns[label]))
                 labels[f"field:{f}"] = label
                 scope[f"{decision.name}.{f}"] = _Val(label, "list", t.kind)
         else:

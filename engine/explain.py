@@ -29,17 +29,18 @@ class RuleExplainer:
             (render(n), "\0" + render(n), frozenset(names(n)), compile_expr(n, functions))
             for n in _computed(rule.condition)
         )
-        self.convert = bool(temporal.intersection(self.reads)) or bool(self.calls)
+        self.temporal = tuple(n for n in self.reads if n in temporal)
 
     def explain(self, facts: dict[str, Any]) -> Explanation:
         rule = self.rule
         reads = self.witness(facts) if self.witness is not None else self.reads
         values = {n: facts.get(n) for n in reads}
-        if self.convert:
-            for text, key, needs, evaluate in self.calls:
-                if needs.issubset(reads):
-                    values[text] = facts[key] if key in facts else _safe(evaluate, facts)
-            values = {n: _json(v) for n, v in values.items()}
+        for name in self.temporal:
+            if name in values:
+                values[name] = _json(values[name])
+        for text, key, needs, evaluate in self.calls:
+            if self.witness is None or needs.issubset(reads):
+                values[text] = _json(facts[key] if key in facts else _safe(evaluate, facts))
         return Explanation(rule.id, rule.because, rule.text, values)
 
 

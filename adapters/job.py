@@ -151,6 +151,9 @@ class _Decider:
     def decide(self, page: list[Record]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for record in page:
+            if isinstance(record, Outcome):  # decided already, by the batch path
+                outcomes.append(record)
+                continue
             if isinstance(record, UnreadableClient):
                 outcomes.append(self.engine.decide(record, self.as_of))
                 continue
@@ -204,8 +207,10 @@ def _react(
     return failures
 
 
-def _id(record: Record) -> str:
-    return record.client_id if isinstance(record, UnreadableClient) else str(record["client_id"])
+def _id(record: Record | Outcome) -> str:
+    if isinstance(record, UnreadableClient | Outcome):
+        return str(record.client_id)
+    return str(record["client_id"])
 
 
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -77,6 +77,15 @@ def _sample_mapping() -> Path:
 )
 @click.option("--page-size", type=int, default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
+@click.option(
+    "--engine",
+    "engine_choice",
+    type=click.Choice(["auto", "durable", "sql"]),
+    default="auto",
+    show_default=True,
+    help="durable: per client, with enrichment plugins; sql: DuckDB over a table file "
+    "(parquet:, csv:, jsonl:), rules only. auto: sql for parquet:, durable otherwise.",
+)
 def run(
     source: str | None,
     mapping: Path | None,
@@ -87,6 +96,7 @@ def run(
     sample_size: int,
     page_size: int,
     no_writeback: bool,
+    engine_choice: str,
 ) -> None:
     """Decide every client of a source and store the outcomes (the main job)."""
     rules = rules or default_rules()
@@ -98,9 +108,13 @@ def run(
     out = out or "sqlite:///tierwise-decisions.db"
     pm = get_plugin_manager()
     try:
-        src = open_source(source, mapping, pm=pm)
-        click.echo(f"profiling {source} ...", err=True)
-        profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
+        batch = _batch_source(engine, source, engine_choice, Path(out_dir(out)))
+        if batch is not None:
+            src, profile = batch, {}
+        else:
+            src = open_source(source, mapping, pm=pm)
+            click.echo(f"engine: durable (per client); profiling {source} ...", err=True)
+            profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
         summary = _run_with_progress(
             engine,
             src,
@@ -115,6 +129,40 @@ def run(
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
     _print_summary(summary, out, rules, profile)
+
+
+TABLE_SCHEMES = ("parquet", "csv", "jsonl")
+
+
+def _batch_source(engine: Any, source: str, choice: str, workdir: Path) -> Any:
+    """The batch-decided source when the SQL path is chosen (or is the only reader)."""
+    scheme, _, path = source.partition(":")
+    wants_sql = choice == "sql" or (choice == "auto" and scheme == "parquet")
+    if not wants_sql:
+        if scheme == "parquet":
+            raise click.ClickException("parquet: sources are read by the batch path: --engine sql")
+        return None
+    if scheme not in TABLE_SCHEMES:
+        raise click.ClickException(
+            f"--engine sql reads table files ({', '.join(s + ':' for s in TABLE_SCHEMES)}); "
+            f"{source} is decided per client (--engine durable), or push the rules down "
+            "into the database with tierwise.batch.BatchEngine.decide_sql"
+        )
+    from tierwise.batch import BatchEngine, choose_engine
+    from tierwise.batch_outcomes import BatchDecidedSource
+
+    choice_ = choose_engine(engine.pack)
+    if choice_.engine != "sql":
+        raise click.ClickException(f"this pack cannot run as SQL: {choice_.reason}")
+    click.echo("engine: sql (DuckDB, rules only: enrichment plugins do not run)", err=True)
+    return BatchDecidedSource(BatchEngine(engine.pack), path, source, workdir)
+
+
+def out_dir(log_url: str) -> str:
+    """A folder for the batch path's temporary result: beside a SQLite log, else here."""
+    if log_url.startswith("sqlite:///"):
+        return str(Path(log_url.removeprefix("sqlite:///")).resolve().parent)
+    return "."
 
 
 def _sample(

@@ -1,0 +1,105 @@
+"""Outcomes rebuilt from the batch path's result rows, so that batch runs are logged, compared
+and explained like per-client runs.
+
+A row holds each decision's status, winning rule ids and outputs; the outputs of a rule
+are in the pack, so a row gives back the same DecisionResult as the durable path, with an
+explanation per winning rule (its `because` and condition; the fact values are not in the
+row: `BatchEngine.explain` rebuilds them for one client on demand).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .compile.sql import OutputColumns, output_columns
+from .ir import Decision, Pack
+from .outcome import DecisionResult, Explanation, FactError, Outcome, new_outcome
+
+
+class OutcomeRows:
+    """Turns result rows of one pack into Outcomes."""
+
+    def __init__(self, pack: Pack, id_column: str = "client_id") -> None:
+        self.pack = pack
+        self.columns: OutputColumns = output_columns(pack, id_column)
+
+    def outcome(self, row: Mapping[str, Any], as_of: dt.date) -> Outcome:
+        cid = row.get(self.columns.id)
+        cid = None if cid is None else str(cid)
+        errors = row.get(self.columns.errors)
+        if errors:
+            return new_outcome(cid, self.pack.hash, as_of, {}, _fact_errors(errors))
+        results = {d.name: self._result(d, row) for d in self.pack.decisions}
+        return new_outcome(cid, self.pack.hash, as_of, results, [])
+
+    def _result(self, decision: Decision, row: Mapping[str, Any]) -> DecisionResult:
+        cols = self.columns.decisions[decision.name]
+        status = row.get(cols["status"]) or "no_decision"
+        ids = _rule_ids(row.get(cols["rule"]))
+        if status == "error":
+            message = row.get(cols.get("error", "")) or "the decision failed"
+            return DecisionResult(decision.name, "error", None, ids, [], str(message))
+        if status == "default":
+            return DecisionResult(decision.name, "default", dict(decision.default or {}))
+        if status != "decided":
+            return DecisionResult(decision.name, "no_decision")
+        rules = [decision.rule(i) for i in ids]
+        explanations = [Explanation(r.id, r.because, r.text) for r in rules]
+        output: Any
+        if decision.aggregate is not None:
+            name = decision.aggregate.output_name
+            output = {name: row.get(cols[f"field:{name}"])}
+        elif decision.hit_policy == "collect":
+            output = [dict(r.outputs) for r in rules]
+        else:
+            output = dict(rules[0].outputs)
+        return DecisionResult(decision.name, "decided", output, ids, explanations)
+
+
+def _rule_ids(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split(";") if v]
+    return [str(v) for v in value]
+
+
+def _fact_errors(text: str) -> list[FactError]:
+    """`fact: message; fact: message` (the errors column) back into FactErrors."""
+    errors = []
+    for part in text.split("; "):
+        fact, _, message = part.partition(": ")
+        errors.append(FactError(fact, message or part) if message else FactError("*", part))
+    return errors
+
+
+class BatchDecidedSource:
+    """A table file (Parquet, CSV, JSONL) decided in bulk by DuckDB, then yielded client by
+    client as Outcomes, so that the run job logs them with its usual guarantees (pages in
+    one transaction, resume, change detection, hooks). Enrichment hooks do not run here:
+    the batch path evaluates the rules only."""
+
+    def __init__(self, batch: Any, path: str | Path, url: str, workdir: Path) -> None:
+        self.batch = batch
+        self.path = Path(path)
+        self.url = url
+        self.workdir = workdir
+        self.rows = OutcomeRows(batch.pack, batch.id_field)
+
+    def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
+        import pyarrow.parquet as pq
+
+        decided = self.workdir / "tierwise-batch-result.parquet"
+        self.batch.decide_file(self.path, decided, as_of)
+        try:
+            for batch in pq.ParquetFile(decided).iter_batches(batch_size=10_000):
+                for row in batch.to_pylist():
+                    yield self.rows.outcome(row, as_of)
+        finally:
+            decided.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Nothing stays open between runs."""

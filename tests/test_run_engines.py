@@ -1,0 +1,101 @@
+"""`tierwise run --engine`: the batch path and the per-client path log identical outcomes."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from tierwise.cli import main
+
+PACK = """\
+decision: tier
+hit_policy: first
+inputs:
+  clv: number
+  freq: integer
+  stage: {enum: [new, mature]}
+rules:
+  - {id: gold, when: clv >= 10000 and freq > 2, then: {tier: gold}, because: Valuable}
+  - {id: mature, when: stage == "mature" or freq > 8, then: {tier: silver}, because: Loyal}
+default: {tier: standard}
+"""
+ACTIONS = """\
+decision: actions
+hit_policy: collect
+inputs: {freq: integer, clv: number}
+rules:
+  - {id: call, when: clv > 20000, then: {action: call}}
+  - {id: mail, when: freq < 3, then: {action: mail}}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "tier.yaml").write_text(PACK)
+    (rules / "actions.yaml").write_text(ACTIONS)
+    n = 400
+    table = pa.table(
+        {
+            "client_id": [f"c{i}" for i in range(n)],
+            "clv": [None if i % 37 == 0 else float((i * 7919) % 30000) for i in range(n)],
+            "freq": [i % 11 for i in range(n)],
+            "stage": ["premium" if i % 53 == 0 else ("mature", "new")[i % 2] for i in range(n)],
+        }
+    )
+    pq.write_table(table, tmp_path / "clients.parquet")
+    pacsv.write_csv(table, tmp_path / "clients.csv")
+    return tmp_path
+
+
+def _logged(db: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    with sqlite3.connect(db) as conn:
+        decisions = set(
+            conn.execute(
+                "SELECT client_id, decision, status, output, rules FROM tierwise_decisions"
+            )
+        )
+        errors = set(conn.execute("SELECT client_id, fact FROM tierwise_client_errors"))
+    return decisions, errors
+
+
+def test_batch_and_per_client_runs_log_the_same_outcomes(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    runner = CliRunner()
+    common = ["--rules", "rules", "--as-of", "2026-01-01"]
+    runs = {
+        "parquet.db": ["--source", "parquet:clients.parquet"],
+        "csv_sql.db": ["--source", "csv:clients.csv", "--engine", "sql"],
+        "csv_durable.db": ["--source", "csv:clients.csv", "--engine", "durable"],
+    }
+    for db, args in runs.items():
+        result = runner.invoke(main, ["run", *args, *common, "--out", f"sqlite:///{db}"])
+        assert result.exit_code == 0, result.output
+        assert "clients: 400" in result.stdout
+    durable = _logged(workdir / "csv_durable.db")
+    assert len(durable[0]) == 2 * (400 - 8) and len(durable[1]) == 8
+    assert _logged(workdir / "parquet.db") == durable
+    assert _logged(workdir / "csv_sql.db") == durable
+    why = runner.invoke(main, ["why", "c3", "--log", "sqlite:///parquet.db"])
+    assert "rule gold: because Valuable" in why.stdout
+
+
+def test_sql_engine_refuses_a_database_source_with_the_alternative(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    result = CliRunner().invoke(
+        main, ["run", "--source", "sqlite:///crm.db", "--engine", "sql", "--rules", "rules"]
+    )
+    assert result.exit_code == 1
+    assert "--engine sql reads table files" in result.output
+    assert "decide_sql" in result.output

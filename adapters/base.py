@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from tierwise.errors import TierwiseError
 from tierwise.facts import UnreadableClient, coerce_text
@@ -26,7 +26,7 @@ class AdapterError(TierwiseError):
     """A source or a destination that cannot be used: names what is wrong and where."""
 
 
-Record = dict[str, Any] | UnreadableClient
+Record: TypeAlias = dict[str, Any] | UnreadableClient
 
 
 @runtime_checkable

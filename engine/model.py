@@ -184,7 +184,12 @@ def _report(doc: Document, sink: ErrorSink, loc: tuple[Any, ...], err: Any) -> N
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     model: type[BaseModel] = DecisionFile
     parts = [p for p in loc[:-1] if isinstance(p, str)]
-    mapping = {"rules": RuleModel, "tests": TestModel, "table": TableModel, "inputs": InputSpec}
+    mapping: dict[str, type[BaseModel]] = {
+        "rules": RuleModel,
+        "tests": TestModel,
+        "table": TableModel,
+        "inputs": InputSpec,
+    }
     for part in parts:
         model = mapping.get(part, model)
     return list(model.model_fields)

@@ -258,8 +258,8 @@ class _DecisionBuilder:
                 types.setdefault(key, FactType("string"))
         agg = self.aggregate
         if agg is not None and agg.field is not None:
-            t = types.get(agg.field)
-            if t is None or not t.numeric:
+            agg_type = types.get(agg.field)
+            if agg_type is None or not agg_type.numeric:
                 self.sink.add(
                     self.doc.pos(("aggregate",)),
                     "type mismatch",
@@ -356,11 +356,11 @@ class _DecisionBuilder:
                 )
             csv_mode = True
         else:
-            for i, row in enumerate(table.rows or []):
+            for i, yaml_row in enumerate(table.rows or []):
                 path = ("table", "rows", i)
                 rows.append(
                     (
-                        {k: Cell(str(v), v, self.doc.pos((*path, k))) for k, v in row.items()},
+                        {k: Cell(str(v), v, self.doc.pos((*path, k))) for k, v in yaml_row.items()},
                         self.doc.pos(path),
                         path,
                     )
@@ -478,7 +478,7 @@ class _DecisionBuilder:
                         "drop priority:, or rank outputs with hit_policy: priority and "
                         "priority_order:",
                     )
-        depends = set()
+        depends: set[str] = set()
         for node in [r.condition for r in rules] + [d.expr for d in derived]:
             depends.update(n.split(".", 1)[0] for n in names(node) if "." in n)
         if self.model.hit_policy == "priority" and priority_order is None:

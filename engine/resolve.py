@@ -83,7 +83,9 @@ def aggregate(op: str, values: list[Any]) -> Any:
     present = [v for v in values if v is not None]
     if not present:
         return None
-    return {"sum": sum, "min": min, "max": max}[op](present)
+    if op == "sum":
+        return sum(present)
+    return min(present) if op == "min" else max(present)
 
 
 def _decided(

@@ -79,7 +79,7 @@ def _compare_output(expect: Any, result: DecisionResult) -> list[str]:
     if result.status == "no_decision":
         return [f"expected {_show(expect)}, got no decision (no rule matched, no default)"]
     if isinstance(expect, list):
-        got_list = got if isinstance(got, list) else [got]
+        got_list = got if isinstance(got, list) else [got or {}]
         if len(expect) != len(got_list) or any(
             _mismatch(e, g) for e, g in zip(expect, got_list, strict=False)
         ):

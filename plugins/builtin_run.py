@@ -185,6 +185,7 @@ def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> Ru
         return run_job(engine, source, out, **options)
     profile = options["profile"]
     total = profile.get("clients", 0) + profile.get("skipped", 0) or None
+    bar: Any
     with click.progressbar(length=total, label="deciding", file=sys.stderr, show_pos=True) as bar:
         done = [0]
 

@@ -15,7 +15,12 @@ from typing import Any
 class Function:
     """A callable usable in rule expressions. Null in any argument gives null out, unless
     `null_safe` says the function handles null itself. `needs_as_of` functions receive the
-    evaluation date as the keyword `as_of` (nothing reads the clock during evaluation)."""
+    evaluation date as the keyword `as_of` (nothing reads the clock during evaluation).
+
+    `sql` builds the same value from SQLAlchemy columns for the batch path. For a function
+    that is not null-safe it must give NULL, for present arguments, exactly where `impl`
+    raises: the batch path then reports the decision's error, as the per-client path does.
+    """
 
     name: str
     params: tuple[str, ...]

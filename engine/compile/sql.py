@@ -362,6 +362,56 @@ class SqlCompiler:
             label = layers.label()
             layers.add({label: expr})
             local[dv.name] = _Val(label, kind, item)
+        labels = self._matches(decision, scope, local)
+        calls = _calls(decision, self.pack)
+        if not calls:
+            return labels
+        # built now, over the newest layer: an expression over an older one cross-joins
+        fails = [self._fails(call, local) for call in calls]
+        return self._fail_over(decision, scope, labels, fails)
+
+    def _fails(self, call: Call, scope: Mapping[str, _Val]) -> Col:
+        """True where the per-client path raises: every argument present, yet no value (the
+        `Function.sql` contract: NULL for present arguments exactly where Python raises)."""
+        args = [self._expr(a, scope)[0] for a in call.args]
+        value = self._call(call, scope)[0]
+        return sa.and_(*(a.is_not(None) for a in args), value.is_(None))
+
+    def _fail_over(
+        self, decision: Decision, scope: dict[str, _Val], labels: dict[str, str], fails: list[Col]
+    ) -> dict[str, str]:
+        """A client for whom a function failed gets status error and no outputs, as on the
+        per-client path, and later decisions read nulls from it."""
+        layers, d = self.layers, self.d
+        failed = layers.label()
+        layers.add({failed: sa.or_(*fails)})
+        flag = layers.col(failed)
+        columns: dict[str, Col] = {}
+        out: dict[str, str] = {}
+        for key, label in labels.items():
+            out[key] = layers.label()
+            if key == "status":
+                columns[out[key]] = sa.case(
+                    (flag, d.label("error", STATUSES)), else_=layers.col(label)
+                )
+            elif key == "error":
+                message = sa.literal(f"a function in {decision.name} failed for these facts")
+                columns[out[key]] = sa.case((flag, message), else_=layers.col(label))
+            else:
+                columns[out[key]] = sa.case((flag, sa.null()), else_=layers.col(label))
+        for name, val in list(scope.items()):
+            if name.startswith(decision.name + "."):
+                new = layers.label()
+                columns[new] = sa.case((flag, sa.null()), else_=layers.col(val.label))
+                scope[name] = _Val(new, val.kind, val.item)
+        layers.add(columns)
+        return out
+
+    def _matches(
+        self, decision: Decision, scope: dict[str, _Val], local: dict[str, _Val]
+    ) -> dict[str, str]:
+        """The decision's status, rule and output columns, by hit policy."""
+        layers = self.layers
         policy = decision.hit_policy
         if policy in ("first", "priority"):
             order = decision.ordered_rules() if policy == "first" else _priority_order(decision)
@@ -719,6 +769,18 @@ def _sum(terms: Sequence[Col]) -> Col:
     for t in terms[1:]:
         out = out.op("+")(t)
     return out
+
+
+def _calls(decision: Decision, pack: Pack) -> list[Call]:
+    """Every call of a function that can fail (not null-safe) in a decision's derived facts
+    and rules: the per-client path evaluates all of them before matching."""
+    nodes = [dv.expr for dv in decision.derived] + [r.condition for r in decision.rules]
+    return [
+        n
+        for node in nodes
+        for n in node.walk()
+        if isinstance(n, Call) and not pack.functions[n.func].null_safe
+    ]
 
 
 def _no_match_status(decision: Decision) -> str:

@@ -103,3 +103,25 @@ class BatchDecidedSource:
 
     def close(self) -> None:
         """Nothing stays open between runs."""
+
+
+class PushdownDecidedSource:
+    """A CRM database's clients decided inside that database: the SQL adapter's query (facts
+    and aggregates from the mapping) with the rules compiled on top, then yielded as
+    Outcomes for the run job. CRM write-back from the mapping applies as on the durable path;
+    enrichment hooks do not run."""
+
+    def __init__(self, batch: Any, sql_source: Any) -> None:
+        self.batch = batch
+        self.source = sql_source
+        self.url = sql_source.url
+        self.writeback = sql_source.writeback
+        self.rows = OutcomeRows(batch.pack, batch.id_field)
+
+    def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
+        query = self.source.query(as_of, types)
+        for row in self.batch.decide_sql(self.source.engine, query, as_of):
+            yield self.rows.outcome(row, as_of)
+
+    def close(self) -> None:
+        self.source.close()

@@ -83,8 +83,9 @@ def _sample_mapping() -> Path:
     type=click.Choice(["auto", "durable", "sql"]),
     default="auto",
     show_default=True,
-    help="durable: per client, with enrichment plugins; sql: DuckDB over a table file "
-    "(parquet:, csv:, jsonl:), rules only. auto: sql for parquet:, durable otherwise.",
+    help="durable: per client, with enrichment plugins; sql: the rules compiled to SQL, "
+    "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM (rules only). "
+    "auto: sql for parquet:, durable otherwise.",
 )
 def run(
     source: str | None,
@@ -108,7 +109,7 @@ def run(
     out = out or "sqlite:///tierwise-decisions.db"
     pm = get_plugin_manager()
     try:
-        batch = _batch_source(engine, source, engine_choice, Path(out_dir(out)))
+        batch = _batch_source(engine, source, mapping, engine_choice, Path(out_dir(out)), pm)
         if batch is not None:
             src, profile = batch, {}
         else:
@@ -134,7 +135,9 @@ def run(
 TABLE_SCHEMES = ("parquet", "csv", "jsonl")
 
 
-def _batch_source(engine: Any, source: str, choice: str, workdir: Path) -> Any:
+def _batch_source(
+    engine: Any, source: str, mapping: Path | None, choice: str, workdir: Path, pm: Any
+) -> Any:
     """The batch-decided source when the SQL path is chosen (or is the only reader)."""
     scheme, _, path = source.partition(":")
     wants_sql = choice == "sql" or (choice == "auto" and scheme == "parquet")
@@ -142,20 +145,25 @@ def _batch_source(engine: Any, source: str, choice: str, workdir: Path) -> Any:
         if scheme == "parquet":
             raise click.ClickException("parquet: sources are read by the batch path: --engine sql")
         return None
-    if scheme not in TABLE_SCHEMES:
-        raise click.ClickException(
-            f"--engine sql reads table files ({', '.join(s + ':' for s in TABLE_SCHEMES)}); "
-            f"{source} is decided per client (--engine durable), or push the rules down "
-            "into the database with tierwise.batch.BatchEngine.decide_sql"
-        )
     from tierwise.batch import BatchEngine, choose_engine
-    from tierwise.batch_outcomes import BatchDecidedSource
+    from tierwise.batch_outcomes import BatchDecidedSource, PushdownDecidedSource
 
-    choice_ = choose_engine(engine.pack)
+    dialect = "duckdb" if scheme in TABLE_SCHEMES else scheme.split("+", 1)[0]
+    if dialect == "postgres":
+        dialect = "postgresql"
+    if dialect not in ("duckdb", "sqlite", "postgresql"):
+        raise click.ClickException(
+            f"--engine sql reads table files ({', '.join(s + ':' for s in TABLE_SCHEMES)}) "
+            f"and SQLite or PostgreSQL databases, not {source}"
+        )
+    choice_ = choose_engine(engine.pack, dialect)
     if choice_.engine != "sql":
-        raise click.ClickException(f"this pack cannot run as SQL: {choice_.reason}")
-    click.echo("engine: sql (DuckDB, rules only: enrichment plugins do not run)", err=True)
-    return BatchDecidedSource(BatchEngine(engine.pack), path, source, workdir)
+        raise click.ClickException(f"this pack cannot run as SQL here: {choice_.reason}")
+    click.echo(f"engine: sql ({dialect}, rules only: enrichment plugins do not run)", err=True)
+    batch = BatchEngine(engine.pack)
+    if dialect == "duckdb":
+        return BatchDecidedSource(batch, path, source, workdir)
+    return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 
 def out_dir(log_url: str) -> str:

@@ -89,13 +89,41 @@ def test_batch_and_per_client_runs_log_the_same_outcomes(
     assert "rule gold: because Valuable" in why.stdout
 
 
-def test_sql_engine_refuses_a_database_source_with_the_alternative(
+def test_sql_engine_pushes_down_into_a_sqlite_crm_with_the_same_outcomes(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    table = pq.read_table(workdir / "clients.parquet").to_pylist()
+    with sqlite3.connect(workdir / "crm.db") as conn:
+        conn.execute(
+            "CREATE TABLE clients (id TEXT PRIMARY KEY, clv REAL, freq INTEGER, stage TEXT)"
+        )
+        conn.executemany(
+            "INSERT INTO clients VALUES (?, ?, ?, ?)",
+            [(r["client_id"], r["clv"], r["freq"], r["stage"]) for r in table],
+        )
+    (workdir / "mapping.yaml").write_text(
+        "clients: {table: clients, id: id}\nfacts: {clv: clv, freq: freq, stage: stage}\n"
+    )
+    runner = CliRunner()
+    common = ["--source", "sqlite:///crm.db", "--mapping", "mapping.yaml", "--rules", "rules"]
+    for engine in ("sql", "durable"):
+        result = runner.invoke(
+            main,
+            ["run", *common, "--engine", engine, "--as-of", "2026-01-01",
+             "--out", f"sqlite:///{engine}.db"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "clients: 400" in result.stdout
+    assert _logged(workdir / "sql.db") == _logged(workdir / "durable.db")
+
+
+def test_sql_engine_refuses_a_source_it_cannot_push_down_into(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(workdir)
     result = CliRunner().invoke(
-        main, ["run", "--source", "sqlite:///crm.db", "--engine", "sql", "--rules", "rules"]
+        main, ["run", "--source", "ftp://crm/clients", "--engine", "sql", "--rules", "rules"]
     )
     assert result.exit_code == 1
-    assert "--engine sql reads table files" in result.output
-    assert "decide_sql" in result.output
+    assert "SQLite or PostgreSQL databases, not ftp://crm/clients" in result.output

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from .compile.durable import CompiledDecision, compile_decision
-from .errors import TierwiseError
 from .evaluate import Matcher, MatchError
 from .explain import RuleExplainer
 from .facts import FactValidator, UnreadableClient
@@ -42,7 +41,7 @@ class Engine:
             d.name: {r.id: RuleExplainer(r, pack.functions, temporal) for r in d.rules}
             for d in pack.decisions
         }
-        read = {n.split(".", 1)[0] for d in pack.decisions for n in d.depends_on}
+        read = set().union(*(d.depends_on for d in pack.decisions))
         self._steps = [
             (
                 i,
@@ -170,6 +169,3 @@ def _publisher(decision: Decision) -> Any:
             working[key] = output.get(k)
 
     return publish
-
-
-__all__ = ["Engine", "TierwiseError"]

@@ -17,21 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 import durable_rules_engine as dre
-import orjson
 
 from .compile.durable import (
     MESSAGE_ID,
     Chunk,
     CompiledDecision,
     durable_json,
-    has_exponent,
     literal_json,
-    plain_json,
 )
 from .errors import TierwiseError
 
 Match = Callable[[dict[str, Any]], list[int]]
-_dumps = orjson.dumps
 _NOT_HANDLED = 1
 """durable's status for a message that no rule matched: no match, not an error."""
 _ruleset_ids = itertools.count()
@@ -63,10 +59,7 @@ class _Layout:
         for key in self.convert:
             if isinstance(msg[key], dt.date):
                 msg[key] = literal_json(msg[key])
-        out = _dumps(msg)
-        if b"e" in out and has_exponent(out):
-            return plain_json(msg)
-        return out.decode()
+        return durable_json(msg)
 
 
 def _is_temporal(compiled: CompiledDecision, name: str) -> bool:

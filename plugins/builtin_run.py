@@ -27,7 +27,6 @@ from .builtin_cli import AS_OF_OPTION, load_engine
 from .manager import get_plugin_manager, hookimpl
 
 SAMPLE_DIR = Path("tierwise-sample")
-SAMPLE_MAPPING = Path(__file__).resolve().parent.parent / "adapters" / "sample_mapping.yaml"
 
 
 def default_rules() -> Path:
@@ -41,10 +40,10 @@ def default_rules() -> Path:
 
 
 def _sample_mapping() -> Path:
+    """The sample CRM's mapping, shipped as package data of tierwise.adapters."""
     from importlib.resources import files
 
-    packaged = Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
-    return packaged if packaged.exists() else SAMPLE_MAPPING
+    return Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
 
 
 @click.command()

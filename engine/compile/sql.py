@@ -146,7 +146,8 @@ class SqlCompiler:
     """Compiles one pack for one SQL dialect; `select(source, ...)` builds the whole query."""
 
     def __init__(self, pack: Pack, dialect: str) -> None:
-        """Raises PushdownError now (by compiling once) if the pack cannot run in `dialect`."""
+        """Raises PushdownError now (by compiling once, to text) if the pack cannot run in
+        `dialect`; this also loads the dialect's renderer, so the first run does not."""
         blockers = pushdown_blockers(pack)
         if blockers:
             raise PushdownError("this pack cannot run as SQL: " + "; ".join(blockers))
@@ -155,7 +156,9 @@ class SqlCompiler:
         self.dialect_name = dialect
         self.names_read = {n for d in pack.decisions for n in _names_read(d)}
         probe = sa.table("facts", *(sa.column(n) for n in pack.inputs))
-        self.select(probe, {n: SourceColumn(n) for n in pack.inputs}, dt.date(2000, 1, 1))
+        self.sql_text(
+            self.select(probe, {n: SourceColumn(n) for n in pack.inputs}, dt.date(2000, 1, 1))
+        )
 
     def sql_text(self, query: sa.Select[Any]) -> str:
         """The query as SQL text with literals inlined (for COPY and plain cursors)."""
@@ -415,9 +418,12 @@ class SqlCompiler:
         policy = decision.hit_policy
         if policy in ("first", "priority"):
             order = decision.ordered_rules() if policy == "first" else _priority_order(decision)
+            at = {r.index: k for k, r in enumerate(decision.rules)}
             w = layers.label()
-            whens = [(self._condition(r.condition, local), r.index) for r in order]
-            layers.add({w: sa.case(*[(c, sa.literal_column(str(i))) for c, i in whens])})
+            whens = [(self._condition(r.condition, local), at[r.index]) for r in order]
+            layers.add({w: sa.case(*[(c, sa.literal_column(str(k))) for c, k in whens])})
+            if self.d.name == "duckdb":
+                return self._single_by_lookup(decision, scope, w)
             return self._single_outcome(decision, scope, w)
         if (
             self.d.name == "duckdb"
@@ -442,46 +448,62 @@ class SqlCompiler:
         return self._multi_outcome(decision, scope, flags)
 
     def _single_outcome(self, decision: Decision, scope: dict[str, _Val], w: str) -> dict[str, str]:
-        """first and priority: the winning rule's index is column `w` (NULL: no match)."""
+        """first and priority: the winning rule's position is column `w` (NULL: no match)."""
         layers, d = self.layers, self.d
         win = layers.col(w)
         labels = {k: layers.label() for k in ("status", "rule")}
-        ids = [r.id for r in decision.rules]
         columns: dict[str, Col] = {
             labels["status"]: sa.case(
-                (win.is_(None), d.label(_no_match_status(decision), STATUSES)),
-                else_=d.label("decided", STATUSES),
+                (win.is_(None), d.literal(_no_match_status(decision))),
+                else_=d.literal("decided"),
             ),
             labels["rule"]: sa.case(
-                *[(win == r.index, d.label(r.id, ids)) for r in decision.rules],
-                else_=d.label(None, ids),
+                *[(win == k, d.literal(r.id)) for k, r in enumerate(decision.rules)],
             ),
         }
         for f, t in decision.output_types.items():
-            rules = [r for r in decision.rules if r.outputs.get(f) is not None]
             default = decision.default.get(f) if decision.default is not None else None
-
-            def value(v: Any, plain: bool, f: str = f, kind: str = t.kind) -> Col:
-                if kind == "string" and not plain:
-                    return d.label(v, _domain(decision, f))
-                return d.literal(v, kind)
-
-            def column(plain: bool, rules: list[Rule] = rules, default: Any = default) -> Col:
-                whens = [(win.is_(None), value(default, plain))]
-                whens += [(win == r.index, value(r.outputs[f], plain)) for r in rules]  # noqa: B023
-                return sa.case(*whens, else_=value(None, plain))
-
+            whens = [(win.is_(None), d.literal(default, t.kind))]
+            whens += [
+                (win == k, d.literal(r.outputs[f], t.kind))
+                for k, r in enumerate(decision.rules)
+                if r.outputs.get(f) is not None
+            ]
             label = layers.label()
-            columns[label] = column(plain=False)
+            columns[label] = sa.case(*whens, else_=d.literal(None, t.kind))
+            labels[f"field:{f}"] = label
+            scope[f"{decision.name}.{f}"] = _Val(label, t.kind)
+        layers.add(columns)
+        return labels
+
+    def _single_by_lookup(
+        self, decision: Decision, scope: dict[str, _Val], w: str
+    ) -> dict[str, str]:
+        """first and priority in DuckDB: each output is looked up by the winning rule's
+        position `w` in a constant list (the default last), one index per row instead of a
+        CASE per column; strings are ENUMs, cheap to move and written as Parquet dictionaries."""
+        layers, d = self.layers, self.d
+        win = layers.col(w)
+        n = len(decision.rules)
+        at = sa.func.coalesce(win, sa.literal_column(str(n))).op("+")(sa.literal_column("1"))
+        labels = {k: layers.label() for k in ("status", "rule")}
+        statuses = ["decided"] * n + [_no_match_status(decision)]
+        ids = [r.id for r in decision.rules]
+        columns: dict[str, Col] = {
+            labels["status"]: d.lookup(statuses, "string", STATUSES, at),
+            labels["rule"]: d.lookup([*ids, None], "string", ids, at),
+        }
+        for f, t in decision.output_types.items():
+            default = decision.default.get(f) if decision.default is not None else None
+            values = [r.outputs.get(f) for r in decision.rules] + [default]
+            domain = _domain(decision, f) if t.kind == "string" else None
+            label = layers.label()
+            columns[label] = d.lookup(values, t.kind, domain, at)
             labels[f"field:{f}"] = label
             published = label
-            if (
-                t.kind == "string"
-                and d.name == "duckdb"
-                and f"{decision.name}.{f}" in self.names_read
-            ):
+            if t.kind == "string" and f"{decision.name}.{f}" in self.names_read:
                 published = layers.label()
-                columns[published] = column(plain=True)
+                columns[published] = d.lookup(values, t.kind, None, at)
             scope[f"{decision.name}.{f}"] = _Val(published, t.kind)
         layers.add(columns)
         return labels
@@ -508,26 +530,42 @@ class SqlCompiler:
                 (mask == 0, d.label(_no_match_status(decision), STATUSES)),
                 else_=d.label("decided", STATUSES),
             ),
-            labels["rule"]: sa.func.list_extract(
-                sa.func.list_value(*(d.label(t, domain) for t in id_texts)), at
-            ),
+            labels["rule"]: d.lookup(id_texts, "string", domain, at),
         }
         for f, t in decision.output_types.items():
             default = decision.default.get(f) if decision.default is not None else None
-            tables = []
+            lists: list[list[Any] | None] = []
             for m in masks:
                 values = [r.outputs[f] for r in hits(m) if r.outputs.get(f) is not None]
-                if m == 0 and default is not None:
-                    values = [default]
-                tables.append(d.list_of([(sa.true(), v) for v in values], t.kind))
+                lists.append([default] if m == 0 and default is not None else values)
             if decision.default is None:  # no decision: null for readers, as on the durable path
-                tables[0] = sa.cast(sa.null(), sa.ARRAY(sql_type(t.kind)))
+                lists[0] = None
             label = layers.label()
-            columns[label] = sa.func.list_extract(sa.func.list_value(*tables), at)
+            columns[label] = self._list_lookup(lists, t.kind, _domain(decision, f), at)
             labels[f"field:{f}"] = label
-            scope[f"{decision.name}.{f}"] = _Val(label, "list", t.kind)
+            published = label
+            if t.kind == "string" and f"{decision.name}.{f}" in self.names_read:
+                published = layers.label()
+                columns[published] = self._list_lookup(lists, t.kind, [], at)
+            scope[f"{decision.name}.{f}"] = _Val(published, "list", t.kind)
         layers.add(columns)
         return labels
+
+    def _list_lookup(
+        self, lists: Sequence[list[Any] | None], kind: str, domain: Sequence[str], at: Col
+    ) -> Col:
+        """Item `at` of a constant list of lists; string items of a known `domain` are ENUMs
+        (a Parquet list of dictionary strings writes at about half the cost of plain text)."""
+        d = self.d
+        if kind == "string" and domain:
+            return d.lookup(list(lists), kind, domain, at)
+        tables = [
+            sa.cast(sa.null(), sa.ARRAY(sql_type(kind)))
+            if values is None
+            else d.list_of([(sa.true(), v) for v in values], kind)
+            for values in lists
+        ]
+        return sa.func.list_extract(sa.func.list_value(*tables), at)
 
     def _multi_outcome(
         self, decision: Decision, scope: dict[str, _Val], flags: dict[int, str]

@@ -87,9 +87,25 @@ class Dialect:
             return self.literal(value, "string")
         if not domain:
             return self.literal(value, "string")
-        enum = "ENUM(" + ", ".join("'" + v.replace("'", "''") + "'" for v in domain) + ")"
-        text = "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+        enum = "ENUM(" + ", ".join(_quote(v) for v in domain) + ")"
+        text = "NULL" if value is None else _quote(value)
         return sa.literal_column(f"CAST({text} AS {enum})", sa.String())
+
+    def lookup(
+        self, values: Sequence[Any], kind: str, domain: Sequence[str] | None, at: Col
+    ) -> Col:
+        """DuckDB: item `at` (1-based) of a constant list of `values` of one kind; with a
+        `domain`, the values are strings (or lists of strings) of one ENUM type, cast once
+        when the query binds."""
+        if domain:
+            enum = "ENUM(" + ", ".join(_quote(v) for v in domain) + ")"
+            nested = any(isinstance(v, list) for v in values)
+            items = ", ".join(_enum_item(v) for v in values)
+            target = f"{enum}[][]" if nested else f"{enum}[]"
+            table = sa.literal_column(f"CAST([{items}] AS {target})", sa.ARRAY(sa.String()))
+        else:
+            table = sa.func.list_value(*(self.literal(v, kind) for v in values))
+        return sa.func.list_extract(table, at)
 
     def double(self, x: Col) -> Col:
         return sa.cast(x, sa.Double())
@@ -192,6 +208,20 @@ class Dialect:
 
     def concat(self, *parts: Col) -> Col:
         return balanced("||", list(parts))
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _enum_item(value: str | list[str] | None) -> str:
+    """One item of a constant list cast to an ENUM type: NULL, a string, or a list of them."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, list):
+        return "[" + ", ".join(_quote(v) for v in value) + "]"
+    return _quote(value)
 
 
 def _pg_numeric(x: Col) -> Col:

@@ -45,20 +45,22 @@ TARGETS = {"first20": 80_000, "pack3": 60_000}
 Runner = Callable[[list[dict[str, Any]]], list[Answer]]
 
 
-def runners(spec: Spec, folder: Path) -> dict[str, Runner]:
-    """The four ways to answer a spec, each a function from clients to answers."""
-    engine = tierwise.Engine.from_path(write_tierwise(spec, folder))
+def runners(spec: Spec, folder: Path) -> dict[str, Callable[[], Runner]]:
+    """The four ways to answer a spec. Each entry makes a fresh runner: tierwise's runners
+    get a new Engine every time, so no run profits from what an earlier one remembered."""
+    pack = tierwise.Engine.from_path(write_tierwise(spec, folder)).pack
     as_of = dt.date.fromisoformat(AS_OF)
     answer = tierwise_answer(spec)
     durable = DurableC(spec)
     handwritten = spec.handwritten
 
-    def decide_each(clients: list[dict[str, Any]]) -> list[Answer]:
-        decide = engine.decide
-        return [answer(decide(c, as_of)) for c in clients]
+    def decide_each() -> Runner:
+        decide = tierwise.Engine(pack).decide
+        return lambda clients: [answer(decide(c, as_of)) for c in clients]
 
-    def decide_many(clients: list[dict[str, Any]]) -> list[Answer]:
-        return [answer(o) for o in engine.decide_many(clients, as_of)]
+    def decide_many() -> Runner:
+        engine = tierwise.Engine(pack)
+        return lambda clients: [answer(o) for o in engine.decide_many(clients, as_of)]
 
     def by_hand(clients: list[dict[str, Any]]) -> list[Answer]:
         return [handwritten(c) for c in clients]
@@ -66,19 +68,20 @@ def runners(spec: Spec, folder: Path) -> dict[str, Runner]:
     return {
         "tierwise decide (one at a time)": decide_each,
         "tierwise decide_many": decide_many,
-        "durable C extension, bare loop": durable.run,
-        "hand-written Python": by_hand,
+        "durable C extension, bare loop": lambda: durable.run,
+        "hand-written Python": lambda: by_hand,
     }
 
 
 def measure(spec: Spec, clients: list[dict[str, Any]], repeats: int) -> list[dict[str, Any]]:
-    """Run every runner `repeats` times in turn; return one row per runner."""
+    """Run every runner `repeats` times in turn, each time fresh; one row per runner."""
     with tempfile.TemporaryDirectory() as tmp:
-        funcs = runners(spec, Path(tmp))
-        rates: dict[str, list[float]] = {name: [] for name in funcs}
+        makers = runners(spec, Path(tmp))
+        rates: dict[str, list[float]] = {name: [] for name in makers}
         checks: dict[str, tuple[int, list[str]]] = {}
         for _ in range(repeats):
-            for name, run in funcs.items():
+            for name, make in makers.items():
+                run = make()
                 start = time.perf_counter()
                 answers = run(clients)
                 rates[name].append(len(clients) / (time.perf_counter() - start))

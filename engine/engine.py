@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from .compile.durable import CompiledDecision, compile_decision
-from .evaluate import Matcher, MatchError
+from .evaluate import Match, Matcher, MatchError
 from .explain import RuleExplainer
 from .facts import FactValidator, UnreadableClient
 from .functions import FunctionRegistry
 from .ir import Decision, Pack
+from .memo import MEMO_LIMIT
 from .outcome import DecisionResult, FactError, Outcome, new_outcome
 from .pack import load_pack
 from .pyeval import AS_OF_KEY, EvaluationError
-from .resolve import resolve
+from .resolve import Resolved, resolve
 from .types import LIST, FactType
 
 
@@ -44,13 +45,13 @@ class Engine:
         read = set().union(*(d.depends_on for d in pack.decisions))
         self._steps = [
             (
-                i,
                 c.decision,
                 c.computed,
+                key,
                 self.explainers[c.decision.name],
                 _publisher(c.decision) if c.decision.name in read else None,
             )
-            for i, c in enumerate(self.compiled)
+            for c, key in zip(self.compiled, self.matcher.keys, strict=True)
         ]
 
     @classmethod
@@ -76,21 +77,25 @@ class Engine:
         self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None
     ) -> Outcome:
         """Decide every decision for one client. Never raises for bad facts: they become errors."""
-        match = self.matcher.for_thread()
-        return self._decide(facts, as_of or dt.date.today(), client_id, match)
+        thread = self.matcher.for_thread()
+        return self._decide(facts, as_of or dt.date.today(), client_id, thread)
 
     def decide_many(
         self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None
     ) -> Iterator[Outcome]:
         """Decide each client in turn: one outcome per client, in order, never raising for one."""
         as_of = as_of or dt.date.today()
-        match = self.matcher.for_thread()
+        thread = self.matcher.for_thread()
         decide = self._decide
         for facts in clients:
-            yield decide(facts, as_of, None, match)
+            yield decide(facts, as_of, None, thread)
 
     def _decide(
-        self, facts: Mapping[str, Any], as_of: dt.date, client_id: str | None, match: Any
+        self,
+        facts: Mapping[str, Any],
+        as_of: dt.date,
+        client_id: str | None,
+        thread: list[tuple[Match, dict[Any, Resolved]]],
     ) -> Outcome:
         if type(facts) is not dict and not isinstance(facts, Mapping):
             return self._unreadable(facts, as_of, client_id)
@@ -102,11 +107,24 @@ class Engine:
             return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         working[AS_OF_KEY] = as_of
         results: dict[str, DecisionResult] = {}
-        for index, decision, computed, explainers, publish in self._steps:
+        for (decision, computed, key, explainers, publish), (match, memo) in zip(
+            self._steps, thread, strict=True
+        ):
             try:
                 for value in computed:
                     working[value.name] = value.evaluate(working)
-                result = resolve(decision, match[index](working), explainers, working)
+                try:
+                    k: Any = key(working)
+                    resolved = memo.get(k)
+                except TypeError:  # a value that cannot be part of a key: ask durable
+                    k = resolved = None
+                if resolved is None:
+                    resolved = resolve(decision, match(working), explainers)
+                    if k is not None:
+                        if len(memo) >= MEMO_LIMIT:
+                            memo.clear()
+                        memo[k] = resolved
+                result = resolved.result(working)
             except (EvaluationError, MatchError) as e:
                 result = DecisionResult(decision.name, "error", error=str(e))
             if publish is not None:

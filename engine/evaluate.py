@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import durable_rules_engine as dre
@@ -26,6 +26,7 @@ from .compile.durable import (
     literal_json,
 )
 from .errors import TierwiseError
+from .memo import class_key
 
 Match = Callable[[dict[str, Any]], list[int]]
 _NOT_HANDLED = 1
@@ -43,6 +44,7 @@ class _Layout:
     def __init__(self, chunk: Chunk, compiled: CompiledDecision) -> None:
         self.keys = tuple(f"f{i}" for i in range(len(chunk.fields)))
         self.names = tuple(chunk.fields)
+        self.tree = chunk.definition
         self.definition = durable_json(chunk.definition)
         self.rule_index = dict(chunk.rules)
         self.convert = tuple(
@@ -50,6 +52,14 @@ class _Layout:
             for key, name in zip(self.keys, self.names, strict=True)
             if name.startswith("\0") or _is_temporal(compiled, name)
         )
+
+    def tests(self) -> Iterator[tuple[str, str, Any]]:
+        """(operator, field name, literal) for every test of this ruleset's rules."""
+        name_of = dict(zip(self.keys, self.names, strict=True))
+        for entry in self.tree.values():
+            for op, key, value in _walk(entry["all"][0]["m"]):
+                if key in name_of:  # not the `id` test of a rule that always holds
+                    yield op, name_of[key], value
 
     def message(self, facts: dict[str, Any]) -> str:
         """The JSON that durable reads: only the fields this ruleset tests, nulls included."""
@@ -74,15 +84,23 @@ class Matcher:
         self.modes = [cd.mode for cd in compiled]
         self.tag = tag
         self.layouts = [[_Layout(c, cd) for c in cd.chunks] for cd in compiled]
+        self.keys = [
+            class_key([test for layout in layouts for test in layout.tests()], cd.field_types)
+            for layouts, cd in zip(self.layouts, compiled, strict=True)
+        ]
         self._local = threading.local()
 
-    def for_thread(self) -> list[Match]:
-        """One match function per decision, bound to this thread's own rulesets."""
+    def for_thread(self) -> list[tuple[Match, dict[Any, Any]]]:
+        """Per decision, a match function bound to this thread's own rulesets, and this
+        thread's memo of results by class key (see memo.py)."""
         matches = getattr(self._local, "matches", None)
         if matches is None:
             matches = [
-                (_first_hit if mode == "event" else _all_hits)(
-                    [(self._create(layout), layout) for layout in layouts]
+                (
+                    (_first_hit if mode == "event" else _all_hits)(
+                        [(self._create(layout), layout) for layout in layouts]
+                    ),
+                    {},
                 )
                 for mode, layouts in zip(self.modes, self.layouts, strict=True)
             ]
@@ -149,3 +167,14 @@ def _all_hits(chunks: list[tuple[int, _Layout]]) -> Match:
         return sorted(hits)
 
     return match
+
+
+def _walk(test: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(operator, message key, literal) for every test in a durable condition."""
+    for op, arg in test.items():
+        if op in ("$and", "$or"):
+            for part in arg:
+                yield from _walk(part)
+        else:
+            for key, value in arg.items():
+                yield op, key, value

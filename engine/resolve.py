@@ -1,78 +1,90 @@
 """Hit policies: turn the set of matching rules into each decision's output.
 
 Stage six of the pipeline: first, unique, priority, any, collect (plain, count, sum,
-min, max), the default, and an explicit no-decision outcome.
+min, max), the default, and an explicit no-decision outcome. A result depends only on
+which rules matched, so it is resolved once per set of matches and then given to each
+client with that set, with the client's own explanation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .ir import Decision, Rule
-from .outcome import DecisionResult, Explanation
+from .outcome import DecisionResult, Explanation, Status
 
 
 class Explainer(Protocol):
     def explain(self, facts: dict[str, Any]) -> Explanation: ...
 
 
-class _Explain:
-    """Explains winning rules against one client's facts."""
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A decision's result for one set of matching rules, without any client's values."""
 
-    __slots__ = ("explainers", "facts")
+    decision: str
+    status: Status
+    output: dict[str, Any] | list[dict[str, Any]] | None
+    rules: tuple[str, ...]
+    explainers: tuple[Explainer, ...]
+    error: str | None = None
 
-    def __init__(self, explainers: Mapping[str, Explainer], facts: dict[str, Any]) -> None:
-        self.explainers, self.facts = explainers, facts
-
-    def __call__(self, rule: Rule) -> Explanation:
-        return self.explainers[rule.id].explain(self.facts)
+    def result(self, facts: dict[str, Any]) -> DecisionResult:
+        """This result for one client: its own copy of the output, explained by its facts."""
+        output = self.output
+        if type(output) is dict:
+            output = output.copy()
+        elif type(output) is list:
+            output = [o.copy() for o in output]
+        return DecisionResult(
+            self.decision,
+            self.status,
+            output,
+            list(self.rules),
+            [e.explain(facts) for e in self.explainers],
+            self.error,
+        )
 
 
 def resolve(
-    decision: Decision,
-    matched: list[int],
-    explainers: Mapping[str, Explainer],
-    facts: dict[str, Any],
-) -> DecisionResult:
-    """The decision's result for the rules (by index) that matched one client."""
+    decision: Decision, matched: list[int], explainers: Mapping[str, Explainer]
+) -> Resolved:
+    """The decision's result for the rules (by index) that matched."""
     rules = decision.rules
     policy = decision.hit_policy
-    if policy == "first" and matched:
-        rule = rules[matched[0]]
-        explanation = explainers[rule.id].explain(facts)
-        return DecisionResult(
-            decision.name, "decided", dict(rule.outputs), [rule.id], [explanation]
-        )
-    explain = _Explain(explainers, facts)
+    name = decision.name
     if not matched:
         if decision.default is not None:
-            return _result(decision.name, "default", dict(decision.default), [], [])
-        return _result(decision.name, "no_decision", None, [], [])
+            return Resolved(name, "default", dict(decision.default), (), ())
+        return Resolved(name, "no_decision", None, (), ())
     hits = [rules[i] for i in matched]
+    if policy == "first":
+        return _decided(decision, dict(hits[0].outputs), hits[:1], explainers)
     if policy == "unique":
         if len(hits) > 1:
             return _error(decision, f"hit policy unique: rules {_ids(hits)} all match", hits)
-        return _decided(decision, dict(hits[0].outputs), hits, explain)
+        return _decided(decision, dict(hits[0].outputs), hits, explainers)
     if policy == "any":
         if any(r.outputs != hits[0].outputs for r in hits[1:]):
             return _error(
                 decision, f"hit policy any: rules {_ids(hits)} match with different outputs", hits
             )
-        return _decided(decision, dict(hits[0].outputs), hits, explain)
+        return _decided(decision, dict(hits[0].outputs), hits, explainers)
     if policy == "priority":
         assert decision.priority_order is not None
         key, order = decision.priority_order
         best = min(hits, key=lambda r: (order.index(r.outputs.get(key)), r.index))
-        return _decided(decision, dict(best.outputs), [best], explain)
+        return _decided(decision, dict(best.outputs), [best], explainers)
     agg = decision.aggregate
     if agg is None:
-        return _decided(decision, [dict(r.outputs) for r in hits], hits, explain)
+        return _decided(decision, [dict(r.outputs) for r in hits], hits, explainers)
     return _decided(
         decision,
         {agg.output_name: aggregate(agg.op, [r.outputs.get(agg.field or "") for r in hits])},
         hits,
-        explain,
+        explainers,
     )
 
 
@@ -89,21 +101,19 @@ def aggregate(op: str, values: list[Any]) -> Any:
 
 
 def _decided(
-    decision: Decision, output: Any, winners: list[Rule], explain: _Explain
-) -> DecisionResult:
-    return _result(
-        decision.name, "decided", output, [r.id for r in winners], [explain(r) for r in winners]
+    decision: Decision, output: Any, winners: list[Rule], explainers: Mapping[str, Explainer]
+) -> Resolved:
+    return Resolved(
+        decision.name,
+        "decided",
+        output,
+        tuple(r.id for r in winners),
+        tuple(explainers[r.id] for r in winners),
     )
 
 
-def _error(decision: Decision, message: str, hits: list[Rule]) -> DecisionResult:
-    return DecisionResult(decision.name, "error", None, [r.id for r in hits], [], message)
-
-
-def _result(
-    name: str, status: str, output: Any, rules: list[str], explanations: list[Explanation]
-) -> DecisionResult:
-    return DecisionResult(name, status, output, rules, explanations)  # type: ignore[arg-type]
+def _error(decision: Decision, message: str, hits: list[Rule]) -> Resolved:
+    return Resolved(decision.name, "error", None, tuple(r.id for r in hits), (), message)
 
 
 def _ids(rules: list[Rule]) -> str:

@@ -9,6 +9,7 @@ facts. `explain` rebuilds one client's full explanation through the durable path
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -213,8 +214,77 @@ class BatchEngine:
     ) -> list[dict[str, Any]] | int:
         """Run the decision query inside the database at `url` over `table`: a table, a view
         or a SELECT of facts (e.g. an SQL adapter's query), one client per row. Returns the
-        result rows, or with `into` replaces table `into` with them in one transaction
-        (idempotent) and returns the row count."""
+        result rows as a list (`decide_sql_rows` streams them instead), or with `into`
+        replaces table `into` with them in one transaction (idempotent) and returns the row
+        count."""
+        if into is None:
+            return list(self.decide_sql_rows(url, table, as_of))
+        engine, dialect, query = self._pushdown(url, table, as_of)
+        with engine.begin() as conn:
+            cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
+            try:
+                if dialect == "postgresql":
+                    cursor.execute("SET LOCAL TimeZone = 'UTC'")
+                target = engine.dialect.identifier_preparer.quote(into)
+                cursor.execute(f"DROP TABLE IF EXISTS {target}")
+                cursor.execute(f"CREATE TABLE {target} AS {query}")
+                cursor.execute(f"SELECT count(*) FROM {target}")
+                return int(cursor.fetchone()[0])
+            finally:
+                cursor.close()
+
+    def decide_sql_rows(
+        self,
+        url: str | sa.Engine,
+        table: str | sa.FromClause | sa.Select[Any],
+        as_of: dt.date | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of `decide_sql`, streamed: fetched `page_size` at a time through a
+        server-side cursor (PostgreSQL) or a stepped statement (SQLite), so memory stays flat
+        however big the table. The read transaction stays open until the rows are consumed
+        or the iterator is closed."""
+        if page_size < 1:
+            raise BatchError(f"decide_sql_rows: page_size must be at least 1, not {page_size}")
+        engine, dialect, query = self._pushdown(url, table, as_of)  # errors now, not at next()
+        return self._stream(engine, dialect, query, page_size)
+
+    def _stream(
+        self, engine: sa.Engine, dialect: str, query: str, page_size: int
+    ) -> Iterator[dict[str, Any]]:
+        """Rows of `query`, `page_size` per round trip, inside one read transaction."""
+        with engine.begin() as conn:
+            raw = conn.connection
+            if dialect == "postgresql":
+                setup = raw.cursor()
+                setup.execute("SET LOCAL TimeZone = 'UTC'")
+                setup.close()
+                cursor = raw.cursor(name="tierwise_decide")  # DECLARE ... CURSOR: server side
+            else:
+                cursor = raw.cursor()  # the driver's own: no parameter parsing of '%'
+            try:
+                cursor.execute(query)
+                names: list[str] | None = None
+                while page := cursor.fetchmany(page_size):
+                    if names is None:  # a named cursor describes its rows after a fetch
+                        names = [c[0] for c in cursor.description]
+                    for row in page:
+                        yield dict(zip(names, row, strict=True))
+            except engine.dialect.loaded_dbapi.Error as e:
+                where = engine.url.render_as_string(hide_password=True)
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise BatchError(f"{where}: the decision query failed: {first}") from None
+            finally:
+                cursor.close()
+
+    def _pushdown(
+        self,
+        url: str | sa.Engine,
+        table: str | sa.FromClause | sa.Select[Any],
+        as_of: dt.date | None,
+    ) -> tuple[sa.Engine, str, str]:
+        """The engine, its dialect and the decision query's text over `table` in it."""
         engine = url if isinstance(url, sa.Engine) else sa.create_engine(_with_driver(url))
         dialect = engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
@@ -227,22 +297,7 @@ class BatchEngine:
         query = compiler.sql_text(
             compiler.select(source, columns, as_of or dt.date.today(), self.id_field)
         )
-        with engine.begin() as conn:
-            cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
-            try:
-                if dialect == "postgresql":
-                    cursor.execute("SET LOCAL TimeZone = 'UTC'")
-                if into is None:
-                    cursor.execute(query)
-                    names = [c[0] for c in cursor.description]
-                    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-                target = engine.dialect.identifier_preparer.quote(into)
-                cursor.execute(f"DROP TABLE IF EXISTS {target}")
-                cursor.execute(f"CREATE TABLE {target} AS {query}")
-                cursor.execute(f"SELECT count(*) FROM {target}")
-                return int(cursor.fetchone()[0])
-            finally:
-                cursor.close()
+        return engine, dialect, query
 
     # -- one client ------------------------------------------------------------------------
     def explain(self, client_facts: dict[str, Any], as_of: dt.date | None = None) -> Outcome:

@@ -119,8 +119,9 @@ class PushdownDecidedSource:
         self.rows = OutcomeRows(batch.pack, batch.id_field)
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
+        """Streamed page by page from the database (`decide_sql_rows`), never all at once."""
         query = self.source.query(as_of, types)
-        for row in self.batch.decide_sql(self.source.engine, query, as_of):
+        for row in self.batch.decide_sql_rows(self.source.engine, query, as_of):
             yield self.rows.outcome(row, as_of)
 
     def close(self) -> None:

@@ -50,9 +50,12 @@ class Engine:
                 key,
                 self.explainers[c.decision.name],
                 _publisher(c.decision) if c.decision.name in read else None,
+                {},
             )
             for c, key in zip(self.compiled, self.matcher.keys, strict=True)
         ]
+        """Per decision: what to compute, its class key, its explainers, its publisher, and
+        its results by set of matching rules (immutable, so shared by every thread)."""
 
     @classmethod
     def from_path(
@@ -107,7 +110,7 @@ class Engine:
             return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         working[AS_OF_KEY] = as_of
         results: dict[str, DecisionResult] = {}
-        for (decision, computed, key, explainers, publish), (match, memo) in zip(
+        for (decision, computed, key, explainers, publish, by_hits), (match, memo) in zip(
             self._steps, thread, strict=True
         ):
             try:
@@ -119,7 +122,10 @@ class Engine:
                 except TypeError:  # a value that cannot be part of a key: ask durable
                     k = resolved = None
                 if resolved is None:
-                    resolved = resolve(decision, match(working), explainers)
+                    hits = tuple(match(working))
+                    resolved = by_hits.get(hits)
+                    if resolved is None:
+                        resolved = by_hits[hits] = resolve(decision, hits, explainers)
                     if k is not None:
                         if len(memo) >= MEMO_LIMIT:
                             memo.clear()

@@ -30,6 +30,16 @@ class RuleExplainer:
             for n in _computed(rule.condition)
         )
         self.temporal = tuple(n for n in self.reads if n in temporal)
+        if self.witness is None and not self.calls and not self.temporal:
+            self.explain = self._values_only  # type: ignore[method-assign]
+
+    def _values_only(self, facts: dict[str, Any]) -> Explanation:
+        """`explain` for the common rule that reads plain facts only: no `or`, no computed
+        value, no date to render."""
+        rule, reads = self.rule, self.reads
+        return Explanation(
+            rule.id, rule.because, rule.text, dict(zip(reads, map(facts.get, reads), strict=True))
+        )
 
     def explain(self, facts: dict[str, Any]) -> Explanation:
         rule = self.rule

@@ -24,7 +24,8 @@ Key = Callable[[dict[str, Any]], tuple[Any, ...]]
 Test = tuple[str, str, Any]
 """(durable operator, field name, literal as durable reads it)."""
 MEMO_LIMIT = 1 << 15
-"""Remembered results per decision and thread; past this the memo starts afresh."""
+"""Remembered keys per decision and thread (about 270 bytes each, so at most about 9 MB);
+past this the memo starts afresh."""
 SAFE_INT = 2**53
 """Literals from here on are not compared exactly once durable turns values into doubles."""
 _OTHER = object()

@@ -8,7 +8,7 @@ client with that set, with the client's own explanation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,22 +34,25 @@ class Resolved:
     def result(self, facts: dict[str, Any]) -> DecisionResult:
         """This result for one client: its own copy of the output, explained by its facts."""
         output = self.output
-        if type(output) is dict:
-            output = output.copy()
-        elif type(output) is list:
-            output = [o.copy() for o in output]
+        explainers = self.explainers
         return DecisionResult(
             self.decision,
             self.status,
-            output,
+            output.copy()
+            if type(output) is dict
+            else None
+            if output is None
+            else [o.copy() for o in output],
             list(self.rules),
-            [e.explain(facts) for e in self.explainers],
+            [explainers[0].explain(facts)]
+            if len(explainers) == 1
+            else [e.explain(facts) for e in explainers],
             self.error,
         )
 
 
 def resolve(
-    decision: Decision, matched: list[int], explainers: Mapping[str, Explainer]
+    decision: Decision, matched: Sequence[int], explainers: Mapping[str, Explainer]
 ) -> Resolved:
     """The decision's result for the rules (by index) that matched."""
     rules = decision.rules

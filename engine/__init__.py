@@ -1,9 +1,14 @@
 """tierwise: decide how to treat each client from rule files analysts can read."""
 
+from typing import TYPE_CHECKING, Any
+
 from .engine import Engine
 from .errors import Pos, RuleError, RulePackError, TierwiseError
 from .functions import Function, FunctionRegistry
 from .outcome import DecisionResult, Explanation, FactError, Outcome
+
+if TYPE_CHECKING:
+    from .batch import decide_table
 
 __all__ = [
     "DecisionResult",
@@ -17,5 +22,16 @@ __all__ = [
     "RuleError",
     "RulePackError",
     "TierwiseError",
+    "decide_table",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`decide_table` loads the batch path (SQLAlchemy, DuckDB) on first use, so that
+    `import tierwise` for the per-client path does not pay for it (it doubles import time)."""
+    if name == "decide_table":
+        from .batch import decide_table
+
+        return decide_table
+    raise AttributeError(f"module 'tierwise' has no attribute {name!r}")

@@ -9,12 +9,16 @@ facts. `explain` rebuilds one client's full explanation through the durable path
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
+from .batch_outcomes import OutcomeRows
 from .compile.sql import (
     ERRORS_COLUMN,
     OutputColumns,
@@ -24,6 +28,7 @@ from .compile.sql import (
     output_columns,
     pushdown_blockers,
 )
+from .engine import Engine
 from .errors import TierwiseError
 from .functions import FunctionRegistry
 from .ir import Pack
@@ -50,6 +55,9 @@ _INTEGER_TYPES = {
     "UBIGINT",
 }
 _NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
+_PAGE = 10_000
+"""Rows turned into Outcomes at a time when a batch result is read back."""
+log = logging.getLogger(__name__)
 
 
 class BatchError(TierwiseError):
@@ -87,7 +95,7 @@ class BatchEngine:
         self.memory_limit = memory_limit
         self.columns: OutputColumns = output_columns(pack, id_field)
         self._compilers: dict[str, SqlCompiler] = {}
-        self._durable: Any = None
+        self._durable: Engine | None = None
         self.compiler("duckdb")
 
     @classmethod
@@ -229,7 +237,8 @@ class BatchEngine:
                 cursor.execute(f"DROP TABLE IF EXISTS {target}")
                 cursor.execute(f"CREATE TABLE {target} AS {query}")
                 cursor.execute(f"SELECT count(*) FROM {target}")
-                return int(cursor.fetchone()[0])
+                (count,) = cursor.fetchone()
+                return int(count)
             finally:
                 cursor.close()
 
@@ -303,10 +312,164 @@ class BatchEngine:
     def explain(self, client_facts: dict[str, Any], as_of: dt.date | None = None) -> Outcome:
         """One client's full outcome with explanations, rebuilt through the durable path."""
         if self._durable is None:
-            from .engine import Engine
-
             self._durable = Engine(self.pack, id_field=self.id_field)
         return self._durable.decide(client_facts, as_of=as_of or dt.date.today())
+
+
+class TableOutcomes:
+    """What `decide_table` returns: one Outcome per row, in order, and which path decided
+    them (`engine`: "sql" or "durable") and why (`reason`)."""
+
+    def __init__(
+        self,
+        engine: str,
+        reason: str,
+        outcomes: Iterator[Outcome],
+        scratch: tempfile.TemporaryDirectory[str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.reason = reason
+        self._outcomes = outcomes
+        self._scratch = scratch
+
+    def __iter__(self) -> TableOutcomes:
+        return self
+
+    def __next__(self) -> Outcome:
+        try:
+            return next(self._outcomes)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop early: removes the batch path's temporary result file."""
+        close = getattr(self._outcomes, "close", None)
+        if close is not None:
+            close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
+
+
+def decide_table(
+    rules: str | Path | Engine | BatchEngine,
+    source: str | Path | Any,
+    as_of: dt.date | None = None,
+    *,
+    engine: Literal["auto", "durable", "sql"] = "auto",
+    functions: FunctionRegistry | None = None,
+    id_field: str = "client_id",
+) -> TableOutcomes:
+    """Decide every client of a table: a Parquet, CSV or JSONL file, a pyarrow Table or a
+    pandas DataFrame. "auto" takes the batch path (one SQL query in DuckDB) when the pack
+    compiles to SQL, else the per-client durable path; the result's `engine` and `reason`
+    say which and why (also logged). Either way the same Outcomes, one per row, in order
+    (batch explanations carry no fact values: `BatchEngine.explain` rebuilds them)."""
+    if engine not in ("auto", "durable", "sql"):
+        raise BatchError(f"decide_table: engine must be auto, durable or sql, not {engine!r}")
+    day = as_of or dt.date.today()
+    table = _table_source(source)
+    if isinstance(rules, Engine | BatchEngine):
+        pack, id_field = rules.pack, rules.id_field
+    else:
+        if functions is None:
+            from tierwise.plugins.manager import function_registry
+
+            functions = function_registry()
+        pack = load_pack(rules, functions)
+    if engine == "durable":
+        choice = EngineChoice("durable", "the durable path was asked for")
+    else:
+        choice = choose_engine(pack)
+        if engine == "sql" and choice.engine != "sql":
+            raise PushdownError(f"this pack cannot run as SQL: {choice.reason}")
+    log.info("decide_table: %s path (%s)", choice.engine, choice.reason)
+    if choice.engine == "durable":
+        durable = rules if isinstance(rules, Engine) else Engine(pack, id_field=id_field)
+        return TableOutcomes(choice.engine, choice.reason, _durable_outcomes(durable, table, day))
+    batch = rules if isinstance(rules, BatchEngine) else BatchEngine(pack, id_field=id_field)
+    rows = OutcomeRows(pack, id_field)
+    if isinstance(table, Path):
+        scratch = tempfile.TemporaryDirectory(prefix="tierwise-table-")
+        decided = Path(scratch.name) / "decided.parquet"
+        try:
+            batch.decide_file(table, decided, day)
+        except BaseException:
+            scratch.cleanup()
+            raise
+        return TableOutcomes(
+            choice.engine, choice.reason, _parquet_outcomes(rows, decided, day), scratch
+        )
+    result = batch.decide_arrow(table, day)
+    return TableOutcomes(choice.engine, choice.reason, _arrow_outcomes(rows, result, day))
+
+
+def _table_source(source: Any) -> Any:
+    """A file path (checked: it exists, of a known type), or an Arrow table (from pandas)."""
+    import pyarrow as pa
+
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if path.suffix.lower() not in FILE_FORMATS:
+            raise BatchError(
+                f"{path}: unknown file type {path.suffix!r}; use .parquet, .csv or .jsonl"
+            )
+        if not path.is_file():
+            raise BatchError(f"{path}: no such file")
+        return path
+    if isinstance(source, pa.Table):
+        return source
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(source, pandas.DataFrame):
+        return pa.Table.from_pandas(source, preserve_index=False)
+    raise BatchError(
+        "decide_table: a table is a .parquet, .csv or .jsonl path, a pyarrow Table or a "
+        f"pandas DataFrame, not {type(source).__name__}"
+    )
+
+
+def _parquet_outcomes(rows: OutcomeRows, path: Path, as_of: dt.date) -> Iterator[Outcome]:
+    """Outcomes from a batch result file, read a page of rows at a time."""
+    import pyarrow.parquet as pq
+
+    for part in pq.ParquetFile(path).iter_batches(batch_size=_PAGE):
+        for row in part.to_pylist():
+            yield rows.outcome(row, as_of)
+
+
+def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:
+    for part in result.to_batches(max_chunksize=_PAGE):
+        for row in part.to_pylist():
+            yield rows.outcome(row, as_of)
+
+
+def _durable_outcomes(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Outcome]:
+    """The per-client path over the same table: Parquet and Arrow rows as they are typed,
+    CSV and JSONL cells through the file adapters' coercion (as `tierwise run` reads them)."""
+    return engine.decide_many(_records(engine, table, as_of), as_of)
+
+
+def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:
+    if not isinstance(table, Path):
+        for part in table.to_batches(max_chunksize=_PAGE):
+            yield from part.to_pylist()
+        return
+    kind = FILE_FORMATS[table.suffix.lower()]
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for part in pq.ParquetFile(table).iter_batches(batch_size=_PAGE):
+            yield from part.to_pylist()
+        return
+    from tierwise.adapters.files import CsvSource, JsonlSource
+    from tierwise.adapters.mapping import ClientsTable, Mapping, MappingModel
+
+    mapping = Mapping(MappingModel(clients=ClientsTable(id=engine.id_field)))
+    if kind == "csv":
+        yield from CsvSource(f"csv:{table}", mapping).clients(as_of, engine.pack.inputs)
+    else:
+        yield from JsonlSource(f"jsonl:{table}", mapping).clients(as_of, engine.pack.inputs)
 
 
 def _threads_for_row_groups(con: Any, path: Path) -> None:
@@ -380,5 +543,7 @@ __all__ = [
     "BatchError",
     "EngineChoice",
     "PushdownError",
+    "TableOutcomes",
     "choose_engine",
+    "decide_table",
 ]

@@ -463,7 +463,7 @@ class SqlCompiler:
         }
         for f, t in decision.output_types.items():
             default = decision.default.get(f) if decision.default is not None else None
-            whens = [(win.is_(None), d.literal(default, t.kind))]
+            whens: list[tuple[Col, Col]] = [(win.is_(None), d.literal(default, t.kind))]
             whens += [
                 (win == k, d.literal(r.outputs[f], t.kind))
                 for k, r in enumerate(decision.rules)

@@ -97,6 +97,7 @@ class Dialect:
         """DuckDB: item `at` (1-based) of a constant list of `values` of one kind; with a
         `domain`, the values are strings (or lists of strings) of one ENUM type, cast once
         when the query binds."""
+        table: Col
         if domain:
             enum = "ENUM(" + ", ".join(_quote(v) for v in domain) + ")"
             nested = any(isinstance(v, list) for v in values)

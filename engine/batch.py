@@ -1,9 +1,11 @@
 """Batch decisions at database speed: a whole client base decided by one SQL query.
 
 DuckDB (embedded) decides Parquet, CSV and JSONL files, pandas DataFrames and Arrow tables;
-`decide_sql` pushes the same query into a CRM's own PostgreSQL or SQLite. One row per client
-comes out: `<decision>__status`, `__rule`, `__<field>` per decision, and `errors` for invalid
-facts. `explain` rebuilds one client's full explanation through the durable path.
+`decide_sql` / `decide_sql_rows` push the same query into a CRM's own PostgreSQL or SQLite.
+One row per client comes out: `<decision>__status`, `__rule`, `__<field>` per decision, and
+`errors` for invalid facts. `explain` rebuilds one client's full explanation through the
+durable path. `decide_table` is the one-call entry: Outcomes for a table, by the batch path
+when the pack compiles to SQL, else by the durable path.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from .explain import RuleExplainer
 from .facts import FactValidator, UnreadableClient
 from .functions import FunctionRegistry
 from .ir import Decision, Pack
-from .memo import MEMO_LIMIT
+from .memo import MEMO_LIMIT, REVIEW, Memos
 from .outcome import DecisionResult, FactError, Outcome, new_outcome
 from .pack import load_pack
 from .pyeval import AS_OF_KEY, EvaluationError
-from .resolve import Resolved, resolve
+from .resolve import resolve
 from .types import LIST, FactType
 
 
@@ -98,7 +98,7 @@ class Engine:
         facts: Mapping[str, Any],
         as_of: dt.date,
         client_id: str | None,
-        thread: list[tuple[Match, dict[Any, Resolved]]],
+        thread: tuple[list[Match], Memos],
     ) -> Outcome:
         if type(facts) is not dict and not isinstance(facts, Mapping):
             return self._unreadable(facts, as_of, client_id)
@@ -110,23 +110,27 @@ class Engine:
             return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         working[AS_OF_KEY] = as_of
         results: dict[str, DecisionResult] = {}
-        for (decision, computed, key, explainers, publish, by_hits), (match, memo) in zip(
-            self._steps, thread, strict=True
+        matches, memos = thread
+        for (decision, computed, key, explainers, publish, by_hits), match, memo in zip(
+            self._steps, matches, memos.tables, strict=True
         ):
             try:
                 for value in computed:
                     working[value.name] = value.evaluate(working)
-                try:
-                    k: Any = key(working)
-                    resolved = memo.get(k)
-                except TypeError:  # a value that cannot be part of a key: ask durable
-                    k = resolved = None
+                k: Any = None
+                resolved = None
+                if memo is not None:
+                    try:
+                        k = key(working)
+                        resolved = memo.get(k)
+                    except TypeError:  # a value that cannot be part of a key: ask durable
+                        k = None
                 if resolved is None:
                     hits = tuple(match(working))
                     resolved = by_hits.get(hits)
                     if resolved is None:
                         resolved = by_hits[hits] = resolve(decision, hits, explainers)
-                    if k is not None:
+                    if k is not None and memo is not None:
                         if len(memo) >= MEMO_LIMIT:
                             memo.clear()
                         memo[k] = resolved
@@ -136,6 +140,9 @@ class Engine:
             if publish is not None:
                 publish(working, result)
             results[decision.name] = result
+        memos.seen += 1
+        if memos.seen == REVIEW:
+            memos.review()
         return new_outcome(cid, self.pack.hash, as_of, results, [])
 
     def _unreadable(self, record: Any, as_of: dt.date, client_id: str | None) -> Outcome:

@@ -9,7 +9,6 @@ rulesets, created on first use, and match functions bound to them.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import threading
@@ -26,7 +25,7 @@ from .compile.durable import (
     literal_json,
 )
 from .errors import TierwiseError
-from .memo import class_key
+from .memo import Memos, class_key
 
 Match = Callable[[dict[str, Any]], list[int]]
 _NOT_HANDLED = 1
@@ -90,22 +89,19 @@ class Matcher:
         ]
         self._local = threading.local()
 
-    def for_thread(self) -> list[tuple[Match, dict[Any, Any]]]:
-        """Per decision, a match function bound to this thread's own rulesets, and this
-        thread's memo of results by class key (see memo.py)."""
-        matches = getattr(self._local, "matches", None)
-        if matches is None:
+    def for_thread(self) -> tuple[list[Match], Memos]:
+        """Per decision, a match function bound to this thread's own rulesets; and this
+        thread's memos of results by class key (see memo.py)."""
+        state = getattr(self._local, "state", None)
+        if state is None:
             matches = [
-                (
-                    (_first_hit if mode == "event" else _all_hits)(
-                        [(self._create(layout), layout) for layout in layouts]
-                    ),
-                    {},
+                (_first_hit if mode == "event" else _all_hits)(
+                    [(self._create(layout), layout) for layout in layouts]
                 )
                 for mode, layouts in zip(self.modes, self.layouts, strict=True)
             ]
-            self._local.matches = matches
-        return matches
+            state = self._local.state = (matches, Memos(len(matches)))
+        return state
 
     def _create(self, layout: _Layout) -> int:
         return dre.create_ruleset(f"tw_{self.tag}_{next(_ruleset_ids)}", layout.definition)
@@ -143,28 +139,37 @@ def _first_hit(chunks: list[tuple[int, _Layout]]) -> Match:
 
 def _all_hits(chunks: list[tuple[int, _Layout]]) -> Match:
     """A fact per chunk: read every match, then retract it so that no state is kept."""
+    assert_fact, start, complete, retract = (
+        dre.assert_fact,
+        dre.start_action_for_state,
+        dre.complete_and_start_action,
+        dre.retract_fact,
+    )
 
     def match(facts: dict[str, Any]) -> list[int]:
-        hits: set[int] = set()
+        hits: list[int] = []
         for handle, layout in chunks:
             message = layout.message(facts)
+            rule_index = layout.rule_index
             try:
-                result = dre.assert_fact(handle, message)
-                if result[0] not in (0, _NOT_HANDLED):
-                    raise MatchError(f"durable_rules answered with status {result[0]}")
+                result = assert_fact(handle, message)
                 if result[0] == 0:
                     state = result[1]
-                    action = dre.start_action_for_state(handle, state)
+                    action = start(handle, state)
                     while action:
-                        text = action[1] if isinstance(action, tuple) else action
-                        hits.add(layout.rule_index[text[2 : text.index('"', 2)]])
-                        action = dre.complete_and_start_action(handle, state)
+                        text = action[1] if type(action) is tuple else action
+                        hits.append(rule_index[text[2 : text.index('"', 2)]])
+                        action = complete(handle, state)
+                elif result[0] != _NOT_HANDLED:
+                    raise MatchError(f"durable_rules answered with status {result[0]}")
             except dre.error as e:
                 raise MatchError(f"durable_rules rejected the client's facts: {e}") from e
             finally:
-                with contextlib.suppress(dre.error):
-                    dre.retract_fact(handle, message)
-        return sorted(hits)
+                try:  # noqa: SIM105 (contextlib.suppress costs an object per client)
+                    retract(handle, message)
+                except dre.error:
+                    pass  # nothing was asserted, or it is gone already
+        return sorted(set(hits))
 
     return match
 

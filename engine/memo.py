@@ -28,6 +28,11 @@ MEMO_LIMIT = 1 << 15
 past this the memo starts afresh."""
 SAFE_INT = 2**53
 """Literals from here on are not compared exactly once durable turns values into doubles."""
+REVIEW = 4096
+"""Clients between two reviews of whether each memo pays for itself."""
+MIN_HITS = 0.3
+"""A memo that answers fewer of the clients than this is switched off: computing a key
+costs about a third of asking durable."""
 _OTHER = object()
 """The class of a value that equals none of the literals of an equality-only field."""
 _HOLDS: dict[str, Callable[[Any, Any], bool]] = {
@@ -38,6 +43,28 @@ _HOLDS: dict[str, Callable[[Any, Any], bool]] = {
     "$gt": lambda a, b: a > b,
     "$gte": lambda a, b: a >= b,
 }
+
+
+class Memos:
+    """One thread's memos, one per decision; a memo that does not pay for itself (too many
+    distinct keys, so too few clients answered from it) is switched off (None)."""
+
+    __slots__ = ("seen", "sizes", "tables")
+
+    def __init__(self, decisions: int) -> None:
+        self.tables: list[dict[Any, Any] | None] = [{} for _ in range(decisions)]
+        self.seen = 0
+        self.sizes = [0] * decisions
+
+    def review(self) -> None:
+        """Called every REVIEW clients: each new key was a client not answered by the memo."""
+        for i, table in enumerate(self.tables):
+            if table is None:
+                continue
+            if len(table) - self.sizes[i] > REVIEW * (1 - MIN_HITS):
+                self.tables[i] = None
+            self.sizes[i] = len(table)
+        self.seen = 0
 
 
 def class_key(tests: list[Test], types: dict[str, FactType]) -> Key:

@@ -35,14 +35,6 @@ MIN_HITS = 0.3
 costs about a third of asking durable."""
 _OTHER = object()
 """The class of a value that equals none of the literals of an equality-only field."""
-_HOLDS: dict[str, Callable[[Any, Any], bool]] = {
-    "$eq": lambda a, b: a == b,
-    "$neq": lambda a, b: a != b,
-    "$lt": lambda a, b: a < b,
-    "$lte": lambda a, b: a <= b,
-    "$gt": lambda a, b: a > b,
-    "$gte": lambda a, b: a >= b,
-}
 
 
 class Memos:
@@ -150,16 +142,28 @@ def _edges(numbers: list[Any], kind: str | None) -> list[Any]:
 
 
 def _merge(numbers: list[Any], tests: list[tuple[str, Any]]) -> list[int]:
-    """For each position among the literals, the smallest position that passes the same
-    tests: neighbouring positions that no test tells apart share one class."""
-    n = len(numbers)
-    samples = [numbers[0] - 1] if n else [0]
-    for i, b in enumerate(numbers):
-        samples.append(b)
-        samples.append(b + 1 if i == n - 1 else (b + numbers[i + 1]) / 2)
-    vectors = [tuple(_HOLDS[op](s, lit) for op, lit in tests) for s in samples]
-    first = {v: i for i, v in reversed(list(enumerate(vectors)))}
-    return [first[v] for v in vectors]
+    """A class for each position among the sorted literals (2i below literal i, 2i+1 equal
+    to it), in linear time. Order tests are monotone, so two positions pass the same ones
+    exactly when no order test's boundary lies between them; an equality test only tells
+    its literal's own position apart. Positions alike in both share a class."""
+    ops: dict[Any, set[str]] = {}
+    for op, literal in tests:
+        ops.setdefault(literal, set()).add(op)
+    classes: dict[tuple[int, int], int] = {}
+    out: list[int] = []
+    order = 0  # order-test boundaries passed so far
+    for position in range(2 * len(numbers) + 1):
+        i, equal = divmod(position, 2)
+        if equal:
+            used = ops[numbers[i]]
+            order += bool(used & {"$lt", "$gte"})  # between just below and equal
+            mark = i if used & {"$eq", "$neq"} else -1
+        else:
+            if i:
+                order += bool(ops[numbers[i - 1]] & {"$lte", "$gt"})  # equal, just above
+            mark = -1
+        out.append(classes.setdefault((order, mark), len(classes)))
+    return out
 
 
 def _classifier(tests: list[tuple[str, Any]]) -> Callable[[Any], Any]:

@@ -7,21 +7,21 @@ threads. A reload builds a new Engine, so a pack is always swapped whole.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .compile.durable import CompiledDecision, compile_decision
+from .compile.durable import CompiledDecision, Hoisted, compile_decision
 from .evaluate import Match, Matcher, MatchError
 from .explain import RuleExplainer
 from .facts import FactValidator, UnreadableClient
 from .functions import FunctionRegistry
 from .ir import Decision, Pack
-from .memo import MEMO_LIMIT, REVIEW, Memos
+from .memo import MEMO_LIMIT, REVIEW, Key, Memos
 from .outcome import DecisionResult, FactError, Outcome, new_outcome
 from .pack import load_pack
 from .pyeval import AS_OF_KEY, EvaluationError
-from .resolve import resolve
+from .resolve import Resolved, resolve
 from .types import LIST, FactType
 
 
@@ -43,7 +43,7 @@ class Engine:
             for d in pack.decisions
         }
         read = set().union(*(d.depends_on for d in pack.decisions))
-        self._steps = [
+        self._steps: list[Step] = [
             (
                 c.decision,
                 c.computed,
@@ -151,6 +151,16 @@ class Engine:
             return new_outcome(client_id, self.pack.hash, as_of, {}, list(record.errors))
         message = f"client facts must be a mapping, got {type(record).__name__}"
         return new_outcome(client_id, self.pack.hash, as_of, {}, [FactError("*", message)])
+
+
+Step = tuple[
+    Decision,
+    list[Hoisted],
+    Key,
+    dict[str, RuleExplainer],
+    Callable[[dict[str, Any], DecisionResult], None] | None,
+    dict[tuple[int, ...], Resolved],
+]
 
 
 def _field_types(pack: Pack) -> dict[str, FactType]:

@@ -79,7 +79,8 @@ def class_key(tests: list[Test], types: dict[str, FactType]) -> Key:
         is_ordered = any(op not in ("$eq", "$neq") for op, _ in field_tests)
         if exact and kind in ("number", "integer", "date"):
             numbers = sorted({v for _, v in field_tests})
-            edges, classes = _edges(numbers, kind), _merge(numbers, field_tests)
+            edges = _edges(numbers, kind)
+            classes: list[int | None] = list(_merge(numbers, field_tests))
             if kind != "date":  # -inf, inf and nan reach durable as null: their class is None
                 edges = [-math.inf, -sys.float_info.max, *edges, math.inf]
                 classes = [None, None, *classes, None]

@@ -39,7 +39,7 @@ class Resolved:
             self.decision,
             self.status,
             output.copy()
-            if type(output) is dict
+            if isinstance(output, dict)
             else None
             if output is None
             else [o.copy() for o in output],

@@ -441,6 +441,7 @@ def _parquet_outcomes(rows: OutcomeRows, path: Path, as_of: dt.date) -> Iterator
 
 
 def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:
+    """Outcomes from a batch result table, a page of rows turned into dicts at a time."""
     for part in result.to_batches(max_chunksize=_PAGE):
         for row in part.to_pylist():
             yield rows.outcome(row, as_of)
@@ -453,6 +454,7 @@ def _durable_outcomes(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Ou
 
 
 def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:
+    """The table's rows as fact dicts (or unreadable clients), streamed from files."""
     if not isinstance(table, Path):
         for part in table.to_batches(max_chunksize=_PAGE):
             yield from part.to_pylist()

@@ -320,7 +320,13 @@ class DecisionLog:
         """Write one page of outcomes in one transaction and return their changes since
         the previous run. A client id given twice keeps its last outcome, as it does
         across pages."""
-        latest = {o.client_id: o for o in outcomes if o.client_id is not None}
+        unnamed = next((o for o in outcomes if o.client_id is None), None)
+        if unnamed is not None:
+            raise ValueError(
+                "an outcome without a client id cannot be logged (its decisions would be "
+                f"lost): give each client an id (decided as of {unnamed.as_of})"
+            )
+        latest = {o.client_id: o for o in outcomes}
         outcomes = list(latest.values())
         ids = list(latest)
         before = self.previous(run, ids)
@@ -329,8 +335,7 @@ class DecisionLog:
         changes: list[Change] = []
         for outcome in outcomes:
             cid = outcome.client_id
-            if cid is None:
-                continue
+            assert cid is not None  # checked above
             if outcome.errors:
                 errors += error_rows(run, cid, outcome.errors, CLIENT)
             for result in outcome.decisions.values():

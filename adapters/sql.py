@@ -13,8 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
+from tierwise.facts import UnreadableClient
 from tierwise.ir import Pack
-from tierwise.outcome import Outcome
+from tierwise.outcome import FactError, Outcome
 from tierwise.types import FactType
 
 from .base import ID_KEY, AdapterError, Record, coerce_record
@@ -115,14 +116,26 @@ class SqlSource:
             with self.engine.connect() as conn:
                 options = {"stream_results": True, "yield_per": FETCH_SIZE}
                 result = conn.execution_options(**options).execute(statement)
+                unnamed = 0
                 for row in result.mappings():
                     cid = row[ID_KEY]
+                    if cid is None:
+                        unnamed += 1
+                        where = self.unnamed_label(unnamed)
+                        yield UnreadableClient(
+                            where, (FactError(ID_KEY, f"{where}: no {self.id_column.name}"),)
+                        )
+                        continue
                     where = f"{table} {self.id_column.name}={cid}"
                     yield coerce_record(dict(row), types, str(cid), where)
         except DBAPIError as e:
             raise AdapterError(
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
+
+    def unnamed_label(self, n: int) -> str:
+        """The label of the n-th client row whose id is null (in the query's id order)."""
+        return f"{self.clients_table.name} row {n} with a null {self.id_column.name}"
 
     def close(self) -> None:
         self.engine.dispose()

@@ -14,13 +14,13 @@ import datetime as dt
 import logging
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
-from .batch_outcomes import OutcomeRows
+from .batch_outcomes import OutcomeRows, row_label
 from .compile.sql import (
     ERRORS_COLUMN,
     OutputColumns,
@@ -400,8 +400,11 @@ def decide_table(
         except BaseException:
             scratch.cleanup()
             raise
+        # CSV and JSONL rows without an id are errors on the durable path (the file sources'
+        # rule); Parquet rows are decided with no id, as Engine.decide does
+        label = row_label(table) if FILE_FORMATS[table.suffix.lower()] != "parquet" else None
         return TableOutcomes(
-            choice.engine, choice.reason, _parquet_outcomes(rows, decided, day), scratch
+            choice.engine, choice.reason, _parquet_outcomes(rows, decided, day, label), scratch
         )
     result = batch.decide_arrow(table, day)
     return TableOutcomes(choice.engine, choice.reason, _arrow_outcomes(rows, result, day))
@@ -431,13 +434,18 @@ def _table_source(source: Any) -> Any:
     )
 
 
-def _parquet_outcomes(rows: OutcomeRows, path: Path, as_of: dt.date) -> Iterator[Outcome]:
-    """Outcomes from a batch result file, read a page of rows at a time."""
+def _parquet_outcomes(
+    rows: OutcomeRows, path: Path, as_of: dt.date, label: Callable[[int], str] | None
+) -> Iterator[Outcome]:
+    """Outcomes from a batch result file (in the input's order), a page of rows at a time;
+    with `label`, a row without an id is an error named by its place in the input."""
     import pyarrow.parquet as pq
 
+    number = 0
     for part in pq.ParquetFile(path).iter_batches(batch_size=_PAGE):
         for row in part.to_pylist():
-            yield rows.outcome(row, as_of)
+            number += 1
+            yield rows.outcome(row, as_of, None if label is None else label(number))
 
 
 def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:

@@ -10,7 +10,7 @@ row: `BatchEngine.explain` rebuilds them for one client on demand).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,14 @@ class OutcomeRows:
         self.pack = pack
         self.columns: OutputColumns = output_columns(pack, id_column)
 
-    def outcome(self, row: Mapping[str, Any], as_of: dt.date) -> Outcome:
+    def outcome(self, row: Mapping[str, Any], as_of: dt.date, where: str | None = None) -> Outcome:
+        """The row's Outcome. Given `where` (the row's place in its source), a row without a
+        client id is an error labelled with it, as the per-client path's file and database
+        sources label it; without, it is decided with no id, as `Engine.decide` does."""
         cid = row.get(self.columns.id)
+        if where is not None and (cid is None or cid == ""):
+            message = f"{where}: no {self.columns.id}"
+            return new_outcome(where, self.pack.hash, as_of, {}, [FactError(ID_FACT, message)])
         cid = None if cid is None else str(cid)
         errors = row.get(self.columns.errors)
         if errors:
@@ -57,6 +63,21 @@ class OutcomeRows:
         else:
             output = dict(rules[0].outputs)
         return DecisionResult(decision.name, "decided", output, ids, explanations)
+
+
+ID_FACT = "client_id"
+"""The fact name that an error about a missing client id is filed under (as the sources do)."""
+
+
+def row_label(path: Path) -> Callable[[int], str]:
+    """The label of the n-th data row of a table file, as the per-client sources write it:
+    the CSV line (after the header), the JSON line, the Parquet row."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return lambda n: f"{path} row {n + 1}"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return lambda n: f"{path} line {n}"
+    return lambda n: f"{path} row {n}"
 
 
 def _rule_ids(value: Any) -> list[str]:
@@ -94,10 +115,13 @@ class BatchDecidedSource:
 
         decided = self.workdir / "tierwise-batch-result.parquet"
         self.batch.decide_file(self.path, decided, as_of)
+        where = row_label(self.path)
         try:
+            number = 0
             for batch in pq.ParquetFile(decided).iter_batches(batch_size=10_000):
-                for row in batch.to_pylist():
-                    yield self.rows.outcome(row, as_of)
+                for row in batch.to_pylist():  # in the input's order (insertion order kept)
+                    number += 1
+                    yield self.rows.outcome(row, as_of, where(number))
         finally:
             decided.unlink(missing_ok=True)
 
@@ -121,8 +145,11 @@ class PushdownDecidedSource:
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
         """Streamed page by page from the database (`decide_sql_rows`), never all at once."""
         query = self.source.query(as_of, types)
+        unnamed = 0
         for row in self.batch.decide_sql_rows(self.source.engine, query, as_of):
-            yield self.rows.outcome(row, as_of)
+            if row.get(self.rows.columns.id) is None:
+                unnamed += 1
+            yield self.rows.outcome(row, as_of, self.source.unnamed_label(unnamed))
 
     def close(self) -> None:
         self.source.close()

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,25 @@ def test_the_same_outcomes_on_both_paths(pack_dir: Path, tmp_path: Path, kind: s
     assert by_id["4"][3]["pricing_tier"][0] == "default"
     assert by_id["5"][4] == ["stage"]  # not one of the enum's values
     assert by_id["6"][3]["support"][2] == ["survey"]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl", "arrow"])
+def test_a_row_without_an_id_gets_the_same_outcome_on_both_paths(
+    pack_dir: Path, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CSV and JSONL rows without an id are errors named by their line (the file sources'
+    rule); Parquet and Arrow rows are decided with no id (Engine.decide's rule)."""
+    monkeypatch.setattr(sys.modules[__name__], "ROWS", [*ROWS[:2], {**ROWS[1], "client_id": None}])
+    source = _source(kind, tmp_path)
+    batch = [_plain(o) for o in tierwise.decide_table(pack_dir, source, AS_OF, engine="sql")]
+    durable = [_plain(o) for o in tierwise.decide_table(pack_dir, source, AS_OF, engine="durable")]
+    assert batch == durable
+    unnamed = batch[2]
+    if kind in ("csv", "jsonl"):
+        place = "row 4" if kind == "csv" else "line 3"
+        assert unnamed[0] == f"{source} {place}" and unnamed[4] == ["client_id"]
+    else:
+        assert unnamed[0] is None and unnamed[3]["pricing_tier"][2] == ["gold"]
 
 
 def test_auto_takes_the_batch_path_when_the_pack_compiles_to_sql(

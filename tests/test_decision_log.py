@@ -158,6 +158,19 @@ def test_writing_a_page_twice_keeps_each_client_once(tmp_path: Path, pack_dir: P
     log.close()
 
 
+def test_an_outcome_without_a_client_id_is_refused_not_dropped(
+    tmp_path: Path, pack_dir: Path
+) -> None:
+    log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    engine = Engine.from_path(pack_dir)
+    run = log.start_run(pack_hash=engine.pack.hash, as_of=AS_OF, source="test")
+    outcomes = [engine.decide({"clv": 1.0}, AS_OF, client_id="1"), engine.decide({}, AS_OF)]
+    with pytest.raises(ValueError, match="without a client id cannot be logged"):
+        log.write_outcomes(run, outcomes)
+    assert _rows(str(log.engine.url), DECISIONS, run.id) == []
+    log.close()
+
+
 def test_resuming_a_run_skips_the_clients_already_logged(
     tmp_path: Path, pack_dir: Path, mapping_file: Path
 ) -> None:

@@ -127,3 +127,45 @@ def test_sql_engine_refuses_a_source_it_cannot_push_down_into(
     )
     assert result.exit_code == 1
     assert "SQLite or PostgreSQL databases, not ftp://crm/clients" in result.output
+
+
+def test_rows_without_an_id_are_errors_on_both_paths_never_dropped(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workdir)
+    rows = pq.read_table(workdir / "clients.parquet").to_pylist()[:20]
+    for i in (4, 11):
+        rows[i]["client_id"] = None
+    pacsv.write_csv(pa.Table.from_pylist(rows), workdir / "noid.csv")
+    with sqlite3.connect(workdir / "noid.db") as conn:
+        conn.execute("CREATE TABLE clients (id TEXT, clv REAL, freq INTEGER, stage TEXT)")
+        conn.executemany(
+            "INSERT INTO clients VALUES (?, ?, ?, ?)",
+            [(r["client_id"], r["clv"], r["freq"], r["stage"]) for r in rows],
+        )
+    (workdir / "mapping.yaml").write_text(
+        "clients: {table: clients, id: id}\nfacts: {clv: clv, freq: freq, stage: stage}\n"
+    )
+    runner = CliRunner()
+    sources = {
+        "csv": ["--source", "csv:noid.csv"],
+        "db": ["--source", "sqlite:///noid.db", "--mapping", "mapping.yaml"],
+    }
+    for name, source in sources.items():
+        logged = {}
+        for engine in ("sql", "durable"):
+            result = runner.invoke(
+                main,
+                ["run", *source, "--rules", "rules", "--engine", engine, "--as-of", "2026-01-01",
+                 "--out", f"sqlite:///{name}_{engine}.db"],
+            )  # fmt: skip
+            assert result.exit_code == 0, result.output
+            assert "clients: 20" in result.stdout, result.output
+            logged[engine] = _logged(workdir / f"{name}_{engine}.db")
+        assert logged["sql"] == logged["durable"]
+        unnamed = {cid for cid, fact in logged["sql"][1] if fact == "client_id"}
+        assert len(unnamed) == 2, logged["sql"][1]
+    assert {cid for cid, fact in _logged(workdir / "csv_sql.db")[1] if fact == "client_id"} == {
+        "noid.csv row 6",
+        "noid.csv row 13",
+    }

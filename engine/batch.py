@@ -387,6 +387,8 @@ def decide_table(
         if engine == "sql" and choice.engine != "sql":
             raise PushdownError(f"this pack cannot run as SQL: {choice.reason}")
     log.info("decide_table: %s path (%s)", choice.engine, choice.reason)
+    if not isinstance(table, Path):
+        table = _whole_floats_as_integers(table, pack.inputs)
     if choice.engine == "durable":
         durable = rules if isinstance(rules, Engine) else Engine(pack, id_field=id_field)
         return TableOutcomes(choice.engine, choice.reason, _durable_outcomes(durable, table, day))
@@ -432,6 +434,28 @@ def _table_source(source: Any) -> Any:
         "decide_table: a table is a .parquet, .csv or .jsonl path, a pyarrow Table or a "
         f"pandas DataFrame, not {type(source).__name__}"
     )
+
+
+def _whole_floats_as_integers(table: Any, inputs: dict[str, FactType]) -> Any:
+    """A float column for an integer fact, as pandas makes of an integer column with missing
+    values, becomes integers when every value is whole; else it stays, and each client with
+    a fraction gets the usual 'should be an integer' error."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, t in inputs.items():
+        if t.kind != "integer" or name not in table.column_names:
+            continue
+        index = table.column_names.index(name)
+        column = table.column(index)
+        if not pa.types.is_floating(column.type):
+            continue
+        try:
+            whole = pc.cast(column, pa.int64(), safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        table = table.set_column(index, name, whole)
+    return table
 
 
 def _parquet_outcomes(

@@ -173,6 +173,21 @@ def test_a_row_without_an_id_gets_the_same_outcome_on_both_paths(
         assert unnamed[0] is None and unnamed[3]["pricing_tier"][2] == ["gold"]
 
 
+def test_a_pandas_integer_column_with_missing_values_is_read_as_integers(pack_dir: Path) -> None:
+    """pandas stores such a column as float64 (NaN for missing): when every value is whole
+    they are integers on both paths; a column with a fraction stays float, an error."""
+    frame = _arrow().to_pandas()
+    assert frame["purchases"].dtype == "float64"
+    for engine in ("sql", "durable"):
+        outcomes = list(tierwise.decide_table(pack_dir, frame, AS_OF, engine=engine))  # type: ignore[arg-type]
+        assert outcomes[1].decisions["pricing_tier"].rules == ["gold"], engine
+        assert outcomes[3].decisions["pricing_tier"].status == "default", engine
+    frame.loc[5, "purchases"] = 2.5
+    for engine in ("sql", "durable"):
+        outcomes = list(tierwise.decide_table(pack_dir, frame, AS_OF, engine=engine))  # type: ignore[arg-type]
+        assert [e.fact for e in outcomes[5].errors] == ["purchases"], engine
+
+
 def test_auto_takes_the_batch_path_when_the_pack_compiles_to_sql(
     pack_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

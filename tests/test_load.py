@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import pytest
 
+from tierwise import load
 from tierwise.errors import ErrorSink, Pos, RulePackError
 from tierwise.load import load_csv, load_yaml
 from tierwise.model import validate_document
@@ -229,3 +231,160 @@ def test_a_derived_fact_cannot_shadow_another_decisions_input(tmp_path: Path) ->
     (error,) = caught.value.errors
     assert (Path(error.pos.file).name, error.pos.line, error.pos.col) == ("a.yaml", 4, 3)
     assert error.kind == "duplicate fact" and "b.yaml:2:10" in error.message
+
+
+# YAML 1.2 scalars, as ruamel.yaml read them before PyYAML (whose YAML 1.1 would turn `no`
+# into False and `1:30` into 90): a rule author writing `channel: no` gets the string "no".
+SCALARS = [
+    ("yes", "yes"),
+    ("no", "no"),
+    ("on", "on"),
+    ("off", "off"),
+    ("y", "y"),
+    ("N", "N"),
+    ("true", True),
+    ("True", True),
+    ("FALSE", False),
+    ("tRUE", "tRUE"),
+    ("'true'", "true"),
+    ('"True"', "True"),
+    ("~", None),
+    ("null", None),
+    ("Null", None),
+    ("", None),
+    ("1_000", 1000),
+    ("0o10", 8),
+    ("010", 10),
+    ("08", 8),
+    ("0x1F", 31),
+    ("0b101", 5),
+    ("-0x1F", -31),
+    ("0o8", "0o8"),
+    ("1e3", 1000.0),
+    ("1.0e+3", 1000.0),
+    ("1.5E-3", 0.0015),
+    ("1.", 1.0),
+    (".5", 0.5),
+    ("1_0.5", 10.5),
+    (".inf", math.inf),
+    ("-.inf", -math.inf),
+    ("inf", "inf"),
+    ("NaN", "NaN"),
+    ("1:30", "1:30"),
+    ("'1:30'", "1:30"),
+    ("12:30:00", "12:30:00"),
+    ("2024-02-29", dt.date(2024, 2, 29)),
+    ("2024-02-29T10:00:00Z", dt.datetime(2024, 2, 29, 10, tzinfo=dt.UTC)),
+    ("2024-02-29 10:00:00", dt.datetime(2024, 2, 29, 10)),
+    (
+        "2024-02-29T10:00:00.5+02:00",
+        dt.datetime(2024, 2, 29, 10, 0, 0, 500000, dt.timezone(dt.timedelta(hours=2))),
+    ),
+    ("2024-02-29T10:00", "2024-02-29T10:00"),
+    ("'010'", "010"),
+    ("!!str 12", "12"),
+    ("<<", "<<"),
+]
+
+
+@pytest.fixture(params=["libyaml", "python"])
+def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with libyaml's composer and again with PyYAML's pure-Python fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(load, "_CLoader", None)
+    else:
+        assert load._CLoader is not None, "PyYAML is installed without libyaml"
+    return str(request.param)
+
+
+def load_text(tmp_path: Path, text: str) -> tuple[load.Document | None, ErrorSink]:
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    sink = ErrorSink()
+    return load_yaml(path, sink), sink
+
+
+@pytest.mark.parametrize(("text", "value"), SCALARS)
+def test_scalars_are_yaml_1_2(tmp_path: Path, loader: str, text: str, value: object) -> None:
+    doc, sink = load_text(tmp_path, f"channel: {text}\n")
+    assert doc is not None and not sink.errors
+    got = doc.data["channel"]
+    assert got == value and type(got) is type(value)
+
+
+def test_the_nan_scalar(tmp_path: Path, loader: str) -> None:
+    doc, _ = load_text(tmp_path, "x: .nan\n")
+    assert doc is not None and math.isnan(doc.data["x"])
+
+
+def test_keys_are_scalars_too(tmp_path: Path, loader: str) -> None:
+    doc, _ = load_text(tmp_path, "no: a\n1: b\nnull: c\n")
+    assert doc is not None
+    assert doc.data == {"no": "a", "1": "b", "None": "c"}
+    assert doc.key_pos((1,)) == Pos(str(tmp_path / "t.yaml"), 2, 1)  # an int key's path
+
+
+def test_styles_and_positions_of_values(tmp_path: Path, loader: str) -> None:
+    doc, _ = load_text(tmp_path, "a: 'x'\nb: \"y\"\nc: |\n  z\nd: >-\n  w\ne: [v, &n 1]\nf: *n\n")
+    assert doc is not None
+    assert doc.styles == {
+        ("a",): "single",
+        ("b",): "double",
+        ("c",): "block",
+        ("d",): "block",
+        ("e",): "plain",
+        ("e", 0): "plain",
+        ("e", 1): "plain",
+        ("f",): "plain",
+    }
+    assert [(p.line, p.col) for p in doc.values.values()] == [
+        (1, 4), (2, 4), (3, 4), (5, 4), (7, 4), (7, 5), (7, 8), (7, 8)
+    ]  # fmt: skip
+    assert doc.data["f"] == 1  # the alias reads its anchor's value, and points there
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "message"),
+    [
+        (
+            "a: 1\nb: 2\na: 3\n",
+            3,
+            1,
+            'found duplicate key "a" with value "3" (original value: "1")',
+        ),
+        ("x: {k: 1, k: [2]}\n", 1, 11, 'found duplicate key "k" with value "[2]"'),
+        ("x: *nope\n", 1, 4, "found undefined alias 'nope'"),
+        ("a: 1\n b: 2\n", 2, 3, "mapping values are not allowed here"),
+        ("a: @x\n", 1, 4, "found character '@' that cannot start any token"),
+        ("a: 1\n---\nb: 2\n", 2, 1, "but found another document"),
+        ("as_of: 2024-02-30\n", 1, 8, "'2024-02-30' is not a valid date: day is out of range"),
+        ("x:\n  <<: 5\n", 2, 7, "expected a mapping or list of mappings for merging"),
+        ("? [a]\n: 1\n", 1, 3, "a key must be a single value, not a list or a mapping"),
+        ("a: &a [*a]\n", 1, 4, "an alias refers to a node that contains it"),
+        ("a: 1\nb: b\x07c\n", 2, 5, "unacceptable character #x0007"),
+    ],
+)
+def test_yaml_errors_name_their_place(
+    tmp_path: Path, loader: str, text: str, line: int, col: int, message: str
+) -> None:
+    doc, sink = load_text(tmp_path, text)
+    assert doc is None
+    (error,) = sink.errors
+    assert (error.kind, error.pos.line, error.pos.col) == ("YAML syntax", line, col)
+    assert message in error.message
+
+
+def test_merge_keys_yield_to_the_mappings_own(tmp_path: Path, loader: str) -> None:
+    text = (
+        "base: &b {tier: gold, pct: 5}\nmore: &m {pct: 7, cap: 9}\nx:\n  <<: [*b, *m]\n  cap: 1\n"
+    )
+    doc, sink = load_text(tmp_path, text)
+    assert doc is not None and not sink.errors
+    assert doc.data["x"] == {"tier": "gold", "pct": 5, "cap": 1}
+    assert (doc.pos(("x", "tier")).line, doc.pos(("x", "cap")).line) == (1, 5)
+
+
+def test_an_empty_value_points_after_its_key(tmp_path: Path, loader: str) -> None:
+    doc, _ = load_text(tmp_path, "when:\nthen: x\n")
+    assert doc is not None and doc.data["when"] is None
+    assert (doc.pos(("when",)).line, doc.pos(("when",)).col) == (1, 6)

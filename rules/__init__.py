@@ -1,1 +1,2 @@
-"""The shipped rule packs: YAML and CSV data, packaged as tierwise.packs so an installed tierwise finds them."""
+"""The shipped rule packs: YAML and CSV data, packaged as tierwise.packs so that an installed
+tierwise finds them."""

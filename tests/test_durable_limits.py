@@ -27,7 +27,7 @@ def engine_for(tmp_path: Path, text: str) -> Engine:
 
 @pytest.fixture(scope="module")
 def five_thousand(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """5,000 rules as a CSV decision table (a 5,000-rule YAML file loads in ~20 s: ruamel)."""
+    """5,000 rules as a CSV decision table (quicker to write and to load than 5,000 YAML rules)."""
     folder = tmp_path_factory.mktemp("big")
     rows = ["id,code,region,n"] + [f"r{k},{k},not(x{k % 7}),{k}" for k in range(5000)]
     (folder / "big.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")

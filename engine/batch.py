@@ -239,8 +239,8 @@ class BatchEngine:
                 cursor.execute(f"DROP TABLE IF EXISTS {target}")
                 cursor.execute(f"CREATE TABLE {target} AS {query}")
                 cursor.execute(f"SELECT count(*) FROM {target}")
-                (count,) = cursor.fetchone()
-                return int(count)
+                row = cursor.fetchone()
+                return int(row[0]) if row else 0
             finally:
                 cursor.close()
 

@@ -14,13 +14,13 @@ import datetime as dt
 import logging
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 
-from .batch_outcomes import OutcomeRows, row_label
+from .batch_outcomes import PAGE, OutcomeRows, row_label
 from .compile.sql import (
     ERRORS_COLUMN,
     OutputColumns,
@@ -57,8 +57,6 @@ _INTEGER_TYPES = {
     "UBIGINT",
 }
 _NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
-_PAGE = 10_000
-"""Rows turned into Outcomes at a time when a batch result is read back."""
 log = logging.getLogger(__name__)
 
 
@@ -406,7 +404,7 @@ def decide_table(
         # rule); Parquet rows are decided with no id, as Engine.decide does
         label = row_label(table) if FILE_FORMATS[table.suffix.lower()] != "parquet" else None
         return TableOutcomes(
-            choice.engine, choice.reason, _parquet_outcomes(rows, decided, day, label), scratch
+            choice.engine, choice.reason, rows.from_parquet(decided, day, label), scratch
         )
     result = batch.decide_arrow(table, day)
     return TableOutcomes(choice.engine, choice.reason, _arrow_outcomes(rows, result, day))
@@ -458,23 +456,9 @@ def _whole_floats_as_integers(table: Any, inputs: dict[str, FactType]) -> Any:
     return table
 
 
-def _parquet_outcomes(
-    rows: OutcomeRows, path: Path, as_of: dt.date, label: Callable[[int], str] | None
-) -> Iterator[Outcome]:
-    """Outcomes from a batch result file (in the input's order), a page of rows at a time;
-    with `label`, a row without an id is an error named by its place in the input."""
-    import pyarrow.parquet as pq
-
-    number = 0
-    for part in pq.ParquetFile(path).iter_batches(batch_size=_PAGE):
-        for row in part.to_pylist():
-            number += 1
-            yield rows.outcome(row, as_of, None if label is None else label(number))
-
-
 def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:
     """Outcomes from a batch result table, a page of rows turned into dicts at a time."""
-    for part in result.to_batches(max_chunksize=_PAGE):
+    for part in result.to_batches(max_chunksize=PAGE):
         for row in part.to_pylist():
             yield rows.outcome(row, as_of)
 
@@ -488,14 +472,14 @@ def _durable_outcomes(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Ou
 def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:
     """The table's rows as fact dicts (or unreadable clients), streamed from files."""
     if not isinstance(table, Path):
-        for part in table.to_batches(max_chunksize=_PAGE):
+        for part in table.to_batches(max_chunksize=PAGE):
             yield from part.to_pylist()
         return
     kind = FILE_FORMATS[table.suffix.lower()]
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        for part in pq.ParquetFile(table).iter_batches(batch_size=_PAGE):
+        for part in pq.ParquetFile(table).iter_batches(batch_size=PAGE):
             yield from part.to_pylist()
         return
     from tierwise.adapters.files import CsvSource, JsonlSource

@@ -26,20 +26,42 @@ class OutcomeRows:
         self.pack = pack
         self.columns: OutputColumns = output_columns(pack, id_column)
 
-    def outcome(self, row: Mapping[str, Any], as_of: dt.date, where: str | None = None) -> Outcome:
-        """The row's Outcome. Given `where` (the row's place in its source), a row without a
-        client id is an error labelled with it, as the per-client path's file and database
-        sources label it; without, it is decided with no id, as `Engine.decide` does."""
+    def outcome(self, row: Mapping[str, Any], as_of: dt.date) -> Outcome:
+        """The row's Outcome; a row without a client id is decided with no id, as
+        `Engine.decide` does (sources that need an id check `unnamed` first)."""
         cid = row.get(self.columns.id)
-        if where is not None and (cid is None or cid == ""):
-            message = f"{where}: no {self.columns.id}"
-            return new_outcome(where, self.pack.hash, as_of, {}, [FactError(ID_FACT, message)])
         cid = None if cid is None else str(cid)
         errors = row.get(self.columns.errors)
         if errors:
             return new_outcome(cid, self.pack.hash, as_of, {}, _fact_errors(errors))
         results = {d.name: self._result(d, row) for d in self.pack.decisions}
         return new_outcome(cid, self.pack.hash, as_of, results, [])
+
+    def unnamed(self, row: Mapping[str, Any]) -> bool:
+        """Whether the row has no client id."""
+        return row.get(self.columns.id) in (None, "")
+
+    def unnamed_error(self, where: str, as_of: dt.date) -> Outcome:
+        """The Outcome of a row without a client id: an error labelled with its place in
+        the source, as the per-client path's file and database sources label it."""
+        message = f"{where}: no {self.columns.id}"
+        return new_outcome(where, self.pack.hash, as_of, {}, [FactError(ID_FACT, message)])
+
+    def from_parquet(
+        self, path: Path, as_of: dt.date, label: Callable[[int], str] | None
+    ) -> Iterator[Outcome]:
+        """Outcomes from a batch result file (rows in the input's order), a page at a time;
+        with `label`, a row without an id is an error named by its place in the input."""
+        import pyarrow.parquet as pq
+
+        number = 0
+        for part in pq.ParquetFile(path).iter_batches(batch_size=PAGE):
+            for row in part.to_pylist():
+                number += 1
+                if label is not None and self.unnamed(row):
+                    yield self.unnamed_error(label(number), as_of)
+                else:
+                    yield self.outcome(row, as_of)
 
     def _result(self, decision: Decision, row: Mapping[str, Any]) -> DecisionResult:
         cols = self.columns.decisions[decision.name]
@@ -65,6 +87,8 @@ class OutcomeRows:
         return DecisionResult(decision.name, "decided", output, ids, explanations)
 
 
+PAGE = 10_000
+"""Result rows turned into dicts at a time."""
 ID_FACT = "client_id"
 """The fact name that an error about a missing client id is filed under (as the sources do)."""
 
@@ -111,17 +135,10 @@ class BatchDecidedSource:
         self.rows = OutcomeRows(batch.pack, batch.id_field)
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
-        import pyarrow.parquet as pq
-
         decided = self.workdir / "tierwise-batch-result.parquet"
         self.batch.decide_file(self.path, decided, as_of)
-        where = row_label(self.path)
         try:
-            number = 0
-            for batch in pq.ParquetFile(decided).iter_batches(batch_size=10_000):
-                for row in batch.to_pylist():  # in the input's order (insertion order kept)
-                    number += 1
-                    yield self.rows.outcome(row, as_of, where(number))
+            yield from self.rows.from_parquet(decided, as_of, row_label(self.path))
         finally:
             decided.unlink(missing_ok=True)
 
@@ -147,9 +164,11 @@ class PushdownDecidedSource:
         query = self.source.query(as_of, types)
         unnamed = 0
         for row in self.batch.decide_sql_rows(self.source.engine, query, as_of):
-            if row.get(self.rows.columns.id) is None:
+            if self.rows.unnamed(row):
                 unnamed += 1
-            yield self.rows.outcome(row, as_of, self.source.unnamed_label(unnamed))
+                yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
+            else:
+                yield self.rows.outcome(row, as_of)
 
     def close(self) -> None:
         self.source.close()

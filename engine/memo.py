@@ -63,9 +63,9 @@ def class_key(tests: list[Test], types: dict[str, FactType]) -> Key:
     """A function from facts to the classes of every field that `tests` read.
 
     Fields of a declared type take a fast path run by C functions: one bisect for a number
-    or a date, a dict lookup for a string or a boolean tested for equality only. Other
-    fields, and any value that trips the fast path (a null under an order test), go
-    through `_classifier`, which is exact for every value.
+    or a date, a dict lookup for a string or a boolean tested for equality only. A value
+    that trips the bisect (a null) sends that key through `_placed`, which gives the same
+    classes one field at a time; other fields go through `_classifier`, exact for any value.
     """
     by_field: dict[str, list[tuple[str, Any]]] = {}
     for op, name, value in tests:
@@ -84,7 +84,7 @@ def class_key(tests: list[Test], types: dict[str, FactType]) -> Key:
             if kind != "date":  # -inf, inf and nan reach durable as null: their class is None
                 edges = [-math.inf, -sys.float_info.max, *edges, math.inf]
                 classes = [None, None, *classes, None]
-            ordered.append((name, edges, classes, _classifier(field_tests)))
+            ordered.append((name, edges, classes, _placed(edges, classes)))
         elif exact and not is_ordered and kind in ("string", "bool"):
             literals = {v for _, v in field_tests}
             equal.append((name, {**{v: v for v in literals}, None: None}))
@@ -104,7 +104,7 @@ def _key(
     ordered_names = tuple(n for n, *_ in ordered)
     edges = tuple(e for _, e, _, _ in ordered)
     classes = tuple(c for _, _, c, _ in ordered)
-    exact = tuple(c for *_, c in ordered)
+    one_by_one = tuple(c for *_, c in ordered)
     other_names = tuple(n for n, _ in other)
     other_classes = tuple(c for _, c in other)
     table_get = dict.get
@@ -114,8 +114,8 @@ def _key(
         values = tuple(map(get, ordered_names))
         try:
             places = tuple(map(getitem, classes, map(bisect_right, edges, values)))
-        except TypeError:  # a null (or an unexpected type): the exact, slower way
-            places = tuple([c(v) for c, v in zip(exact, values, strict=True)])
+        except TypeError:  # a null (or an unexpected type): field by field
+            places = tuple([c(v) for c, v in zip(one_by_one, values, strict=True)])
         key = (places, tuple(map(table_get, tables, map(get, equal_names), others)))
         if other_names:
             return (
@@ -125,6 +125,19 @@ def _key(
         return key
 
     return key
+
+
+def _placed(edges: list[Any], classes: list[int | None]) -> Callable[[Any], Any]:
+    """One bisect field's class, alone: the fast path's class, or for a value that cannot be
+    compared with the edges, None for null and the value itself (1-tuple) otherwise."""
+
+    def placed(v: Any) -> Any:
+        try:
+            return classes[bisect_right(edges, v)]
+        except TypeError:
+            return None if v is None else (v,)
+
+    return placed
 
 
 def _edges(numbers: list[Any], kind: str | None) -> list[Any]:

@@ -115,6 +115,19 @@ inputs:
   tier: {enum: [gold, silver, bronze]}
   city: {type: string}
 """
+
+
+def test_a_fields_class_does_not_depend_on_a_null_beside_it() -> None:
+    """A null in one field sends the key the slow way; the other fields keep their classes,
+    so `x == 0` with x = 7 never shares a key with x = 0, whatever y is."""
+    types = {"x": FactType("number"), "y": FactType("integer")}
+    key = memo.class_key([("$eq", "x", 0), ("$gte", "y", 3)], types)
+    for x in (0, 7, -1.5):
+        assert key({"x": x, "y": None})[0][0] == key({"x": x, "y": 5})[0][0]
+    assert key({"x": 0, "y": None}) != key({"x": 7, "y": None})
+    assert key({"x": None, "y": 5})[0][0] is None
+
+
 PACK = {
     "offer.yaml": """decision: offer
 hit_policy: first"""

@@ -61,6 +61,11 @@ class Source(Protocol):
         ...
 
 
+def without_id(where: str, column: str) -> UnreadableClient:
+    """A record with no client id: an error labelled with its place in the source."""
+    return UnreadableClient(where, (FactError(ID_KEY, f"{where}: no {column}"),))
+
+
 def coerce_value(value: Any, t: FactType) -> Any:
     """A value from a file or a database turned into the declared type; ValueError if it
     cannot be. Text goes through `coerce_text`; database numbers and dates are normalised."""

@@ -19,7 +19,7 @@ import orjson
 from tierwise.outcome import FactError
 from tierwise.types import FactType
 
-from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record
+from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, without_id
 from .mapping import Mapping as MappingFile
 from .mapping import load_mapping
 
@@ -56,10 +56,7 @@ class _FileSource:
     def _record(self, row: Mapping[str, Any], types: Mapping[str, FactType], where: str) -> Record:
         raw_id = self._id(row)
         if raw_id in (None, ""):
-            column = self.id_column or " or ".join(ID_COLUMNS)
-            return UnreadableClient(
-                where, (FactError(fact=ID_KEY, message=f"{where}: no {column}"),)
-            )
+            return without_id(where, self.id_column or " or ".join(ID_COLUMNS))
         return coerce_record(self._rename(row), types, str(raw_id), where)
 
     def close(self) -> None:

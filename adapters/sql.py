@@ -13,12 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
-from tierwise.facts import UnreadableClient
 from tierwise.ir import Pack
-from tierwise.outcome import FactError, Outcome
+from tierwise.outcome import Outcome
 from tierwise.types import FactType
 
-from .base import ID_KEY, AdapterError, Record, coerce_record
+from .base import ID_KEY, AdapterError, Record, coerce_record, without_id
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -121,10 +120,7 @@ class SqlSource:
                     cid = row[ID_KEY]
                     if cid is None:
                         unnamed += 1
-                        where = self.unnamed_label(unnamed)
-                        yield UnreadableClient(
-                            where, (FactError(ID_KEY, f"{where}: no {self.id_column.name}"),)
-                        )
+                        yield without_id(self.unnamed_label(unnamed), self.id_column.name)
                         continue
                     where = f"{table} {self.id_column.name}={cid}"
                     yield coerce_record(dict(row), types, str(cid), where)

@@ -13,10 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from tierwise.errors import TierwiseError
-from tierwise.facts import UnreadableClient, coerce_text
-from tierwise.ir import Pack
+from tierwise.lang.types import FactType
 from tierwise.outcome import FactError, Outcome
-from tierwise.types import FactType
+from tierwise.pack.ir import Pack
+from tierwise.runtime.facts import UnreadableClient, coerce_text
 
 ID_KEY = "client_id"
 """The key that carries the client's id in every record a Source yields."""

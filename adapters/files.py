@@ -16,8 +16,8 @@ from typing import IO, Any
 
 import orjson
 
+from tierwise.lang.types import FactType
 from tierwise.outcome import FactError
-from tierwise.types import FactType
 
 from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, without_id
 from .mapping import Mapping as MappingFile

@@ -33,9 +33,9 @@ from typing import Any
 
 import pluggy
 
-from tierwise.engine import Engine
 from tierwise.outcome import FactError, Outcome
 from tierwise.plugins.manager import TierwisePluginManager, get_plugin_manager, safe_call
+from tierwise.runtime.engine import Engine
 
 from .base import Record, Source, UnreadableClient
 from .log import Change, DecisionLog, RunState

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tierwise.errors import ErrorSink, Pos, RulePackError
-from tierwise.load import Document, load_yaml
+from tierwise.pack.load import Document, load_yaml
 
 from .base import AdapterError
 

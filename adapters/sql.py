@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
-from tierwise.ir import Pack
+from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
-from tierwise.types import FactType
+from tierwise.pack.ir import Pack
 
 from .base import ID_KEY, AdapterError, Record, coerce_record, without_id
 from .db import connect, reason, safe_url

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tierwise.pack import load_pack
+from tierwise.pack.build import load_pack
 from tierwise.plugins.manager import function_registry
-from tierwise.verify import analyze
+from tierwise.verify.analyze import analyze
 
 STAGES = ["prospect", "new", "growing", "mature", "declining", "lapsed"]
 CHANNELS = ["email", "phone", "chat", "branch"]

@@ -2,13 +2,13 @@
 
 from typing import TYPE_CHECKING, Any
 
-from .engine import Engine
-from .errors import Pos, RuleError, RulePackError, TierwiseError
-from .functions import Function, FunctionRegistry
-from .outcome import DecisionResult, Explanation, FactError, Outcome
+from tierwise.errors import Pos, RuleError, RulePackError, TierwiseError
+from tierwise.functions import Function, FunctionRegistry
+from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome
+from tierwise.runtime.engine import Engine
 
 if TYPE_CHECKING:
-    from .batch import decide_table
+    from tierwise.batch.table import decide_table
 
 __all__ = [
     "DecisionResult",
@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
     """`decide_table` loads the batch path (SQLAlchemy, DuckDB) on first use, so that
     `import tierwise` for the per-client path does not pay for it (it doubles import time)."""
     if name == "decide_table":
-        from .batch import decide_table
+        from tierwise.batch.table import decide_table
 
         return decide_table
     raise AttributeError(f"module 'tierwise' has no attribute {name!r}")

@@ -11,10 +11,10 @@ from typing import Any, TextIO
 import click
 import orjson
 
-from tierwise.engine import Engine
 from tierwise.errors import RulePackError
-from tierwise.facts import UnreadableClient
 from tierwise.outcome import FactError
+from tierwise.runtime.engine import Engine
+from tierwise.runtime.facts import UnreadableClient
 
 from .manager import hookimpl
 
@@ -70,7 +70,7 @@ def check(path: Path, strict: bool) -> None:
 
 def _findings(pack: Any) -> list[Any]:
     try:
-        from tierwise.verify import analyze
+        from tierwise.verify.analyze import analyze
     except ImportError:
         return []
     return list(analyze(pack))
@@ -81,7 +81,7 @@ def _findings(pack: Any) -> list[Any]:
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 def test_command(path: Path, verbose: bool) -> None:
     """Run the tests written in rule files (`tests:` with given/expect)."""
-    from tierwise.testing import run_all
+    from tierwise.testing.rule_tests import run_all
 
     results = run_all(load_engine(path))
     failed = [r for r in results if not r.passed]
@@ -132,7 +132,7 @@ def _json_lines(stream: TextIO) -> Iterator[Any]:
 @click.argument("facts")
 def explain(rules: Path, as_of: dt.datetime | None, facts: str) -> None:
     """Explain the decisions for one client: FACTS is JSON, or @file.json."""
-    from tierwise.explain import describe
+    from tierwise.runtime.explain import describe
 
     text = Path(facts[1:]).read_text() if facts.startswith("@") else facts
     try:

@@ -31,7 +31,7 @@ def days_between(start: dt.date, end: dt.date) -> int:
 
 
 def _sql() -> Any:
-    from tierwise.compile import sqldialect
+    from tierwise.batch import dialects as sqldialect
 
     return sqldialect
 

@@ -20,8 +20,8 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
-from tierwise.explain import describe
-from tierwise.profiling import build_profile, profile_digest
+from tierwise.runtime.explain import describe
+from tierwise.runtime.profile import build_profile, profile_digest
 
 from .builtin_cli import AS_OF_OPTION, load_engine
 from .manager import get_plugin_manager, hookimpl
@@ -144,8 +144,8 @@ def _batch_source(
         if scheme == "parquet":
             raise click.ClickException("parquet: sources are read by the batch path: --engine sql")
         return None
+    from tierwise.adapters.decided import BatchDecidedSource, PushdownDecidedSource
     from tierwise.batch import BatchEngine, choose_engine
-    from tierwise.batch_outcomes import BatchDecidedSource, PushdownDecidedSource
 
     dialect = "duckdb" if scheme in TABLE_SCHEMES else scheme.split("+", 1)[0]
     if dialect == "postgres":

@@ -69,11 +69,13 @@ def diff(
     as_of: dt.datetime | None,
 ) -> None:
     """Compare two versions of the rules, and their impact on a client base."""
-    from tierwise.diff import DiffError, default_weight, read_clients
-    from tierwise.diff import diff as run_diff
-    from tierwise.diff_revisions import RevisionError, materialize
+    from tierwise.adapters.clients import read_clients
     from tierwise.errors import RulePackError
-    from tierwise.pack import load_pack
+    from tierwise.impact.impact import default_weight
+    from tierwise.impact.impact import diff as run_diff
+    from tierwise.impact.static import DiffError
+    from tierwise.pack.build import load_pack
+    from tierwise.pack.revisions import RevisionError, materialize
     from tierwise.plugins.manager import function_registry
 
     functions = function_registry()
@@ -111,7 +113,7 @@ def diff(
         json_out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
         click.echo(f"JSON report: {json_out}")
     if html_out is not None:
-        from tierwise.report_html import render
+        from tierwise.impact.report_html import render
 
         html_out.write_text(render(data), encoding="utf-8")
         click.echo(f"HTML report: {html_out}")
@@ -119,7 +121,7 @@ def diff(
 
 def render_text(data: dict[str, Any]) -> str:
     """The diff as text for a terminal: rule changes, matrices, numeric changes."""
-    from tierwise.report_html import matrix
+    from tierwise.impact.report_html import matrix
 
     lines = [
         f"{data['old']} -> {data['new']}: {data['clients']:,} clients, as of {data['as_of']}"

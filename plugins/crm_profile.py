@@ -13,9 +13,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tierwise.facts import coerce_text
-from tierwise.profiling import rank
-from tierwise.types import FactType
+from tierwise.lang.types import FactType
+from tierwise.runtime.facts import coerce_text
+from tierwise.runtime.profile import rank
 
 from . import crm_functions as fn
 from .manager import hookimpl

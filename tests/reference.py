@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierwise.expr import (
+from tierwise.lang.expr import (
     And,
     Arith,
     Call,
@@ -28,8 +28,8 @@ from tierwise.expr import (
     Not,
     Or,
 )
-from tierwise.ir import Decision, Pack, Rule
-from tierwise.types import FactType
+from tierwise.lang.types import FactType
+from tierwise.pack.ir import Decision, Pack, Rule
 
 
 class ReferenceError_(Exception):

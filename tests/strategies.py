@@ -15,8 +15,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tierwise.ir import Pack
-from tierwise.types import FactType
+from tierwise.lang.types import FactType
+from tierwise.pack.ir import Pack
 
 INPUTS: dict[str, Any] = {
     "n1": "number",

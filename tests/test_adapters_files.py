@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tierwise.adapters import AdapterError, UnreadableClient, open_source
-from tierwise.types import DATE, INTEGER, LIST, NUMBER, STRING, FactType
+from tierwise.lang.types import DATE, INTEGER, LIST, NUMBER, STRING, FactType
 
 TYPES: dict[str, FactType] = {
     "clv": NUMBER,
@@ -130,7 +130,7 @@ def test_files_stream_in_constant_memory(tmp_path: Path) -> None:
 
 def test_database_zero_one_becomes_a_bool() -> None:
     from tierwise.adapters.base import coerce_value
-    from tierwise.types import BOOL
+    from tierwise.lang.types import BOOL
 
     assert coerce_value(1, BOOL) is True
     assert coerce_value(0, BOOL) is False
@@ -139,7 +139,7 @@ def test_database_zero_one_becomes_a_bool() -> None:
 
 def test_an_empty_text_cell_is_a_missing_value() -> None:
     from tierwise.adapters.base import coerce_value
-    from tierwise.types import FactType
+    from tierwise.lang.types import FactType
 
     assert coerce_value("", FactType("string", enum=("a", "b"))) is None
     assert coerce_value("  ", FactType("string")) is None

@@ -10,7 +10,7 @@ import pytest
 
 from tierwise.adapters import AdapterError, UnreadableClient, open_source
 from tierwise.adapters.sql import SqlSource
-from tierwise.engine import Engine
+from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, MAPPING, expected_facts, make_crm
 
@@ -218,7 +218,7 @@ def test_postgresql_clients_come_through_a_server_side_cursor(
 def test_aggregates_over_the_clients_table_itself(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from tierwise.types import INTEGER, NUMBER
+    from tierwise.lang.types import INTEGER, NUMBER
 
     url = f"sqlite:///{tmp_path / 'crm.db'}"
     engine = sa.create_engine(url)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tierwise import Engine
 from tierwise.batch import BatchEngine, BatchError, choose_engine
-from tierwise.compile.sql import PushdownError
+from tierwise.batch.compiler import PushdownError
 from tierwise.functions import Function, FunctionRegistry
 from tierwise.plugins.manager import function_registry
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tierwise import Engine
 from tierwise.batch import BatchEngine
-from tierwise.facts import coerce_text
+from tierwise.runtime.facts import coerce_text
 
 AS_OF = dt.date(2024, 3, 1)
 PACK = """\

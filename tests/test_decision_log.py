@@ -17,9 +17,9 @@ from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, decision_row, write_page
 from tierwise.cli import main
-from tierwise.engine import Engine
 from tierwise.outcome import DecisionResult, Outcome
 from tierwise.plugins.manager import get_plugin_manager, hookimpl
+from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, CLIENTS, expected_facts, make_crm
 

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tierwise import diff as diff_module
+from tierwise.adapters.clients import read_clients
 from tierwise.cli import main
-from tierwise.diff import decide_all, diff, read_clients, static_diff
-from tierwise.diff_revisions import RevisionError, split_spec
-from tierwise.ir import Pack
-from tierwise.pack import load_pack
+from tierwise.impact import impact as diff_module
+from tierwise.impact.impact import decide_all, diff
+from tierwise.impact.static import static_diff
+from tierwise.pack.build import load_pack
+from tierwise.pack.ir import Pack
+from tierwise.pack.revisions import RevisionError, split_spec
 from tierwise.plugins.manager import function_registry
 
 AS_OF = dt.date(2026, 1, 1)

@@ -20,10 +20,10 @@ from tests.strategies import AS_OF, clients, packs
 from tierwise import Engine
 from tierwise.adapters.db import with_driver
 from tierwise.batch import BatchEngine
-from tierwise.compile.sql import PushdownError
-from tierwise.ir import Decision, Pack
+from tierwise.batch.compiler import PushdownError
+from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
-from tierwise.types import FactType
+from tierwise.pack.ir import Decision, Pack
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("TIERWISE_DIFF_EXAMPLES", "80")),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tierwise.errors import RuleError, RulePackError
-from tierwise.pack import load_pack
+from tierwise.pack.build import load_pack
 from tierwise.plugins.manager import function_registry
 
 HEAD = "decision: t\ninputs:\n  clv: number\n  name: string\nrules:\n"

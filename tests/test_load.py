@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tierwise import load
 from tierwise.errors import ErrorSink, Pos, RulePackError
-from tierwise.load import load_csv, load_yaml
-from tierwise.model import validate_document
-from tierwise.pack import load_pack
+from tierwise.pack import load
+from tierwise.pack.build import load_pack
+from tierwise.pack.load import load_csv, load_yaml
+from tierwise.pack.schema import validate_document
 from tierwise.plugins.manager import function_registry
 
 RULES = """\

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tierwise import Engine, memo
-from tierwise.compile.durable import literal_json
-from tierwise.types import FactType
+from tierwise import Engine
+from tierwise.lang.types import FactType
+from tierwise.runtime import memo
+from tierwise.runtime.compile import literal_json
 
 from . import reference
 
@@ -197,7 +198,7 @@ def test_explanations_are_each_clients_own(engine: Engine) -> None:
 
 
 def test_a_full_memo_starts_afresh(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tierwise.engine.MEMO_LIMIT", 2)
+    monkeypatch.setattr("tierwise.runtime.engine.MEMO_LIMIT", 2)
     as_of = dt.date(2026, 1, 1)
     clients = [{"clv": float(c), "visits": v} for c in (0, 600, 1200) for v in (0, 5)] * 3
     for facts, outcome in zip(clients, engine.decide_many(clients, as_of), strict=True):

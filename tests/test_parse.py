@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from tierwise.errors import Pos
-from tierwise.expr import (
+from tierwise.lang.expr import (
     And,
     Arith,
     Call,
@@ -24,7 +24,7 @@ from tierwise.expr import (
     names,
     render,
 )
-from tierwise.parse import ParseError, parse_expression
+from tierwise.lang.parse import ParseError, parse_expression
 
 P = Pos("f", 1, 1)
 

@@ -19,7 +19,6 @@ from click.testing import CliRunner
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
 from tierwise.cli import main
-from tierwise.engine import Engine
 from tierwise.functions import Function
 from tierwise.plugins.manager import (
     PluginLoadError,
@@ -29,6 +28,7 @@ from tierwise.plugins.manager import (
     list_plugins,
     safe_call,
 )
+from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF
 
@@ -49,7 +49,7 @@ RUN = """\
 import datetime as dt, shutil, sys
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
-from tierwise.engine import Engine
+from tierwise import Engine
 
 rules, log, csv, *versions = sys.argv[1:]
 for version in versions:

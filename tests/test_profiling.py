@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tierwise.plugins import crm_profile
 from tierwise.plugins.manager import get_plugin_manager
-from tierwise.profiling import Profiler, build_profile, cut_points, profile_digest, rank
+from tierwise.runtime.profile import Profiler, build_profile, cut_points, profile_digest, rank
 
 AS_OF = dt.date(2026, 1, 1)
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from tierwise import Engine
-from tierwise.testing import run_all
+from tierwise.testing.rule_tests import run_all
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

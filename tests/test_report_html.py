@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.diff import diff
-from tierwise.pack import load_pack
+from tierwise.impact.impact import diff
+from tierwise.impact.report_html import matrix, render
+from tierwise.pack.build import load_pack
 from tierwise.plugins.manager import function_registry
-from tierwise.report_html import matrix, render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tierwise import Engine
-from tierwise.testing import run_all
+from tierwise.testing.rule_tests import run_all
 
 pytest_plugins = ["pytester"]
 

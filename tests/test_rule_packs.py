@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tierwise import Engine
-from tierwise.testing import DEFAULT_AS_OF, cases, run_all
+from tierwise.testing.rule_tests import DEFAULT_AS_OF, cases, run_all
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 AS_OF = dt.date(2026, 1, 1)

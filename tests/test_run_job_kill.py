@@ -16,7 +16,7 @@ from tierwise.adapters import open_source
 from tierwise.adapters.db import connect
 from tierwise.adapters.job import run_job
 from tierwise.adapters.log import DECISIONS, RUNS
-from tierwise.engine import Engine
+from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, CLIENTS, make_crm
 
@@ -26,7 +26,7 @@ CHILD = """\
 import datetime as dt, sys, time
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
-from tierwise.engine import Engine
+from tierwise import Engine
 
 pack, crm, mapping, log, run_id, delay = sys.argv[1:]
 source = open_source(crm, mapping)

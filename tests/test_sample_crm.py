@@ -15,11 +15,11 @@ from tierwise import Engine
 from tierwise.adapters.job import run_job
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
-from tierwise.facts import UnreadableClient
 from tierwise.outcome import FactError, Outcome
 from tierwise.plugins.crm_profile import enrich
 from tierwise.plugins.manager import get_plugin_manager
-from tierwise.profiling import build_profile
+from tierwise.runtime.facts import UnreadableClient
+from tierwise.runtime.profile import build_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "adapters" / "sample_mapping.yaml"

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from tierwise import Engine
 from tierwise.batch import BatchEngine
-from tierwise.batch_outcomes import OutcomeRows
+from tierwise.batch.rows import OutcomeRows
 
 PACKS = {
     "recent.yaml": """\

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tierwise import Engine
 from tierwise.batch import BatchEngine
-from tierwise.compile.sql import PushdownError, SqlCompiler
+from tierwise.batch.compiler import PushdownError, SqlCompiler
 
 AS_OF = dt.date(2024, 3, 1)
 INPUTS = {
@@ -134,7 +134,7 @@ def test_the_sql_text_is_one_query_per_dialect(engine: Engine) -> None:
     for dialect in ("duckdb", "sqlite"):
         compiler = SqlCompiler(engine.pack, dialect)
         source = sa.table("clients", *(sa.column(n) for n in ["client_id", *INPUTS]))
-        from tierwise.compile.sql import SourceColumn
+        from tierwise.batch.compiler import SourceColumn
 
         text = compiler.sql_text(
             compiler.select(source, {n: SourceColumn(n) for n in INPUTS}, AS_OF)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tierwise.errors import ErrorSink, Pos
-from tierwise.parse import parse_expression
+from tierwise.lang.parse import parse_expression
+from tierwise.lang.typecheck import TypeChecker
+from tierwise.lang.types import FactType
 from tierwise.plugins.manager import function_registry
-from tierwise.typecheck import TypeChecker
-from tierwise.types import FactType
 
 ENV = {
     "clv": FactType("number"),

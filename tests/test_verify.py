@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tierwise.engine import Engine
-from tierwise.ir import Pack
-from tierwise.pack import load_pack
+from tierwise.pack.build import load_pack
+from tierwise.pack.ir import Pack
 from tierwise.plugins.manager import function_registry
-from tierwise.verify import Finding, analyze
+from tierwise.runtime.engine import Engine
+from tierwise.verify.analyze import Finding, analyze
 
 
 def make_pack(tmp_path: Path, **files: str) -> Pack:

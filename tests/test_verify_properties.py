@@ -9,10 +9,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tierwise.engine import Engine
-from tierwise.pack import load_pack
+from tierwise.pack.build import load_pack
 from tierwise.plugins.manager import function_registry
-from tierwise.verify import analyze
+from tierwise.runtime.engine import Engine
+from tierwise.verify.analyze import analyze
 
 from .strategies import AS_OF, clients, packs
 from .test_verify import assert_examples_hold

@@ -1,0 +1,65 @@
+"""Sources whose clients arrive decided: a table file decided in bulk by DuckDB, or a CRM
+database decided inside the database; the run job logs them like any other source."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tierwise.batch.rows import OutcomeRows, row_label
+from tierwise.outcome import Outcome
+
+
+class BatchDecidedSource:
+    """A table file (Parquet, CSV, JSONL) decided in bulk by DuckDB, then yielded client by
+    client as Outcomes, so that the run job logs them with its usual guarantees (pages in
+    one transaction, resume, change detection, hooks). Enrichment hooks do not run here:
+    the batch path evaluates the rules only."""
+
+    def __init__(self, batch: Any, path: str | Path, url: str, workdir: Path) -> None:
+        self.batch = batch
+        self.path = Path(path)
+        self.url = url
+        self.workdir = workdir
+        self.rows = OutcomeRows(batch.pack, batch.id_field)
+
+    def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
+        decided = self.workdir / "tierwise-batch-result.parquet"
+        self.batch.decide_file(self.path, decided, as_of)
+        try:
+            yield from self.rows.from_parquet(decided, as_of, row_label(self.path))
+        finally:
+            decided.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Nothing stays open between runs."""
+
+
+class PushdownDecidedSource:
+    """A CRM database's clients decided inside that database: the SQL adapter's query (facts
+    and aggregates from the mapping) with the rules compiled on top, then yielded as
+    Outcomes for the run job. CRM write-back from the mapping applies as on the durable path;
+    enrichment hooks do not run."""
+
+    def __init__(self, batch: Any, sql_source: Any) -> None:
+        self.batch = batch
+        self.source = sql_source
+        self.url = sql_source.url
+        self.writeback = sql_source.writeback
+        self.rows = OutcomeRows(batch.pack, batch.id_field)
+
+    def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
+        """Streamed page by page from the database (`decide_sql_rows`), never all at once."""
+        query = self.source.query(as_of, types)
+        unnamed = 0
+        for row in self.batch.decide_sql_rows(self.source.engine, query, as_of):
+            if self.rows.unnamed(row):
+                unnamed += 1
+                yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
+            else:
+                yield self.rows.outcome(row, as_of)
+
+    def close(self) -> None:
+        self.source.close()

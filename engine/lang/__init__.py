@@ -1,0 +1,1 @@
+"""The rule language: value types, the expression tree, its parser and its type checker."""

@@ -1,0 +1,1 @@
+"""Pack building: rule files loaded (YAML, CSV), validated, parsed and checked into the IR."""

@@ -1,0 +1,112 @@
+"""The intermediate representation: typed decisions, rules and derived facts.
+
+Stage three of the pipeline, and the one input of every compiler (durable, SQL, solver).
+Plain frozen dataclasses: once built, a pack never changes, so it can be shared freely.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierwise.errors import Pos
+from tierwise.functions import FunctionRegistry
+from tierwise.lang.expr import Node
+from tierwise.lang.types import FactType
+
+Output = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A fact computed from other facts before matching (`margin_12m: revenue - costs`)."""
+
+    name: str
+    expr: Node
+    type: FactType
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    index: int
+    condition: Node
+    outputs: Output
+    because: str
+    priority: int | None
+    pos: Pos
+    text: str
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """collect's aggregation: count, or sum/min/max of one numeric output field."""
+
+    op: str
+    field: str | None
+
+    @property
+    def output_name(self) -> str:
+        return self.field or "count"
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    """A case from a file's `tests:`: facts given, and the expected output and rules."""
+
+    name: str
+    given: dict[str, Any]
+    expect: Any
+    expect_given: bool
+    rules: tuple[str, ...] | None
+    as_of: dt.date | None
+    pos: Pos
+
+
+@dataclass(frozen=True)
+class Decision:
+    name: str
+    description: str
+    hit_policy: str
+    aggregate: Aggregate | None
+    priority_order: tuple[str, tuple[Any, ...]] | None
+    inputs: dict[str, FactType]
+    derived: tuple[Derived, ...]
+    rules: tuple[Rule, ...]
+    default: Output | None
+    output_types: dict[str, FactType]
+    tests: tuple[RuleTest, ...]
+    depends_on: frozenset[str]
+    pos: Pos
+
+    @property
+    def file(self) -> str:
+        return self.pos.file
+
+    def rule(self, rule_id: str) -> Rule:
+        return next(r for r in self.rules if r.id == rule_id)
+
+    def ordered_rules(self) -> list[Rule]:
+        """Rules in first-hit order: higher `priority` first, then file order."""
+        return sorted(self.rules, key=lambda r: (-(r.priority or 0), r.index))
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A loaded rule pack: decisions in dependency order, all inputs, and a content hash."""
+
+    decisions: tuple[Decision, ...]
+    inputs: dict[str, FactType]
+    functions: FunctionRegistry
+    hash: str
+    root: str
+    files: tuple[str, ...] = field(default=())
+
+    def decision(self, name: str) -> Decision:
+        return next(d for d in self.decisions if d.name == name)
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.decisions]

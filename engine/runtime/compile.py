@@ -1,0 +1,276 @@
+"""Compile decisions to durable_rules rulesets (JSON condition form) and the values to precompute.
+
+durable matches `fact op literal` tests; everything else in a condition (arithmetic,
+function calls, fact-versus-fact comparisons, exists, list membership) is hoisted into a
+value computed in Python before the assert, and durable tests that value. Negation is
+pushed down to the tests (Kleene logic keeps De Morgan), so unknown never matches, also
+under `not`. Large decisions are split into several rulesets so that durable's limits
+(64 simultaneous matches, slow loads past ~500 rules, 253 properties) are never reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tierwise.functions import FunctionRegistry
+from tierwise.lang.expr import (
+    FLIPPED_COMPARE,
+    NEGATED_COMPARE,
+    And,
+    Compare,
+    In,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Not,
+    Or,
+    render,
+)
+from tierwise.lang.types import FactType
+from tierwise.pack.ir import Decision, Rule
+from tierwise.runtime.evaluate import Evaluator, compile_expr
+
+MAX_EVENT_RULES = 200
+"""Rules per ruleset for first-hit (events): 1,000 hung durable, 500 worked."""
+MAX_FACT_WEIGHT = 48
+"""Match weight per ruleset for fact-based policies: durable fails past 64 matches of one fact."""
+MAX_FIELDS = 200
+"""Message properties per ruleset: durable fails past 253."""
+
+_DURABLE_OP = {"==": "$eq", "!=": "$neq", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+MESSAGE_ID = "c"
+"""The `id` of every client message; durable's own session-state fact has id "sid-<sid>"."""
+TRUE_TEST: dict[str, Any] = {"$eq": {"id": MESSAGE_ID}}
+"""A rule that always holds must test the client message: `$ex id` also matched durable's
+session-state fact, which left an action pending and blocked every later event."""
+_EXPONENT = re.compile(rb"[0-9]e[-+]?[0-9]")
+
+
+@dataclass
+class Hoisted:
+    """A value computed in Python before matching: a derived fact or a hoisted sub-expression."""
+
+    name: str
+    text: str
+    evaluate: Evaluator
+
+
+@dataclass
+class Chunk:
+    """One durable ruleset: its JSON definition, the message fields it reads, its rules."""
+
+    definition: dict[str, Any]
+    fields: list[str] = field(default_factory=list)
+    rules: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CompiledDecision:
+    """What the runtime needs to match one decision: values to compute and rulesets to assert."""
+
+    decision: Decision
+    mode: str  # "event" (first-hit: the first match wins) or "fact" (all matches)
+    computed: list[Hoisted]
+    chunks: list[Chunk]
+    field_types: dict[str, FactType]
+
+
+class _Hoister:
+    """Names the sub-expressions that durable cannot test itself; one name per distinct text."""
+
+    def __init__(self, decision: Decision, functions: FunctionRegistry) -> None:
+        self.functions = functions
+        self.values: dict[str, Hoisted] = {}
+        for d in decision.derived:
+            self.values[d.name] = Hoisted(d.name, d.name, compile_expr(d.expr, functions))
+
+    def hoist(self, node: Node) -> str:
+        text = render(node)
+        key = f"\0{text}"
+        if key not in self.values:
+            self.values[key] = Hoisted(key, text, compile_expr(node, self.functions))
+        return key
+
+
+def compile_decision(
+    decision: Decision, functions: FunctionRegistry, types: dict[str, FactType]
+) -> CompiledDecision:
+    hoister = _Hoister(decision, functions)
+    mode = "event" if decision.hit_policy == "first" else "fact"
+    rules = decision.ordered_rules() if mode == "event" else list(decision.rules)
+    conditions: list[tuple[Rule, Any]] = []
+    for rule in rules:
+        cond = _nnf(rule.condition, False, hoister)
+        if cond is False:
+            continue
+        if cond is not True and (
+            len(_fields(cond)) > MAX_FIELDS or _weight(cond) > MAX_FACT_WEIGHT
+        ):
+            # too many fields for one message, or too many `or` branches matching at once
+            # (durable error 302 or 303): decide the whole condition before matching
+            cond = ("test", "==", hoister.hoist(rule.condition), True)
+        conditions.append((rule, cond))
+    chunks = _chunk(conditions, mode)
+    return CompiledDecision(decision, mode, list(hoister.values.values()), chunks, types)
+
+
+def _chunk(conditions: list[tuple[Rule, Any]], mode: str) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    current: Chunk | None = None
+    weight = 0
+    for pri, (rule, cond) in enumerate(conditions):
+        fields = _fields(cond)
+        w = _weight(cond)
+        if current is not None:
+            full = (
+                len(current.rules) >= MAX_EVENT_RULES
+                or (mode == "fact" and weight + w > MAX_FACT_WEIGHT)
+                or len(set(current.fields) | fields) > MAX_FIELDS
+            )
+            if full:
+                current = None
+        if current is None:
+            current = Chunk({})
+            chunks.append(current)
+            weight = 0
+        name = f"r{rule.index}"
+        test = TRUE_TEST if cond is True else _to_json(cond, current)
+        entry: dict[str, Any] = {"all": [{"m": test}]}
+        if mode == "event":
+            entry["pri"] = pri
+        current.definition[name] = entry
+        current.rules[name] = rule.index
+        weight += w
+    return chunks
+
+
+# -- negation normal form ---------------------------------------------------------------
+# A condition becomes True, False, or a tree of ("and"|"or", [..]) over leaves
+# ("test", op, field, literal). Unknown constants never match, so they become False.
+
+
+def _nnf(node: Node, neg: bool, h: _Hoister) -> Any:
+    match node:
+        case Not(operand=o):
+            return _nnf(o, not neg, h)
+        case And(items=items) | Or(items=items):
+            is_and = isinstance(node, And) != neg
+            parts = [_nnf(i, neg, h) for i in items]
+            return _combine("and" if is_and else "or", parts)
+        case Literal(value=v):
+            if v is None:
+                return False
+            return bool(v) != neg
+        case Compare(op=op, left=left, right=right):
+            if isinstance(left, Literal) and isinstance(right, Literal):
+                return _constant(node, neg, h)
+            if isinstance(left, Literal):
+                op, left, right = FLIPPED_COMPARE[op], right, left
+            if isinstance(right, Literal):
+                subject = _subject(left, h)
+                return ("test", NEGATED_COMPARE[op] if neg else op, subject, right.value)
+            return ("test", "==", h.hoist(node), not neg)
+        case In(item=item, container=ListLit(items=items), negated=negated) if items:
+            subject = _subject(item, h)
+            member = negated == neg
+            leaves = [("test", "==" if member else "!=", subject, i.value) for i in items]  # type: ignore[attr-defined]
+            return _combine("or" if member else "and", leaves)
+        case Name():
+            return ("test", "==", node.name, not neg)
+        case _:
+            return ("test", "==", h.hoist(node), not neg)
+
+
+def _subject(node: Node, h: _Hoister) -> str:
+    return node.name if isinstance(node, Name) else h.hoist(node)
+
+
+def _constant(node: Node, neg: bool, h: _Hoister) -> bool:
+    value = compile_expr(node, h.functions)({})
+    return value is not None and bool(value) != neg
+
+
+def _combine(kind: str, parts: list[Any]) -> Any:
+    absorbing, neutral = (False, True) if kind == "and" else (True, False)
+    kept = []
+    for p in parts:
+        if p is absorbing:
+            return absorbing
+        if p is neutral:
+            continue
+        kept.append(p)
+    if not kept:
+        return neutral
+    return kept[0] if len(kept) == 1 else (kind, kept)
+
+
+def _fields(cond: Any) -> set[str]:
+    if cond is True:
+        return set()
+    if cond[0] == "test":
+        return {cond[2]}
+    return set().union(*(_fields(c) for c in cond[1]))
+
+
+def _weight(cond: Any) -> int:
+    """How many matches one fact can produce in durable for this condition ($or expands)."""
+    if cond is True or cond[0] == "test":
+        return 1
+    sub = [_weight(c) for c in cond[1]]
+    return math.prod(sub) if cond[0] == "and" else sum(sub)
+
+
+def _to_json(cond: Any, chunk: Chunk) -> dict[str, Any]:
+    if cond[0] == "test":
+        _, op, name, value = cond
+        if name not in chunk.fields:
+            chunk.fields.append(name)
+        key = f"f{chunk.fields.index(name)}"
+        return {_DURABLE_OP[op]: {key: literal_json(value)}}
+    return {"$" + cond[0]: [_to_json(c, chunk) for c in cond[1]]}
+
+
+def literal_json(value: Any) -> Any:
+    """A literal as durable compares it: dates as day numbers, datetimes as epoch seconds."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    if isinstance(value, dt.date):
+        return value.toordinal()
+    return value
+
+
+def durable_json(obj: Any) -> str:
+    """JSON that durable's parser reads right: it rejects exponents, so numbers are written out."""
+    out = orjson.dumps(obj)
+    if b"e" in out and _has_exponent(out):
+        return _plain_json(obj)
+    return out.decode()
+
+
+def _has_exponent(out: bytes) -> bool:
+    """Whether orjson wrote a number in exponent form (it does from 1e16 up)."""
+    return _EXPONENT.search(out) is not None
+
+
+def _plain_json(obj: Any) -> str:
+    """JSON with every float written out in positional notation."""
+    if isinstance(obj, dict):
+        return (
+            "{"
+            + ",".join(orjson.dumps(str(k)).decode() + ":" + _plain_json(v) for k, v in obj.items())
+            + "}"
+        )
+    if isinstance(obj, list):
+        return "[" + ",".join(_plain_json(v) for v in obj) + "]"
+    if isinstance(obj, float):
+        text = format(decimal.Decimal(repr(obj)), "f")
+        return text if "." in text else text + ".0"  # without a point durable reads an int64
+    return orjson.dumps(obj).decode()

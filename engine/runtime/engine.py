@@ -1,0 +1,212 @@
+"""The Python API: `Engine.from_path("rules/").decide(facts)`.
+
+An Engine holds one loaded pack, compiled once; it is immutable and can be shared between
+threads. A reload builds a new Engine, so a pack is always swapped whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from tierwise.functions import FunctionRegistry
+from tierwise.lang.types import LIST, FactType
+from tierwise.outcome import DecisionResult, FactError, Outcome, new_outcome
+from tierwise.pack.build import load_pack
+from tierwise.pack.ir import Decision, Pack
+from tierwise.runtime.compile import CompiledDecision, Hoisted, compile_decision
+from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError
+from tierwise.runtime.explain import RuleExplainer
+from tierwise.runtime.facts import FactValidator, UnreadableClient
+from tierwise.runtime.match import Match, Matcher, MatchError
+from tierwise.runtime.memo import MEMO_LIMIT, REVIEW, Key, Memos
+from tierwise.runtime.resolve import Resolved, resolve
+
+
+class Engine:
+    """Decides every decision of a pack for one client or for many."""
+
+    def __init__(self, pack: Pack, *, id_field: str = "client_id") -> None:
+        self.pack = pack
+        self.id_field = id_field
+        self.validator = FactValidator(pack.inputs)
+        types = _field_types(pack)
+        temporal = frozenset(n for n, t in types.items() if t.kind in ("date", "datetime"))
+        self.compiled: list[CompiledDecision] = [
+            compile_decision(d, pack.functions, types) for d in pack.decisions
+        ]
+        self.matcher = Matcher(self.compiled, pack.hash)
+        self.explainers = {
+            d.name: {r.id: RuleExplainer(r, pack.functions, temporal) for r in d.rules}
+            for d in pack.decisions
+        }
+        read = set().union(*(d.depends_on for d in pack.decisions))
+        self._steps: list[Step] = [
+            (
+                c.decision,
+                c.computed,
+                key,
+                self.explainers[c.decision.name],
+                _publisher(c.decision) if c.decision.name in read else None,
+                {},
+            )
+            for c, key in zip(self.compiled, self.matcher.keys, strict=True)
+        ]
+        """Per decision: what to compute, its class key, its explainers, its publisher, and
+        its results by set of matching rules (immutable, so shared by every thread)."""
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        functions: FunctionRegistry | None = None,
+        id_field: str = "client_id",
+    ) -> Engine:
+        """Load a rule file or a folder of them; raises RulePackError listing every problem."""
+        if functions is None:
+            from tierwise.plugins.manager import function_registry
+
+            functions = function_registry()
+        return cls(load_pack(path, functions), id_field=id_field)
+
+    @property
+    def decisions(self) -> list[str]:
+        return self.pack.names
+
+    def decide(
+        self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None
+    ) -> Outcome:
+        """Decide every decision for one client. Never raises for bad facts: they become errors."""
+        thread = self.matcher.for_thread()
+        return self._decide(facts, as_of or dt.date.today(), client_id, thread)
+
+    def decide_many(
+        self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None
+    ) -> Iterator[Outcome]:
+        """Decide each client in turn: one outcome per client, in order, never raising for one."""
+        as_of = as_of or dt.date.today()
+        thread = self.matcher.for_thread()
+        decide = self._decide
+        for facts in clients:
+            yield decide(facts, as_of, None, thread)
+
+    def _decide(
+        self,
+        facts: Mapping[str, Any],
+        as_of: dt.date,
+        client_id: str | None,
+        thread: tuple[list[Match], Memos],
+    ) -> Outcome:
+        if type(facts) is not dict and not isinstance(facts, Mapping):
+            return self._unreadable(facts, as_of, client_id)
+        cid = client_id if client_id is not None else facts.get(self.id_field)
+        if cid is not None and type(cid) is not str:
+            cid = str(cid)
+        working, errors = self.validator.validate(facts)
+        if errors:
+            return new_outcome(cid, self.pack.hash, as_of, {}, errors)
+        working[AS_OF_KEY] = as_of
+        results: dict[str, DecisionResult] = {}
+        matches, memos = thread
+        for (decision, computed, key, explainers, publish, by_hits), match, memo in zip(
+            self._steps, matches, memos.tables, strict=True
+        ):
+            try:
+                for value in computed:
+                    working[value.name] = value.evaluate(working)
+                k: Any = None
+                resolved = None
+                if memo is not None:
+                    try:
+                        k = key(working)
+                        resolved = memo.get(k)
+                    except TypeError:  # a value that cannot be part of a key: ask durable
+                        k = None
+                if resolved is None:
+                    hits = tuple(match(working))
+                    resolved = by_hits.get(hits)
+                    if resolved is None:
+                        resolved = by_hits[hits] = resolve(decision, hits, explainers)
+                    if k is not None and memo is not None:
+                        if len(memo) >= MEMO_LIMIT:
+                            memo.clear()
+                        memo[k] = resolved
+                result = resolved.result(working)
+            except (EvaluationError, MatchError) as e:
+                result = DecisionResult(decision.name, "error", error=str(e))
+            if publish is not None:
+                publish(working, result)
+            results[decision.name] = result
+        memos.seen += 1
+        if memos.seen == REVIEW:
+            memos.review()
+        return new_outcome(cid, self.pack.hash, as_of, results, [])
+
+    def _unreadable(self, record: Any, as_of: dt.date, client_id: str | None) -> Outcome:
+        if isinstance(record, UnreadableClient):
+            client_id = client_id if client_id is not None else record.client_id
+            return new_outcome(client_id, self.pack.hash, as_of, {}, list(record.errors))
+        message = f"client facts must be a mapping, got {type(record).__name__}"
+        return new_outcome(client_id, self.pack.hash, as_of, {}, [FactError("*", message)])
+
+
+Step = tuple[
+    Decision,
+    list[Hoisted],
+    Key,
+    dict[str, RuleExplainer],
+    Callable[[dict[str, Any], DecisionResult], None] | None,
+    dict[tuple[int, ...], Resolved],
+]
+
+
+def _field_types(pack: Pack) -> dict[str, FactType]:
+    types = dict(pack.inputs)
+    for d in pack.decisions:
+        types.update({dv.name: dv.type for dv in d.derived})
+        for k, t in d.output_types.items():
+            types[f"{d.name}.{k}"] = (
+                LIST if d.hit_policy == "collect" and d.aggregate is None else t
+            )
+    return types
+
+
+def _publisher(decision: Decision) -> Any:
+    """Copies a decision's output into the working facts, for decisions that read it."""
+    name = decision.name
+    if decision.aggregate is not None:
+        key = f"{name}.{decision.aggregate.output_name}"
+        field = decision.aggregate.output_name
+
+        def publish_aggregate(working: dict[str, Any], result: DecisionResult) -> None:
+            working[key] = result.output.get(field) if isinstance(result.output, dict) else None
+
+        return publish_aggregate
+    keys = [(f"{name}.{k}", k) for k in decision.output_types]
+    if decision.hit_policy == "collect":
+
+        def publish_list(working: dict[str, Any], result: DecisionResult) -> None:
+            outputs = (
+                result.output
+                if isinstance(result.output, list)
+                else [result.output]
+                if isinstance(result.output, dict)
+                else []
+            )
+            decided = result.status in ("decided", "default")
+            for key, k in keys:
+                working[key] = (
+                    [o.get(k) for o in outputs if o.get(k) is not None] if decided else None
+                )
+
+        return publish_list
+
+    def publish(working: dict[str, Any], result: DecisionResult) -> None:
+        output = result.output if isinstance(result.output, dict) else {}
+        for key, k in keys:
+            working[key] = output.get(k)
+
+    return publish

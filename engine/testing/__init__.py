@@ -1,0 +1,1 @@
+"""Rule testing: the tests written inside rule files, run by `tierwise test` and pytest."""

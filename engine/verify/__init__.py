@@ -1,0 +1,1 @@
+"""Verification: proofs of dead rules, overlaps and gaps (z3)."""

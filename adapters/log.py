@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -127,13 +127,15 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class RunState:
-    """An open run: its id, what it decides against, and whether it resumes an earlier start."""
+    """An open run: its id, what it decides against, whether it resumes an earlier start,
+    and the profile stored when it started (a resume decides with that one)."""
 
     id: str
     pack_hash: str
     as_of: dt.date
     previous_run_id: str | None
     resumed: bool
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 def write_page(
@@ -263,7 +265,14 @@ class DecisionLog:
                         .where(RUNS.c.id == run_id)
                         .values(status="running", finished_at=None)
                     )
-                    return RunState(run_id, pack_hash, as_of, existing["previous_run_id"], True)
+                    return RunState(
+                        run_id,
+                        pack_hash,
+                        as_of,
+                        existing["previous_run_id"],
+                        True,
+                        dict(existing["profile"] or {}),
+                    )
             run_id = run_id or f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             previous = conn.execute(
                 sa.select(RUNS.c.id)
@@ -284,7 +293,7 @@ class DecisionLog:
                     profile=dict(profile or {}),
                 )
             )
-        return RunState(run_id, pack_hash, as_of, previous, False)
+        return RunState(run_id, pack_hash, as_of, previous, False, dict(profile or {}))
 
     def done_clients(self, run: RunState, client_ids: Sequence[str]) -> set[str]:
         """Which of these clients already have their outcome in the run (for resuming)."""

@@ -1,5 +1,5 @@
 """tierwise.plugins: hook specifications, the plugin manager and the built-in plugins."""
 
-from .manager import get_plugin_manager, hookimpl
+from .manager import function_registry, get_plugin_manager, hookimpl
 
-__all__ = ["get_plugin_manager", "hookimpl"]
+__all__ = ["function_registry", "get_plugin_manager", "hookimpl"]

@@ -20,8 +20,9 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
+from tierwise.plugins.enrichment import enrichment
+from tierwise.profile import Profile
 from tierwise.runtime.explain import describe
-from tierwise.runtime.profile import build_profile, profile_digest
 
 from .builtin_cli import AS_OF_OPTION, load_engine
 from .manager import get_plugin_manager, hookimpl
@@ -110,11 +111,11 @@ def run(
     try:
         batch = _batch_source(engine, source, mapping, engine_choice, Path(out_dir(out)), pm)
         if batch is not None:
-            src, profile = batch, {}
+            src, profile = batch, batch.profile(day)
         else:
             src = open_source(source, mapping, pm=pm)
             click.echo(f"engine: durable (per client); profiling {source} ...", err=True)
-            profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
+            profile = profile_pass(engine, src, day, pm)
         summary = _run_with_progress(
             engine,
             src,
@@ -165,6 +166,14 @@ def _batch_source(
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 
+def profile_pass(engine: Any, source: Any, as_of: dt.date, pm: Any) -> Profile:
+    """The run's profile from one pass over the source, clients enriched by the plugins
+    as they will be when decided."""
+    records = source.clients(as_of, engine.pack.inputs)
+    enrich = enrichment(pm)
+    return engine.profile(records if enrich is None else enrich.all(records, as_of, {}), as_of)
+
+
 def out_dir(log_url: str) -> str:
     """A folder for the batch path's temporary result: beside a SQLite log, else here."""
     if log_url.startswith("sqlite:///"):
@@ -191,7 +200,7 @@ def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> Ru
     if not sys.stderr.isatty():
         return run_job(engine, source, out, **options)
     profile = options["profile"]
-    total = profile.get("clients", 0) + profile.get("skipped", 0) or None
+    total = profile.clients + profile.skipped or None
     bar: Any
     with click.progressbar(length=total, label="deciding", file=sys.stderr, show_pos=True) as bar:
         done = [0]
@@ -203,11 +212,11 @@ def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> Ru
         return run_job(engine, source, out, progress=progress, **options)
 
 
-def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str, Any]) -> None:
+def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile) -> None:
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
-        f"rules {rules} (pack {summary.pack_hash}), profile {profile_digest(profile)}"
+        f"rules {rules} (pack {summary.pack_hash}), profile {profile.digest}"
     )
     click.echo(
         f"clients: {summary.clients:,}  errors: {summary.errors:,}  "

@@ -32,10 +32,18 @@ def tierwise_enrich_facts(
 ) -> Mapping[str, Any] | None:
     """Extra facts for one client, computed before validation and matching.
 
-    `profile` holds the per-run statistics of the whole client base (e.g. RFM cut points).
+    `profile` holds the values of the pack's statistics of the whole base for this run
+    (statistic name -> value; empty while the profile itself is being computed).
     Return a mapping of new facts (merged over the client's own), or None. If it raises,
     the run logs that client's outcome as the error (fact `plugin:<name>`) and goes on.
     """
+
+
+@hookspec
+def tierwise_enriched_facts() -> list[str]:  # type: ignore[empty-body]
+    """The facts this plugin's `tierwise_enrich_facts` gives. Paths that cannot call the
+    plugin (the SQL path) refuse a pack that reads any of them, naming the plugin and the
+    facts; a plugin that enriches without saying which facts blocks the SQL path for all."""
 
 
 @hookspec

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from tierwise import Engine
 from tierwise.adapters.db import connect
-from tierwise.plugins import crm_functions as f
 from tierwise.plugins.manager import function_registry
+from tierwise.stdlib import crm as f
+from tierwise.stdlib import sql as fsql
 
 AS_OF = dt.date(2026, 1, 1)
 
@@ -84,10 +85,10 @@ def test_recency_and_tenure() -> None:
             fn(dt.date(2026, 3, 1), as_of=AS_OF)
 
 
-def test_rfm_bands() -> None:
-    cuts = (1, 2, 4, 8)
-    assert [f.rfm_band(v, *cuts) for v in (0, 1, 2, 3, 4, 5, 8, 100)] == [1, 1, 2, 3, 3, 4, 4, 5]
-    assert [f.rfm_recency_band(d, 10, 30, 90, 180) for d in (0, 10, 11, 60, 180, 400)] == [
+def test_bands_and_ranks_against_cut_points() -> None:
+    cuts = (1.0, 2.0, 4.0, 8.0)
+    assert [f.band(v, cuts) for v in (0, 1, 2, 3, 4, 5, 8, 100)] == [1, 1, 2, 3, 3, 4, 4, 5]
+    assert [6 - f.band(d, (10.0, 30.0, 90.0, 180.0)) for d in (0, 10, 11, 60, 180, 400)] == [
         5,
         5,
         4,
@@ -95,9 +96,17 @@ def test_rfm_bands() -> None:
         2,
         1,
     ]
-    assert f.rfm_band(5, 3, 3, 3, 3) == 5  # tied cut points (many equal values)
+    assert f.band(5, (3.0, 3.0, 3.0, 3.0)) == 5  # tied cut points (many equal values)
+    assert f.rank(3, (3.0, 3.0, 3.0)) == 0
     with pytest.raises(ValueError, match="ascending"):
-        f.rfm_band(1, 4, 3, 2, 1)
+        f.band(1, (4.0, 3.0, 2.0, 1.0))
+
+
+def test_observed_days() -> None:
+    assert f.observed_days(dt.date(2025, 12, 2), 365, as_of=AS_OF) == 30
+    assert f.observed_days(dt.date(2020, 1, 1), 365, as_of=AS_OF) == 365
+    with pytest.raises(ValueError, match="after the evaluation date"):
+        f.observed_days(dt.date(2026, 2, 1), 365, as_of=AS_OF)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +177,7 @@ def test_diverging_retention_is_that_clients_decision_error(engine: Engine) -> N
 
 def test_every_function_is_registered_with_a_doc_and_an_sql_form() -> None:
     registry = function_registry()
-    for fn in f.FUNCTIONS:
+    for fn in f.CRM_FUNCTIONS:
         assert registry[fn.name] is fn
         assert fn.doc and fn.sql is not None
 
@@ -200,12 +209,18 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("recency", (None,)),
     ("tenure", (D(2024, 1, 1),)),
     ("tenure", (D(2016, 2, 29),)),
-    ("rfm_band", (50, 10, 20, 50, 80)),
-    ("rfm_band", (50.5, 10, 20, 50, 80)),
-    ("rfm_band", (5, 3, 3, 3, 3)),
-    ("rfm_band", (1, 4, 3, 2, 1)),
-    ("rfm_recency_band", (11, 10, 30, 90, 180)),
-    ("rfm_recency_band", (400, 10, 30, 90, 180)),
+    ("observed_days", (D(2025, 12, 2), 365)),
+    ("observed_days", (D(2020, 1, 1), 365)),
+    ("observed_days", (D(2026, 2, 1), 365)),
+    ("observed_days", (D(2025, 1, 1), -1)),
+    ("band", (50, (10.0, 20.0, 50.0, 80.0))),
+    ("band", (50.5, (10.0, 20.0, 50.0, 80.0))),
+    ("band", (5, (3.0, 3.0, 3.0, 3.0))),
+    ("band", (1, (4.0, 3.0, 2.0, 1.0))),
+    ("band", (None, (1.0, 2.0))),
+    ("rank", (11, tuple(float(c) for c in range(0, 990, 10)))),
+    ("rank", (-1, tuple(float(c) for c in range(0, 990, 10)))),
+    ("rank", (10**6, tuple(float(c) for c in range(0, 990, 10)))),
     ("lifecycle", (None, None, None, None)),
     ("lifecycle", (3.0, 400, 500, 500)),
     ("lifecycle", (0.5, 20, 500, 0)),
@@ -235,9 +250,13 @@ def _typed(conn: sa.Connection, value: Any, t: Any) -> Any:
 
 
 def _sql(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> Any:
+    """The SQL form's value; cut points (numbers) are constants of the query, as the batch
+    compiler hands them from the run's profile."""
     fn = function_registry()[name]
-    types = [PARAM_TYPES[p] for p in fn.params]
-    cols = [_typed(conn, sa.literal(a, t), t) for a, t in zip(args, types, strict=True)]
+    cols = [
+        a if p == "numbers" else _typed(conn, sa.literal(a, PARAM_TYPES[p]), PARAM_TYPES[p])
+        for a, p in zip(args, fn.params, strict=True)
+    ]
     expr = fn.sql(*cols, as_of=AS_OF) if fn.needs_as_of else fn.sql(*cols)
     return conn.execute(sa.select(expr)).scalar_one()
 
@@ -267,10 +286,10 @@ def test_sql_dates_read_iso_text_and_datetimes_on_sqlite() -> None:
     engine = sa.create_engine("sqlite://")
     with engine.connect() as conn:
         text = conn.execute(
-            sa.select(f._recency_sql(sa.literal("2025-12-01"), as_of=AS_OF))
+            sa.select(fsql.recency_sql(sa.literal("2025-12-01"), as_of=AS_OF))
         ).scalar()
         stamp = sa.literal("2025-12-31 23:59:00")
-        late = conn.execute(sa.select(f._recency_sql(stamp, as_of=AS_OF))).scalar()
+        late = conn.execute(sa.select(fsql.recency_sql(stamp, as_of=AS_OF))).scalar()
     assert (text, late) == (31, 1)
 
 
@@ -282,10 +301,13 @@ STRATEGIES = {
     "number": NUMBERS,
     "integer": st.none() | st.integers(-3, 60),
     "date": st.none() | st.dates(dt.date(2015, 1, 1), dt.date(2026, 3, 1)),
+    "numbers": st.lists(st.floats(-1e6, 1e6).map(lambda x: round(x, 3)), min_size=1, max_size=12)
+    .map(sorted)
+    .map(tuple),
 }
 
 
-@pytest.mark.parametrize("name", [fn.name for fn in f.FUNCTIONS])
+@pytest.mark.parametrize("name", [fn.name for fn in f.CRM_FUNCTIONS])
 def test_sql_form_equals_python_on_random_arguments(conn: sa.Connection, name: str) -> None:
     params = function_registry()[name].params
     rates = name.startswith("lifetime_value")  # retention and discount near their limits

@@ -19,6 +19,7 @@ from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, deci
 from tierwise.cli import main
 from tierwise.outcome import DecisionResult, Outcome
 from tierwise.plugins.manager import get_plugin_manager, hookimpl
+from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, CLIENTS, expected_facts, make_crm
@@ -222,7 +223,7 @@ def test_a_hook_that_raises_is_logged_against_the_client(
     pm.register(Failing(), name="failing")
     recorder = Recorder()
     pm.register(recorder)
-    summary = _run(pack_dir, url, mapping_file, url, pm=pm, profile={"cut": 3})
+    summary = _run(pack_dir, url, mapping_file, url, pm=pm, profile=Profile({}, {}, AS_OF))
     assert summary.clients == 8 and summary.errors == 1 and summary.hook_errors == 1
     assert sorted(recorder.made, key=int) == [str(i) for i in range(1, 9)]
     errors = {(r["client_id"], r["kind"]): r for r in _rows(url, ERRORS, summary.run_id)}

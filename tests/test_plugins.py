@@ -50,11 +50,13 @@ import datetime as dt, shutil, sys
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
 from tierwise import Engine
+from tierwise.plugins import function_registry
 
 rules, log, csv, *versions = sys.argv[1:]
 for version in versions:
     shutil.copy(version, csv)
-    engine, source = Engine.from_path(rules), open_source("csv:" + csv)
+    engine = Engine.from_path(rules, functions=function_registry())
+    source = open_source("csv:" + csv)
     summary = run_job(engine, source, log, as_of=dt.date(2026, 6, 30))
     print(summary.changes)
 """

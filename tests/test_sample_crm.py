@@ -1,6 +1,7 @@
 """The sample CRM: deterministic, plausible, about 2% dirty; and end to end through the
-mapping, the profile, the enrichment and the shipped packs, every dirty client (and no
-clean one) comes out as an error, and every client comes out exactly once."""
+mapping, the profile step and the shipped packs (whose facts file derives the CRM
+metrics), every dirty client (and no clean one) comes out as an error, and every client
+comes out exactly once."""
 
 from __future__ import annotations
 
@@ -15,11 +16,7 @@ from tierwise import Engine
 from tierwise.adapters.job import run_job
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
-from tierwise.outcome import FactError, Outcome
-from tierwise.plugins.crm_profile import enrich
-from tierwise.plugins.manager import get_plugin_manager
-from tierwise.runtime.facts import UnreadableClient
-from tierwise.runtime.profile import build_profile
+from tierwise.outcome import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "adapters" / "sample_mapping.yaml"
@@ -97,28 +94,14 @@ def expected_errors(path: Path) -> set[str]:
 
 
 def decide_all(crm: Path, engine: Engine) -> list[Outcome]:
-    """Source -> profile -> enrichment -> engine, as a run does it."""
+    """Source -> profile -> engine, as a run does it."""
     source = open_sql(f"sqlite:///{crm}", MAPPING)
     try:
         records = list(source.clients(AS_OF, engine.pack.inputs))
     finally:
         source.close()
-    profile = build_profile(records, AS_OF, pm=get_plugin_manager())
-    outcomes = []
-    for record in records:
-        if isinstance(record, UnreadableClient):
-            outcomes.append(engine.decide(record, AS_OF))
-            continue
-        try:
-            facts = {**record, **enrich(record, AS_OF, profile)}
-        except ValueError as e:
-            error = FactError(fact="*", message=str(e))
-            outcomes.append(
-                Outcome(client_id=record["client_id"], pack_hash="", as_of=AS_OF, errors=[error])
-            )
-            continue
-        outcomes.append(engine.decide(facts, AS_OF))
-    return outcomes
+    profile = engine.profile(records, AS_OF)
+    return list(engine.decide_many(records, AS_OF, profile=profile))
 
 
 def test_every_dirty_client_and_no_clean_one_is_an_error(crm: Path) -> None:
@@ -141,8 +124,7 @@ def test_the_run_job_decides_every_client_of_the_sample(crm: Path, tmp_path: Pat
     engine = Engine.from_path(ROOT / "rules")
     source = open_sql(f"sqlite:///{crm}", MAPPING)
     try:
-        records = source.clients(AS_OF, engine.pack.inputs)
-        profile = build_profile(records, AS_OF, pm=get_plugin_manager())
+        profile = engine.profile(source.clients(AS_OF, engine.pack.inputs), AS_OF)
         summary = run_job(
             engine,
             source,

@@ -31,6 +31,7 @@ from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
 from tierwise.runtime.engine import Engine
+from tierwise.stdlib import standard_functions
 
 FILE_FORMATS = {
     ".parquet": "parquet",
@@ -81,11 +82,7 @@ class BatchEngine:
         id_field: str = "client_id",
     ) -> BatchEngine:
         """Load a rule file or folder; raises PushdownError when the pack cannot run as SQL."""
-        if functions is None:
-            from tierwise.plugins.manager import function_registry
-
-            functions = function_registry()
-        return cls(load_pack(path, functions), id_field=id_field)
+        return cls(load_pack(path, functions or standard_functions()), id_field=id_field)
 
     def compiler(self, dialect: str) -> SqlCompiler:
         if dialect not in self._compilers:

@@ -23,6 +23,7 @@ from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
 from tierwise.runtime.engine import Engine
+from tierwise.stdlib import standard_functions
 
 log = logging.getLogger("tierwise.batch")
 
@@ -104,11 +105,7 @@ def decide_table(
     if isinstance(rules, Engine | BatchEngine):
         pack, id_field = rules.pack, rules.id_field
     else:
-        if functions is None:
-            from tierwise.plugins.manager import function_registry
-
-            functions = function_registry()
-        pack = load_pack(rules, functions)
+        pack = load_pack(rules, functions or standard_functions())
     if engine == "durable":
         choice = EngineChoice("durable", "the durable path was asked for")
     else:

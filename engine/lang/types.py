@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["number", "integer", "string", "bool", "date", "datetime", "list", "null"]
+Kind = Literal["number", "integer", "string", "bool", "date", "datetime", "list", "numbers", "null"]
 KINDS: tuple[str, ...] = ("number", "integer", "string", "bool", "date", "datetime", "list")
+"""The kinds an input may be declared with; `numbers` (ascending cut points) only ever
+comes from the run's profile, and `null` is the type of the literal null."""
 NUMERIC = frozenset({"number", "integer"})
 ORDERED = frozenset({"number", "integer", "date", "datetime"})
 
@@ -38,6 +40,7 @@ BOOL = FactType("bool")
 DATE = FactType("date")
 DATETIME = FactType("datetime")
 LIST = FactType("list")
+NUMBERS = FactType("numbers")
 NULL = FactType("null")
 
 

@@ -6,8 +6,10 @@ ErrorSink, so a broken pack lists all of its errors in one run.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,23 @@ from tierwise.lang.expr import Literal, Node, names
 from tierwise.lang.parse import ParseError, parse_expression
 from tierwise.lang.typecheck import TypeChecker, literal_type
 from tierwise.lang.types import BOOL, INTEGER, LIST, NUMBER, FactType
+from tierwise.pack.facts import FactsFileBuilder, SharedFacts, build_shared, parsed_derive
+from tierwise.pack.inputs import dependency_order, input_types
 from tierwise.pack.ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
 from tierwise.pack.load import Document, load_csv, load_yaml
-from tierwise.pack.schema import DecisionFile, InputSpec, validate_document
+from tierwise.pack.schema import (
+    DecisionFile,
+    FactsFile,
+    FactTestModel,
+    TestModel,
+    validate_document,
+)
 from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value
 
 _AGGREGATE = re.compile(r"^\s*(count|sum|min|max)\s*(?:\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\))?\s*$")
 RULE_SUFFIXES = (".yaml", ".yml")
+ID_FACT = "client_id"
+"""A test's `given` may name the client's id as well as its facts."""
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -50,6 +62,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     if not files:
         sink.add(Pos(str(root), 1, 1), "file error", "no rule files (*.yaml) here")
     parsed: list[tuple[Document, DecisionFile]] = []
+    facts_files: list[FactsFileBuilder] = []
     digest = hashlib.sha256()
     for file in files:
         doc = load_yaml(file, sink)
@@ -58,19 +71,32 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         digest.update(str(file.relative_to(root) if root.is_dir() else file.name).encode() + b"\0")
         digest.update(doc.source.encode() + b"\0")
         model = validate_document(doc, sink)
-        if model is not None:
+        if isinstance(model, FactsFile):
+            facts_files.append(FactsFileBuilder(doc, model, sink))
+        elif model is not None:
             parsed.append((doc, model))
-    builders = [_DecisionBuilder(doc, model, functions, sink) for doc, model in parsed]
+    shared_names = _shared_names(facts_files)
+    builders = [
+        _DecisionBuilder(doc, model, functions, sink, shared_names) for doc, model in parsed
+    ]
     for b in builders:
         for csv_text in b.csv_sources:
             digest.update(csv_text.encode() + b"\0")
     _check_unique_names(builders, sink)
-    inputs = _merge_inputs(builders, sink)
-    _check_derived_names(builders, sink)
+    declared = [(f.doc, f.inputs) for f in facts_files] + [(b.doc, b.inputs) for b in builders]
+    inputs, declared_at = _merge_inputs(declared, sink)
+    shared = build_shared(facts_files, inputs, functions, sink)
+    _check_derived_names(builders, shared, sink)
     outputs_env: dict[str, FactType] = {}
     for b in builders:
         outputs_env.update(b.reference_types())
-    decisions = [b.build(outputs_env) for b in builders]
+    decisions = [b.build(outputs_env, shared.env) for b in builders]
+    _check_test_names(
+        [(b.doc, b.model.tests) for b in [*facts_files, *builders]],
+        {*inputs, *(d.name for d in shared.derived), ID_FACT},
+        {s.name for s in shared.profile},
+        sink,
+    )
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
     sink.raise_if_any()
     return Pack(
@@ -80,7 +106,20 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         digest.hexdigest()[:16],
         str(root),
         tuple(str(f) for f in files),
+        shared.derived,
+        shared.profile,
+        shared.tests,
+        {**declared_at, **shared.declared_at},
     )
+
+
+def _shared_names(facts_files: list[FactsFileBuilder]) -> dict[str, FactType | None]:
+    """The facts files' inputs (typed) and derived facts and statistics (typed later)."""
+    names: dict[str, FactType | None] = {}
+    for f in facts_files:
+        names.update(dict.fromkeys([*f.model.derive, *f.model.profile]))
+        names.update(f.inputs)
+    return names
 
 
 def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
@@ -98,9 +137,13 @@ def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> No
             seen[name] = b.doc.pos(("decision",))
 
 
-def _check_derived_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
-    """A derived fact may not reuse the name of another decision's input: all decisions of
-    a client share one set of facts, so it would replace the client's value."""
+def _check_derived_names(
+    builders: list[_DecisionBuilder], shared: SharedFacts, sink: ErrorSink
+) -> None:
+    """A decision's derived fact may not reuse the name of another decision's input, nor
+    any fact the facts files define: all decisions of a client share one set of facts, so
+    it would replace the client's value. Nor may a decision declare as its input a fact
+    that a facts file derives."""
     declared: dict[str, Pos] = {}
     for b in builders:
         for name in b.inputs:
@@ -114,13 +157,56 @@ def _check_derived_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> N
                     f"{name!r} is an input declared at {declared[name]}",
                     f"give the derived fact its own name, e.g. {name}_derived",
                 )
+            elif name in shared.declared_at:
+                sink.add(
+                    b.doc.key_pos(("derive", name)),
+                    "duplicate fact",
+                    f"{name!r} is already defined at {shared.declared_at[name]}",
+                    "every decision reads the facts files' facts as they are defined there",
+                )
+        for name in b.inputs:
+            if name in shared.declared_at:
+                sink.add(
+                    b.doc.key_pos(("inputs", name)),
+                    "duplicate fact",
+                    f"{name!r} is derived at {shared.declared_at[name]}, not an input",
+                    f"drop {name} from inputs: the decision reads the derived fact as it is",
+                )
 
 
-def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str, FactType]:
+def _check_test_names(
+    files: list[tuple[Document, Sequence[TestModel | FactTestModel]]],
+    facts: set[str],
+    stats: set[str],
+    sink: ErrorSink,
+) -> None:
+    """A test that gives (or expects) a fact the pack does not have, or a statistic its
+    profile does not have, is an error: a misspelt name would silently test nothing."""
+    for doc, tests in files:
+        for i, test in enumerate(tests):
+            sections = [("given", test.given, facts), ("profile", test.profile, stats)]
+            if isinstance(test, FactTestModel):
+                sections.append(("expect", test.expect, facts))
+            for section, values, known in sections:
+                for name in values:
+                    if name not in known:
+                        close = difflib.get_close_matches(name, sorted(known), n=1)
+                        sink.add(
+                            doc.key_pos(("tests", i, section, name)),
+                            "unknown fact" if section != "profile" else "unknown statistic",
+                            f"this test's {section} names {name!r}, which the pack does not have",
+                            f"did you mean {close[0]!r}?" if close else "",
+                        )
+
+
+def _merge_inputs(
+    declared: list[tuple[Document, dict[str, FactType]]], sink: ErrorSink
+) -> tuple[dict[str, FactType], dict[str, Pos]]:
+    """Every input of the pack with one type, and where each is first declared."""
     merged: dict[str, tuple[FactType, Pos]] = {}
-    for b in builders:
-        for name, ftype in b.inputs.items():
-            pos = b.doc.key_pos(("inputs", name))
+    for doc, file_inputs in declared:
+        for name, ftype in file_inputs.items():
+            pos = doc.key_pos(("inputs", name))
             if name in merged and merged[name][0].kind != ftype.kind:
                 other, where = merged[name]
                 sink.add(
@@ -130,7 +216,7 @@ def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str
                     "one fact has one type across the pack",
                 )
             merged.setdefault(name, (ftype, pos))
-    return {n: t for n, (t, _) in merged.items()}
+    return {n: t for n, (t, _) in merged.items()}, {n: p for n, (_, p) in merged.items()}
 
 
 def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
@@ -180,38 +266,24 @@ class _DecisionBuilder:
     """Turns one validated file into a Decision, reporting problems with positions."""
 
     def __init__(
-        self, doc: Document, model: DecisionFile, functions: FunctionRegistry, sink: ErrorSink
+        self,
+        doc: Document,
+        model: DecisionFile,
+        functions: FunctionRegistry,
+        sink: ErrorSink,
+        shared: dict[str, FactType | None],
     ) -> None:
+        """`shared`: the facts files' facts a table column may name (inputs with their
+        type; derived facts and statistics, typed later, as None)."""
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
+        self.shared = shared
         self.csv_sources: list[str] = []
-        self.inputs = {name: self._input_type(name, spec) for name, spec in model.inputs.items()}
+        self.inputs = input_types(doc, model.inputs, sink)
         self.rules = self._rules()
         self.aggregate = self._aggregate()
         self.output_types = self._output_types()
 
     # -- inputs and outputs --------------------------------------------------------------
-    def _input_type(self, name: str, spec: InputSpec | str) -> FactType:
-        if isinstance(spec, str):
-            return FactType(spec)  # type: ignore[arg-type]
-        if spec.enum is not None:
-            if spec.type not in (None, "string"):
-                self.sink.add(
-                    self.doc.pos(("inputs", name, "type")),
-                    "wrong value type",
-                    "an enum input is a string",
-                    "drop 'type:' or write type: string",
-                )
-            return FactType("string", enum=tuple(spec.enum), unit=spec.unit)
-        if spec.type is None:
-            self.sink.add(
-                self.doc.key_pos(("inputs", name)),
-                "missing key",
-                f"input {name!r} needs a type or an enum",
-                "e.g. {type: number} or {enum: [a, b]}",
-            )
-            return FactType("string")
-        return FactType(spec.type, minimum=spec.min, maximum=spec.max, unit=spec.unit)
-
     def _aggregate(self) -> Aggregate | None:
         text = self.model.aggregate
         if text is None:
@@ -366,7 +438,7 @@ class _DecisionBuilder:
                     )
                 )
             csv_mode = False
-        conditions = set(self.inputs) | set(self.model.derive)
+        conditions = set(self.inputs) | set(self.model.derive) | set(self.shared)
         raws: list[_RawRule] = []
         for n, (cells, pos, path) in enumerate(rows, start=1):
             parts: list[Node] = []
@@ -378,7 +450,7 @@ class _DecisionBuilder:
                 if name in conditions or "." in name:
                     # derived facts and other decisions' outputs are typed later; a bare
                     # word in their cells is text, as a spreadsheet user means it
-                    ftype = self.inputs.get(name) or FactType("string")
+                    ftype = self.inputs.get(name) or self.shared.get(name) or FactType("string")
                     cond = cell_condition(name, ftype, cell, self.sink)
                     if cond is not None:
                         parts.append(cond)
@@ -419,17 +491,22 @@ class _DecisionBuilder:
         return raws
 
     # -- the decision --------------------------------------------------------------------
-    def build(self, outputs_env: dict[str, FactType]) -> Decision | None:
+    def build(
+        self, outputs_env: dict[str, FactType], shared_env: dict[str, FactType]
+    ) -> Decision | None:
+        """The decision, typed against its inputs, the facts every decision shares and the
+        outputs of the decisions it reads."""
         name = self.model.decision
-        env: dict[str, FactType] = dict(self.inputs)
+        env: dict[str, FactType] = {**shared_env, **self.inputs}
         own = {k for k in outputs_env if k.startswith(name + ".")}
         env.update({k: v for k, v in outputs_env.items() if k not in own})
         derived: list[Derived] = []
-        parsed = {
-            dname: node
-            for dname, text in self.model.derive.items()
-            if (node := self._parse(("derive", dname), text)) is not None
+        items = {
+            dname: item
+            for dname, spec in self.model.derive.items()
+            if (item := parsed_derive(self.doc, dname, spec, self.sink)).expr is not None
         }
+        parsed = {dname: item.expr for dname, item in items.items() if item.expr is not None}
         order, cyclic = self._derive_order(parsed)
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
         for dname in order:
@@ -445,7 +522,14 @@ class _DecisionBuilder:
                 )
             env[dname] = t or FactType("number")
             derived.append(
-                Derived(dname, node, t or FactType("number"), self.doc.key_pos(("derive", dname)))
+                Derived(
+                    dname,
+                    node,
+                    t or FactType("number"),
+                    self.doc.key_pos(("derive", dname)),
+                    items[dname].unit,
+                    items[dname].description,
+                )
             )
         checker = TypeChecker(env, self.functions, self.sink)
         rules: list[Rule] = []
@@ -508,34 +592,20 @@ class _DecisionBuilder:
     def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
         """Derived facts so that each comes after those it reads (else in file order), and
         the names in a cycle, which is an error."""
-        order: list[str] = []
-        state: dict[str, str] = {}
-        cyclic: set[str] = set()
 
-        def visit(dname: str, trail: list[str]) -> None:
-            if state.get(dname) == "done":
-                return
-            if state.get(dname) == "active":
-                cycle = [*trail[trail.index(dname) :], dname]
-                cyclic.update(cycle)
-                self.sink.add(
-                    self.doc.key_pos(("derive", dname)),
-                    "derive cycle",
-                    "derived facts read each other in a cycle: " + " -> ".join(cycle),
-                    "a derived fact can only read inputs and other derived facts that do not "
-                    "read it back",
-                )
-                return
-            state[dname] = "active"
-            for used in names(parsed[dname]):
-                if used in parsed and used not in self.inputs:
-                    visit(used, [*trail, dname])
-            state[dname] = "done"
-            order.append(dname)
+        def on_cycle(cycle: list[str]) -> None:
+            self.sink.add(
+                self.doc.key_pos(("derive", cycle[0])),
+                "derive cycle",
+                "derived facts read each other in a cycle: " + " -> ".join(cycle),
+                "a derived fact can only read inputs and other derived facts that do not "
+                "read it back",
+            )
 
-        for dname in parsed:
-            visit(dname, [])
-        return order, cyclic
+        def reads(dname: str) -> list[str]:
+            return [n for n in names(parsed[dname]) if n not in self.inputs]
+
+        return dependency_order(list(parsed), reads, on_cycle)
 
     def _priority_order(self) -> tuple[str, tuple[Any, ...]] | None:
         order = self.model.priority_order
@@ -580,6 +650,7 @@ class _DecisionBuilder:
                 RuleTest(
                     t.name or f"{self.model.decision}[{i}]",
                     t.given,
+                    t.profile,
                     t.expect,
                     "expect" in t.model_fields_set,
                     rules,

@@ -492,7 +492,7 @@ _KINDS = ("integer", "number", "string", "bool", "date", "datetime", "list")
 
 def _builtin(impl: Any, args: list[Val], space: Space) -> tuple[Any, str] | None:
     """The exact z3 term of a built-in function, or None to treat the call as free."""
-    from tierwise.plugins import builtin_functions as bf
+    from tierwise.stdlib import general as bf
 
     kinds = [a.kind for a in args]
     if impl is bf.days_since and kinds == ["date"]:

@@ -1,0 +1,146 @@
+"""A run's profile: the values of a pack's statistics of the whole client base (quantile
+cut points, means, shares), computed once per run over every client, stored with the run
+and handed to every path that decides, so that the same client gets the same facts on
+every path. Also the data health of the base: how many clients have each fact.
+
+The statistics' meaning is defined here once (`cut_points`, `mean`, `share`); the SQL
+profile query (tierwise.batch.profile) computes the same numbers inside the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierwise.errors import TierwiseError
+from tierwise.pack.ir import Pack, ProfileStat
+
+PROFILE_VERSION = 2
+
+
+class ProfileError(TierwiseError):
+    """A profile that is missing where a pack needs one, or does not fit the pack."""
+
+
+def cut_points(sorted_values: Sequence[float], groups: int) -> list[float]:
+    """The `groups - 1` boundaries of equal groups, by nearest rank (SQL's PERCENTILE_DISC):
+    boundary k is the smallest value with at least k/groups of the values at or below it."""
+    n = len(sorted_values)
+    if n == 0:
+        return []
+    return [sorted_values[(k * n + groups - 1) // groups - 1] for k in range(1, groups)]
+
+
+def mean(values: Sequence[float]) -> float | None:
+    """The mean, exactly rounded (fsum), or None for no values."""
+    return math.fsum(values) / len(values) if values else None
+
+
+def share(true: int, known: int) -> float | None:
+    """The share of clients for whom a condition holds, among those for whom it is known."""
+    return true / known if known else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The statistics of one base at one date, for one pack's definitions of them.
+
+    `values`: statistic -> its value (a list of cut points, a number, or None when no
+    client had a value); `definitions`: statistic -> its text when computed, so a stored
+    profile is never used for a changed definition; `present`: fact -> clients that have
+    it; `clients`: clients counted, `skipped`: clients whose facts could not be read."""
+
+    values: dict[str, Any]
+    definitions: dict[str, str]
+    as_of: dt.date | None = None
+    clients: int = 0
+    skipped: int = 0
+    present: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def given(cls, pack: Pack, values: Mapping[str, Any]) -> Profile:
+        """A profile whose values are given (a rule test's), every other statistic unknown."""
+        return cls(
+            {s.name: _value(s, values.get(s.name)) for s in pack.profile},
+            {s.name: s.text for s in pack.profile},
+        )
+
+    def check(self, pack: Pack) -> None:
+        """Raise ProfileError unless this profile has every statistic of `pack`, each
+        computed by the definition the pack has now."""
+        for stat in pack.profile:
+            if stat.name not in self.values:
+                raise ProfileError(f"the profile has no statistic {stat.name!r} ({stat.text})")
+            if self.definitions.get(stat.name) != stat.text:
+                raise ProfileError(
+                    f"the profile's {stat.name!r} was computed as "
+                    f"{self.definitions.get(stat.name)!r}, the pack defines {stat.text!r} "
+                    f"at {stat.pos}: compute the profile again"
+                )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON, the same for the same base whatever the order of its clients."""
+        return {
+            "version": PROFILE_VERSION,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "clients": self.clients,
+            "skipped": self.skipped,
+            "values": self.values,
+            "definitions": self.definitions,
+            "present": dict(sorted(self.present.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Profile:
+        """A stored profile; raises ProfileError when it is not one this version wrote."""
+        if not isinstance(data, Mapping) or data.get("version") != PROFILE_VERSION:
+            found = data.get("version") if isinstance(data, Mapping) else type(data).__name__
+            raise ProfileError(
+                f"not a tierwise profile of version {PROFILE_VERSION} (found {found!r})"
+            )
+        as_of = data.get("as_of")
+        return cls(
+            dict(data.get("values") or {}),
+            dict(data.get("definitions") or {}),
+            dt.date.fromisoformat(as_of) if as_of else None,
+            int(data.get("clients") or 0),
+            int(data.get("skipped") or 0),
+            {k: int(v) for k, v in (data.get("present") or {}).items()},
+        )
+
+    @property
+    def digest(self) -> str:
+        """A short content hash, to record which profile decided a run."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def working_values(self, pack: Pack) -> dict[str, Any]:
+        """The statistics as evaluation reads them (cut points as tuples)."""
+        return {s.name: _value(s, self.values.get(s.name)) for s in pack.profile}
+
+
+def _value(stat: ProfileStat, value: Any) -> Any:
+    if value is None:
+        return None
+    if stat.kind == "cut_points":
+        count = (stat.groups or 2) - 1
+        if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+            raise ProfileError(f"profile value of {stat.name!r} should be a list of numbers")
+        if len(value) != count or list(value) != sorted(value):
+            raise ProfileError(
+                f"profile value of {stat.name!r} should be {count} ascending cut points, "
+                f"got {list(value)}"
+            )
+        return tuple(float(v) for v in value)
+    if not _number(value):
+        raise ProfileError(f"profile value of {stat.name!r} should be a number, got {value!r}")
+    return float(value)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)

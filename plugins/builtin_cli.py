@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -13,10 +15,12 @@ import orjson
 
 from tierwise.errors import RulePackError
 from tierwise.outcome import FactError
+from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient
 
-from .manager import hookimpl
+from .enrichment import PluginEnrichment, enrichment
+from .manager import get_plugin_manager, hookimpl
 
 RULES_OPTION = click.option(
     "--rules",
@@ -35,10 +39,22 @@ AS_OF_OPTION = click.option(
 )
 
 
+PROFILE_OPTION = click.option(
+    "--profile",
+    "profile_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The base's statistics as JSON (`tierwise profile` writes them), for packs whose "
+    "facts read statistics of the whole base.",
+)
+
+
 def load_engine(path: Path) -> Engine:
-    """Load a pack for a command; a broken pack prints every error and exits with 1."""
+    """Load a pack for a command, with every plugin's functions; a broken pack prints every
+    error and exits with 1."""
+    from .manager import function_registry
+
     try:
-        return Engine.from_path(path)
+        return Engine.from_path(path, functions=function_registry())
     except RulePackError as e:
         for error in e.errors:
             click.echo(str(error), err=True)
@@ -95,6 +111,25 @@ def test_command(path: Path, verbose: bool) -> None:
         raise SystemExit(1)
 
 
+def read_profile(path: Path | None) -> Profile | None:
+    """The profile in a JSON file, or None; an unreadable one is a usage error."""
+    if path is None:
+        return None
+    try:
+        return Profile.from_json(orjson.loads(path.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, ProfileError) as e:
+        raise click.BadParameter(f"{path}: {e}", param_hint="--profile") from None
+
+
+def needs_profile(engine: Engine, what: str) -> click.ClickException:
+    """The error of a command that cannot compute the base's statistics itself."""
+    stats = ", ".join(s.name for s in engine.pack.profile)
+    return click.ClickException(
+        f"this pack reads statistics of the whole client base ({stats}), which {what}: "
+        "give --profile FILE (written by `tierwise profile --source ...`)"
+    )
+
+
 @click.command()
 @RULES_OPTION
 @AS_OF_OPTION
@@ -105,14 +140,41 @@ def test_command(path: Path, verbose: bool) -> None:
     default="-",
     help="JSON lines of client facts; - is stdin.",
 )
-def decide(rules: Path, as_of: dt.datetime | None, input_: TextIO) -> None:
-    """Decide for clients given as JSON lines; write one outcome per line as JSON."""
+@PROFILE_OPTION
+def decide(
+    rules: Path, as_of: dt.datetime | None, input_: TextIO, profile_file: Path | None
+) -> None:
+    """Decide for clients given as JSON lines; write one outcome per line as JSON. A pack
+    that reads statistics of the whole base computes them from the input first (or takes
+    --profile)."""
     engine = load_engine(rules)
     day = as_of.date() if as_of else dt.date.today()
-    out = sys.stdout.buffer
-    for outcome in engine.decide_many(_json_lines(input_), as_of=day):
-        out.write(orjson.dumps(outcome.model_dump(mode="json")) + b"\n")
-    out.flush()
+    enrich = enrichment(get_plugin_manager())
+    profile = read_profile(profile_file)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        if profile is None and engine.pack.profile:
+            if not input_.seekable():  # stdin: read it twice from a copy
+                shutil.copyfileobj(input_, spool)
+                input_ = spool
+            input_.seek(0)
+            profile = engine.profile(_enriched(enrich, _json_lines(input_), day, {}), day)
+            click.echo(
+                f"profile: computed over the {profile.clients:,} readable clients of the input",
+                err=True,
+            )
+            input_.seek(0)
+        values = dict(profile.values) if profile is not None else {}
+        out = sys.stdout.buffer
+        records = _enriched(enrich, _json_lines(input_), day, values)
+        for outcome in engine.decide_many(records, as_of=day, profile=profile):
+            out.write(orjson.dumps(outcome.model_dump(mode="json")) + b"\n")
+        out.flush()
+
+
+def _enriched(
+    enrich: PluginEnrichment | None, records: Iterator[Any], day: dt.date, values: dict[str, Any]
+) -> Iterator[Any]:
+    return records if enrich is None else enrich.all(records, day, values)
 
 
 def _json_lines(stream: TextIO) -> Iterator[Any]:
@@ -129,8 +191,9 @@ def _json_lines(stream: TextIO) -> Iterator[Any]:
 @click.command()
 @RULES_OPTION
 @AS_OF_OPTION
+@PROFILE_OPTION
 @click.argument("facts")
-def explain(rules: Path, as_of: dt.datetime | None, facts: str) -> None:
+def explain(rules: Path, as_of: dt.datetime | None, profile_file: Path | None, facts: str) -> None:
     """Explain the decisions for one client: FACTS is JSON, or @file.json."""
     from tierwise.runtime.explain import describe
 
@@ -140,7 +203,14 @@ def explain(rules: Path, as_of: dt.datetime | None, facts: str) -> None:
     except orjson.JSONDecodeError as e:
         raise click.BadParameter(f"not valid JSON: {e}", param_hint="FACTS") from None
     engine = load_engine(rules)
-    outcome = engine.decide(data, as_of=as_of.date() if as_of else None)
+    profile = read_profile(profile_file)
+    if profile is None and engine.pack.profile:
+        raise needs_profile(engine, "one client cannot give")
+    day = as_of.date() if as_of else dt.date.today()
+    enrich = enrichment(get_plugin_manager())
+    if enrich is not None and isinstance(data, dict):
+        data = enrich.enrich(data, day, dict(profile.values) if profile else {})
+    outcome = engine.decide(data, as_of=day, profile=profile)
     click.echo(
         f"client {outcome.client_id or '(no id)'}, as of {outcome.as_of}, pack {outcome.pack_hash}"
     )

@@ -8,6 +8,7 @@ prints a summary; --source, --mapping, --rules and --out point it at a user's ow
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,6 +263,62 @@ def _example_client(url: str, run_id: str) -> str | None:
         log.close()
 
 
+@click.command("profile")
+@click.option(
+    "--source", help="Where the clients are (as for `tierwise run`). Default: the sample CRM."
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML mapping of CRM tables and columns to facts.",
+)
+@click.option(
+    "--rules",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Rule file or folder. Default: ./rules, else the shipped packs.",
+)
+@AS_OF_OPTION
+@click.option(
+    "--to",
+    "target",
+    type=click.File("w"),
+    default="-",
+    show_default=True,
+    help="Where the profile's JSON goes; - is stdout.",
+)
+def profile_command(
+    source: str | None,
+    mapping: Path | None,
+    rules: Path | None,
+    as_of: dt.datetime | None,
+    target: Any,
+) -> None:
+    """Compute the statistics of the whole base that the pack's facts read (and how many
+    clients have each fact), as the JSON that `decide --profile` and `explain --profile` take."""
+    rules = rules or default_rules()
+    engine = load_engine(rules)
+    day = as_of.date() if as_of else None
+    if source is None:
+        source, mapping, day, _ = _sample(10_000, mapping, day, None)
+    day = day or dt.date.today()
+    pm = get_plugin_manager()
+    try:
+        src = open_source(source, mapping, pm=pm)
+        try:
+            profile = profile_pass(engine, src, day, pm)
+        finally:
+            src.close()
+    except TierwiseError as e:
+        raise click.ClickException(str(e)) from None
+    target.write(json.dumps(profile.to_json(), indent=2) + "\n")
+    click.echo(
+        f"profile {profile.digest} of {source} as of {day}: {profile.clients:,} clients, "
+        f"{profile.skipped:,} unreadable",
+        err=True,
+    )
+
+
 @click.command()
 @click.argument("client_id")
 @click.option(
@@ -334,4 +391,4 @@ def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> It
 
 @hookimpl
 def tierwise_cli_commands() -> list[click.Command]:
-    return [run, why]
+    return [run, why, profile_command]

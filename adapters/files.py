@@ -59,6 +59,11 @@ class _FileSource:
             return without_id(where, self.id_column or " or ".join(ID_COLUMNS))
         return coerce_record(self._rename(row), types, str(raw_id), where)
 
+    def fact_origin(self, fact: str) -> str:
+        """Where this file gives a fact from: a renamed column, or the column of its name."""
+        column = next((c for c, f in self.renames.items() if f == fact), fact)
+        return f"column {column!r} of {self.path} (if it has one: no client had a value)"
+
     def close(self) -> None:
         """Nothing stays open between calls of `clients`."""
 

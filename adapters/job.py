@@ -60,6 +60,8 @@ class RunSummary:
     skipped: int = 0
     hook_errors: int = 0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
+    """Clients per decision for whom a rule fired (not the default, no error)."""
     wall_seconds: float = 0.0
     previous_run_id: str | None = None
     resumed: bool = False

@@ -399,7 +399,11 @@ class DecisionLog:
             conn.execute(
                 sa.update(RUNS)
                 .where(RUNS.c.id == run.id)
-                .values(status=status, finished_at=dt.datetime.now(dt.UTC), **stats)
+                .values(
+                    status=status,
+                    finished_at=dt.datetime.now(dt.UTC),
+                    **{k: v for k, v in stats.items() if k in RUNS.c},
+                )
             )
         return stats
 
@@ -428,11 +432,19 @@ class DecisionLog:
             .where(in_run)
             .group_by(DECISIONS.c.decision, DECISIONS.c.status, DECISIONS.c.output)
         )
+        decided: dict[str, int] = {}
         for decision, status, output, n in grouped:
             label = output_label(status, output)
             per = counts.setdefault(decision, {})
             per[label] = per.get(label, 0) + n
-        return {"clients": clients, "errors": errors, "changes": changes, "counts": counts}
+            decided[decision] = decided.get(decision, 0) + (n if status == "decided" else 0)
+        return {
+            "clients": clients,
+            "errors": errors,
+            "changes": changes,
+            "counts": counts,
+            "decided": decided,
+        }
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first."""

@@ -129,6 +129,23 @@ class SqlSource:
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
 
+    def fact_origin(self, fact: str) -> str:
+        """Where this source takes a fact from: its mapping entry, or a column of the same
+        name, or the fact that it has neither (for the warnings of a run)."""
+        mapping = self.mapping
+        if fact in self.fact_columns:
+            return f"column {self.fact_columns[fact].name} ({mapping.where('facts', fact)})"
+        if fact in self.aggregates:
+            spec = self.aggregates[fact].spec
+            what = f"{spec.function}({spec.table}.{spec.column or '*'})"
+            return f"the aggregate {what} ({mapping.where('aggregates', fact)})"
+        if fact in self.clients_table.c:
+            return f"column {self.clients_table.name}.{fact}"
+        return (
+            f"nowhere: {mapping.name} has no entry for {fact} and table "
+            f"{self.clients_table.name!r} no column of that name"
+        )
+
     def unnamed_label(self, n: int) -> str:
         """The label of the n-th client row whose id is null (in the query's id order)."""
         return f"{self.clients_table.name} row {n} with a null {self.id_column.name}"

@@ -21,6 +21,7 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
+from tierwise.health import silent_defaults
 from tierwise.plugins.enrichment import enrichment
 from tierwise.profile import Profile
 from tierwise.runtime.explain import describe
@@ -131,6 +132,7 @@ def run(
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
     _print_summary(summary, out, rules, profile)
+    _print_warnings(engine, profile, summary, src)
 
 
 TABLE_SCHEMES = ("parquet", "csv", "jsonl")
@@ -238,6 +240,15 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile)
     example = _example_client(out, summary.run_id)
     hint = f" {example}" if example else " CLIENT_ID"
     click.echo(f"see one client's explanation: tierwise why{hint} --log {out}")
+
+
+def _print_warnings(engine: Any, profile: Profile, summary: RunSummary, source: Any) -> None:
+    """The run's silent defaults, loudly, on stderr: facts no client has, decisions that
+    never fired."""
+    origin = getattr(source, "fact_origin", None) or (lambda fact: "the source")
+    found = silent_defaults(engine.pack, profile, summary.decided, origin)
+    for warning in found:
+        click.secho(f"WARNING: {warning.message}", fg="yellow", err=True)
 
 
 def _per_output(counts: dict[str, int]) -> dict[str, int]:

@@ -28,8 +28,10 @@ class Profiler:
         self.clients = 0
         self.skipped = 0
         self.present: dict[str, int] = dict.fromkeys(
-            [*pack.inputs, *(d.name for d in pack.derived)], 0
+            [*pack.inputs, *(d.name for d in pack.derived if not d.needs_profile)], 0
         )
+        """Clients with a value, per input and derived fact that needs no profile (the
+        others are not computed in this pass)."""
         self._stats = [_Accumulator(s, pack) for s in pack.profile]
 
     def add(self, facts: Mapping[str, Any]) -> None:

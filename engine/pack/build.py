@@ -511,6 +511,14 @@ class _DecisionBuilder:
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
         for dname in order:
             node = parsed[dname]
+            spec = items[dname].spec
+            if spec is not None and (spec.enum, spec.min, spec.max) != (None, None, None):
+                self.sink.add(
+                    self.doc.key_pos(("derive", dname)),
+                    "wrong value type",
+                    "a decision's derived fact declares no domain (enum, min, max)",
+                    "declare the fact in a facts file, whose derived facts are checked against it",
+                )
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env and dname not in cyclic:
@@ -527,7 +535,7 @@ class _DecisionBuilder:
                     node,
                     t or FactType("number"),
                     self.doc.key_pos(("derive", dname)),
-                    items[dname].unit,
+                    items[dname].spec.unit if items[dname].spec else None,
                     items[dname].description,
                 )
             )

@@ -48,7 +48,7 @@ class _Parsed:
     expr: Node | None
     where: Node | None = None
     stat: ProfileSpec | None = None
-    unit: str | None = None
+    spec: DeriveSpec | None = None
     description: str = ""
 
     @property
@@ -121,8 +121,36 @@ def parsed_derive(doc: Document, name: str, spec: DeriveSpec | str, sink: ErrorS
         doc,
         ("derive", name),
         parse(doc, ("derive", name, "expr"), spec.expr, sink),
-        unit=spec.unit,
+        spec=spec,
         description=spec.description or "",
+    )
+
+
+def declared_domain(item: _Parsed, inferred: FactType, sink: ErrorSink) -> FactType:
+    """A derived fact's type: the inferred kind, with the domain its spec declares."""
+    spec = item.spec
+    if spec is None:
+        return inferred
+    if spec.enum is not None and inferred.kind not in ("string", "null"):
+        sink.add(
+            item.doc.pos((*item.key, "enum")),
+            "type mismatch",
+            f"{item.name} is {_article(str(inferred))}, so it cannot declare an enum",
+        )
+        return inferred
+    if (spec.min is not None or spec.max is not None) and not inferred.numeric:
+        sink.add(
+            item.doc.pos((*item.key, "min" if spec.min is not None else "max")),
+            "type mismatch",
+            f"{item.name} is {_article(str(inferred))}, so it cannot declare a range",
+        )
+        return inferred
+    return FactType(
+        "string" if spec.enum is not None else inferred.kind,
+        enum=tuple(spec.enum) if spec.enum is not None else inferred.enum,
+        minimum=spec.min,
+        maximum=spec.max,
+        unit=spec.unit,
     )
 
 
@@ -178,7 +206,9 @@ def build_shared(
             needs_profile.add(name)
             env[name] = stat.type if stat is not None else NUMBER
         elif item.expr is not None:
-            t = TypeChecker(env, functions, sink).infer(item.expr) or NUMBER
+            t = declared_domain(
+                item, TypeChecker(env, functions, sink).infer(item.expr) or NUMBER, sink
+            )
             env[name] = t
             if reads_profile:
                 needs_profile.add(name)
@@ -188,7 +218,7 @@ def build_shared(
                     item.expr,
                     t,
                     _where(item),
-                    item.unit,
+                    t.unit,
                     item.description,
                     bool(reads_profile),
                 )

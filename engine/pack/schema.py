@@ -37,9 +37,14 @@ class InputSpec(_Strict):
 
 
 class DeriveSpec(_Strict):
-    """A derived fact written out: its expression, and what it means for the reader."""
+    """A derived fact written out: its expression, what it means for the reader, and
+    optionally the domain it keeps to (an enum for text, a range for numbers), which rules
+    are checked against and every client's value is held to."""
 
     expr: str
+    enum: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
     unit: str | None = None
     description: str | None = None
 

@@ -20,7 +20,7 @@ from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.compile import CompiledDecision, Hoisted, compile_decision
 from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError, Evaluator, compile_expr
 from tierwise.runtime.explain import RuleExplainer
-from tierwise.runtime.facts import FactValidator, UnreadableClient
+from tierwise.runtime.facts import DomainCheck, FactValidator, UnreadableClient, domain_check
 from tierwise.runtime.match import Match, Matcher, MatchError
 from tierwise.runtime.memo import MEMO_LIMIT, REVIEW, Key, Memos
 from tierwise.runtime.profile import Profiler
@@ -39,11 +39,12 @@ class Engine:
         self.pack = pack
         self.id_field = id_field
         self.validator = FactValidator(pack.inputs)
-        self._shared: list[tuple[str, Evaluator, bool]] = [
-            (d.name, compile_expr(d.expr, pack.functions), d.needs_profile) for d in pack.derived
+        self._shared: list[tuple[str, Evaluator, bool, DomainCheck | None]] = [
+            (d.name, compile_expr(d.expr, pack.functions), d.needs_profile, domain_check(d.type))
+            for d in pack.derived
         ]
-        """The facts every decision shares, in evaluation order, and whether each needs
-        the profile."""
+        """The facts every decision shares, in evaluation order: how each is computed,
+        whether it needs the profile, and the check of its declared domain."""
         self._pins = FactValidator({d.name: d.type for d in pack.derived})
         types = _field_types(pack)
         temporal = frozenset(n for n, t in types.items() if t.kind in ("date", "datetime"))
@@ -203,17 +204,20 @@ class Engine:
         given; with `stats` None, those that need the profile are skipped); a function
         that fails makes that fact the client's error."""
         errors: list[FactError] = []
-        for name, evaluate, needs_profile in self._shared:
+        for name, evaluate, needs_profile, check in self._shared:
             if pinned is not None and name in pinned:
                 working[name] = pinned[name]
             elif needs_profile and stats is None:
                 continue
             else:
                 try:
-                    working[name] = evaluate(working)
+                    value = working[name] = evaluate(working)
                 except EvaluationError as e:
                     working[name] = None
                     errors.append(FactError(name, f"{name} cannot be derived: {e}"))
+                    continue
+                if check is not None and value is not None and (problem := check(value)):
+                    errors.append(FactError(name, f"{name} = {value!r} {problem}", value))
         return errors
 
     def _decide(

@@ -8,7 +8,7 @@ date type. Adapters that read text (CSV) coerce with `coerce_text` first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -81,6 +81,29 @@ class FactValidator:
             if value is not None and value.tzinfo is None:
                 clean[name] = value.replace(tzinfo=dt.UTC)
         return clean, []
+
+
+DomainCheck = Callable[[Any], str | None]
+
+
+def domain_check(t: FactType) -> DomainCheck | None:
+    """A check of a computed value against a declared enum or range (a derived fact's),
+    giving what is wrong or None; None when the type declares no domain."""
+    low, high, enum = t.minimum, t.maximum, t.enum
+    if enum is not None:
+        allowed = frozenset(enum)
+        return lambda v: None if v in allowed else f"is not one of {', '.join(enum)}"
+    if low is None and high is None:
+        return None
+    lo = f">= {low:g}" if low is not None else ""
+    hi = f"<= {high:g}" if high is not None else ""
+    bounds = " and ".join(x for x in (lo, hi) if x)
+
+    def in_range(v: Any) -> str | None:
+        ok = (low is None or v >= low) and (high is None or v <= high)
+        return None if ok else f"is outside its declared range ({bounds})"
+
+    return in_range
 
 
 @dataclass(frozen=True, slots=True)

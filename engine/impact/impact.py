@@ -49,9 +49,10 @@ def decide_all(
     from tierwise.runtime.engine import Engine
 
     engine = Engine(pack)
+    profile = engine.profile(clients, as_of) if pack.profile else None
     lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
     out = []
-    for outcome in engine.decide_many(clients, as_of=as_of):
+    for outcome in engine.decide_many(clients, as_of=as_of, profile=profile):
         if outcome.errors:
             out.append({d.name: Decided("invalid", (), {}) for d in pack.decisions})
             continue

@@ -39,6 +39,14 @@ def tierwise_enrich_facts(
 
 
 @hookspec
+def tierwise_enriched_facts() -> list[str]:  # type: ignore[empty-body]
+    """The facts this plugin's `tierwise_enrich_facts` may add. Only the per-client path
+    calls that hook, so a pack that reads one of them is never decided as SQL; a plugin
+    that enriches without saying which facts keeps every pack of `tierwise run` per client.
+    """
+
+
+@hookspec
 def tierwise_adapters() -> Mapping[str, Any]:  # type: ignore[empty-body]
     """Adapters by URL scheme (`csv`, `jsonl`, `sqlite`, `postgresql`, ...): scheme -> factory.
 

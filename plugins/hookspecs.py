@@ -40,10 +40,9 @@ def tierwise_enrich_facts(
 
 @hookspec
 def tierwise_enriched_facts() -> list[str]:  # type: ignore[empty-body]
-    """The facts this plugin's `tierwise_enrich_facts` may add. Only the per-client path
-    calls that hook, so a pack that reads one of them is never decided as SQL; a plugin
-    that enriches without saying which facts keeps every pack of `tierwise run` per client.
-    """
+    """The facts this plugin's `tierwise_enrich_facts` gives. Paths that cannot call the
+    plugin (the SQL path) refuse a pack that reads any of them, naming the plugin and the
+    facts; a plugin that enriches without saying which facts blocks the SQL path for all."""
 
 
 @hookspec

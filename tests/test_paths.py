@@ -33,10 +33,10 @@ rules:
 default: {tier: standard}
 """
 DOUBLED = PLAIN.replace("spend >= 100", "double(spend) >= 200")
-ENRICHED = PLAIN.replace("spend: number", "spend: number, clv: number").replace(
-    "freq > 1", "clv > 10"
+ENRICHED = PLAIN.replace("spend: number", "spend: number, bonus: number").replace(
+    "freq > 1", "bonus > 10"
 )
-CSV = "client_id,spend,freq,clv\na,150,3,\nb,20,2,50\nc,,0,\n"
+CSV = "client_id,spend,freq,bonus\na,150,3,\nb,20,2,50\nc,,0,\n"
 TABLE = Source("table", "clients.csv")
 STREAM = Source("stream", "jsonl:-")
 PARQUET_ONLY = Source("table", "parquet:clients.parquet", per_client=False)
@@ -48,6 +48,16 @@ from tierwise.plugins import hookimpl
 @hookimpl
 def tierwise_functions():
     return [Function("double", ("number",), "number", lambda x: x * 2, "Twice x.")]
+
+
+@hookimpl
+def tierwise_enrich_facts(facts, as_of, profile):
+    return {"bonus": 20.0} if facts.get("bonus") is None else None
+
+
+@hookimpl
+def tierwise_enriched_facts():
+    return ["bonus"]
 """
 
 
@@ -105,11 +115,11 @@ def test_a_function_without_sql_form_blocks_sql_and_says_where(tmp_path: Path) -
 
 def test_a_plugin_that_gives_facts_the_pack_reads_blocks_sql(tmp_path: Path) -> None:
     p = pack(tmp_path, ENRICHED)
-    scores = Enrichment("scores", frozenset({"clv", "churn"}))
+    scores = Enrichment("scores", frozenset({"bonus", "churn"}))
     choice = choose_path([p], TABLE, enrichments=[scores])
     assert choice == (
         "durable",
-        "plugin scores gives facts the pack reads (clv), and only the durable path runs it",
+        "plugin scores gives facts the pack reads (bonus), and only the durable path runs it",
     )
     with pytest.raises(PushdownError, match="plugin scores gives facts the pack reads"):
         choose_path([p], TABLE, "sql", [scores])
@@ -153,8 +163,8 @@ def test_the_crm_profile_plugin_declares_every_fact_it_adds() -> None:
 # -- run, decide_table and diff choose alike -----------------------------------------------
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A folder with clients.csv and an installed third-party plugin whose `double()` has
-    no SQL form, as the command line and decide_table find it."""
+    """A folder with clients.csv and an installed third-party plugin, as the command line
+    and decide_table find it: its `double()` has no SQL form, and it gives `bonus`."""
     (tmp_path / "clients.csv").write_text(CSV)
     info = tmp_path / "slow-1.0.dist-info"
     info.mkdir()
@@ -212,12 +222,13 @@ def test_run_keeps_a_pack_that_reads_a_plugins_facts_per_client(workdir: Path) -
     (workdir / "rules").mkdir()
     (workdir / "rules" / "tier.yaml").write_text(ENRICHED)
     code, line = run_choice("--source", "csv:clients.csv")
-    assert code == 0
-    assert line.startswith("engine: durable (plugin tierwise.plugins.crm_profile gives facts the")
-    assert "reads (clv)" in line
+    reason = "plugin slow gives facts the pack reads (bonus), and only the durable path runs it"
+    assert code == 0 and line == f"engine: durable ({reason})"
+    with sqlite3.connect(workdir / "log.db") as conn:
+        logged = dict(conn.execute("SELECT client_id, output FROM tierwise_decisions"))
+    assert json.loads(logged["c"]) == {"tier": "silver"}  # bonus 20, from the plugin
     code, output = run_choice("--source", "csv:clients.csv", "--engine", "sql")
-    assert code == 1
-    assert "this pack cannot run as SQL: plugin tierwise.plugins.crm_profile" in output
+    assert code == 1 and f"this pack cannot run as SQL: {reason}" in output
 
 
 @pytest.mark.parametrize(

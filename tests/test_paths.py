@@ -207,7 +207,7 @@ def test_run_decide_table_and_diff_make_the_same_choice(
     (workdir / "rules" / "tier.yaml").write_text(text)
     code, line = run_choice("--source", "csv:clients.csv")
     assert code == 0 and line.startswith(f"engine: {engine} ({reason}"), line
-    outcomes = tierwise.decide_table("rules", "clients.csv", AS_OF)
+    outcomes = tierwise.decide_table("rules", "clients.csv", AS_OF, functions=function_registry())
     assert outcomes.engine == engine and outcomes.reason.startswith(reason)
     assert f"engine: {engine} ({outcomes.reason})" == line
     tiers = [o.decisions["tier"].output for o in outcomes]

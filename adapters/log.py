@@ -432,18 +432,18 @@ class DecisionLog:
             .where(in_run)
             .group_by(DECISIONS.c.decision, DECISIONS.c.status, DECISIONS.c.output)
         )
-        decided: dict[str, int] = {}
+        fired: dict[str, int] = {}
         for decision, status, output, n in grouped:
             label = output_label(status, output)
             per = counts.setdefault(decision, {})
             per[label] = per.get(label, 0) + n
-            decided[decision] = decided.get(decision, 0) + (n if status == "decided" else 0)
+            fired[decision] = fired.get(decision, 0) + (n if status == "decided" else 0)
         return {
             "clients": clients,
             "errors": errors,
             "changes": changes,
             "counts": counts,
-            "decided": decided,
+            "decided": fired,
         }
 
     def runs(self) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ class Metrics:
             self.errors.labels("invalid-facts").inc()
             return
         for result in outcome.decisions.values():
-            key = (result.decision, result.status, tuple(result.rules))
+            key = (outcome.pack_hash, result.decision, result.status, tuple(result.rules))
             child = self._labels.get(key)
             if child is None:
                 child = self._labels[key] = self.decisions.labels(

@@ -64,6 +64,7 @@ class Guard:
             await self._problem(send_status, kind, detail, headers)
         else:
             self.in_flight += 1
+            self.metrics.in_flight.set(self.in_flight)
             try:
                 async with asyncio.timeout(self.timeout):
                     await self.app(scope, receive, send_status)
@@ -80,6 +81,7 @@ class Guard:
                     )
             finally:
                 self.in_flight -= 1
+                self.metrics.in_flight.set(self.in_flight)
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
         self.metrics.observe(label, status[0], time.perf_counter() - started)

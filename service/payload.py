@@ -59,13 +59,17 @@ class CallerMapping(BaseModel):
         return None if value is _MISSING or value is None else str(value)
 
     def answer(self, outcome: Outcome) -> dict[str, Any]:
-        """The chosen outputs of an outcome, by answer field (None where not decided)."""
+        """The chosen outputs of an outcome, by answer field: a value, a list for a collect
+        decision, None where nothing was decided."""
         fields: dict[str, Any] = {}
         for name, target in self.outputs.items():
             decision, _, key = target.partition(".")
             result = outcome.decisions.get(decision)
             output = result.output if result is not None else None
-            fields[name] = output.get(key) if isinstance(output, dict) else None
+            if isinstance(output, list):
+                fields[name] = [o.get(key) for o in output]
+            else:
+                fields[name] = output.get(key) if isinstance(output, dict) else None
         return fields
 
 
@@ -110,7 +114,8 @@ def load_callers(path: Path | None, decisions: dict[str, set[str]]) -> CallersMo
         lines = []
         for err in e.errors():
             loc = tuple(x for x in err["loc"] if isinstance(x, str | int))
-            lines.append(f"{doc.pos(loc)}: {'.'.join(map(str, loc))}: {err['msg']}")
+            pos = doc.key_pos(loc) if err["type"] == "extra_forbidden" else doc.pos(loc)
+            lines.append(f"{pos}: {'.'.join(map(str, loc))}: {err['msg']}")
         raise CallersFileError("invalid callers file:\n" + "\n".join(lines)) from None
     for caller in ("hubspot", "zendesk", "webhook"):
         for name, target in getattr(model, caller).outputs.items():

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import And, Node, names, render
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Rule
@@ -48,17 +49,31 @@ class RuleTrace:
     failed: list[Part] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A condition or one of its parts, compiled once: its text, the names it reads, its test."""
+
+    text: str
+    reads: tuple[str, ...]
+    holds: Evaluator
+
+
+@dataclass(frozen=True, slots=True)
+class _TracedRule:
+    rule: Rule
+    at: str
+    whole: _Check
+    parts: tuple[_Check, ...]
+
+
 class Tracer:
     """Built once per engine: each rule's condition and its top-level parts, compiled."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         functions = engine.pack.functions
-        self._rules: dict[str, list[tuple[Rule, Evaluator, list[tuple[Node, Evaluator]]]]] = {
-            d.name: [
-                (r, compile_expr(r.condition, functions), _parts(r.condition, functions))
-                for r in d.ordered_rules()
-            ]
+        self._rules: dict[str, list[_TracedRule]] = {
+            d.name: [_traced(r, functions) for r in d.ordered_rules()]
             for d in engine.pack.decisions
         }
 
@@ -81,21 +96,31 @@ class Tracer:
                     working[value.name] = value.evaluate(working)
             except EvaluationError as e:
                 traces += [
-                    _unevaluated(decision.name, r, str(e)) for r, _, _ in self._rules[decision.name]
+                    _unevaluated(decision.name, t, str(e)) for t in self._rules[decision.name]
                 ]
                 continue
             won = set(result.rules) if result is not None else set()
-            for rule, holds, parts in self._rules[decision.name]:
-                traces.append(_trace_rule(decision.name, rule, holds, parts, working, won))
+            for traced in self._rules[decision.name]:
+                traces.append(_trace_rule(decision.name, traced, working, won))
             if result is not None:
                 _publisher(decision)(working, result)
         return traces
 
 
-def _parts(condition: Node, functions: Any) -> list[tuple[Node, Evaluator]]:
-    """The conjuncts of a condition (the whole condition when it is not an `and`)."""
+def _traced(rule: Rule, functions: FunctionRegistry) -> _TracedRule:
+    """A rule with its condition and its conjuncts (the whole condition when not an `and`)."""
+    condition = rule.condition
     items = condition.items if isinstance(condition, And) else (condition,)
-    return [(item, compile_expr(item, functions)) for item in items]
+    return _TracedRule(
+        rule,
+        str(rule.pos),
+        _check(condition, functions, rule.text),
+        tuple(_check(item, functions, render(item)) for item in items),
+    )
+
+
+def _check(node: Node, functions: FunctionRegistry, text: str) -> _Check:
+    return _Check(text, tuple(names(node)), compile_expr(node, functions))
 
 
 def _held(evaluate: Evaluator, working: dict[str, Any]) -> Held:
@@ -106,45 +131,42 @@ def _held(evaluate: Evaluator, working: dict[str, Any]) -> Held:
     return "unknown" if value is None else "true" if value else "false"
 
 
-def _values(node: Node, working: dict[str, Any]) -> dict[str, Any]:
-    return {n: _json(working.get(n)) for n in names(node)}
+def _values(reads: tuple[str, ...], working: dict[str, Any]) -> dict[str, Any]:
+    return {n: _json(working.get(n)) for n in reads}
 
 
 def _trace_rule(
-    decision: str,
-    rule: Rule,
-    holds: Evaluator,
-    parts: list[tuple[Node, Evaluator]],
-    working: dict[str, Any],
-    won: set[str],
+    decision: str, traced: _TracedRule, working: dict[str, Any], won: set[str]
 ) -> RuleTrace:
-    result = _held(holds, working)
+    result = _held(traced.whole.holds, working)
     failed = []
     if result != "true":
-        for node, evaluate in parts:
-            part = _held(evaluate, working)
-            if part != "true":
-                failed.append(Part(render(node), part, _values(node, working)))
+        for part in traced.parts:
+            held = _held(part.holds, working)
+            if held != "true":
+                failed.append(Part(part.text, held, _values(part.reads, working)))
+    rule = traced.rule
     return RuleTrace(
         decision=decision,
         rule=rule.id,
-        at=str(rule.pos),
+        at=traced.at,
         condition=rule.text,
         matched=result == "true",
         won=rule.id in won,
         result=result,
         because=rule.because,
-        facts=_values(rule.condition, working),
+        facts=_values(traced.whole.reads, working),
         failed=failed,
     )
 
 
-def _unevaluated(decision: str, rule: Rule, error: str) -> RuleTrace:
+def _unevaluated(decision: str, traced: _TracedRule, error: str) -> RuleTrace:
     """A rule whose decision failed before matching (a derived fact's function raised)."""
+    rule = traced.rule
     return RuleTrace(
         decision,
         rule.id,
-        str(rule.pos),
+        traced.at,
         rule.text,
         False,
         False,

@@ -266,35 +266,56 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     while more:
         message = await receive()
         more = message.get("more_body", False)
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", b"11")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
 def hello_server(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(_hello, host=HOST, port=port, http="httptools", loop="uvloop",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        _hello,
+        host=HOST,
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """(what, figure, note) rows for the floor, /v1/decide and /v1/decide:batch."""
     clients = shipped_clients(5000)
-    singles = [
-        _request("/v1/decide", orjson.dumps({"facts": c, "as_of": AS_OF})) for c in clients
-    ]
+    singles = [_request("/v1/decide", orjson.dumps({"facts": c, "as_of": AS_OF})) for c in clients]
     batches = [
-        _request("/v1/decide:batch", orjson.dumps(
-            {"clients": [{"facts": c} for c in clients[i : i + args.batch]], "as_of": AS_OF}
-        ))
+        _request(
+            "/v1/decide:batch",
+            orjson.dumps(
+                {"clients": [{"facts": c} for c in clients[i : i + args.batch]], "as_of": AS_OF}
+            ),
+        )
         for i in range(0, len(clients), args.batch)
     ]
     rows: list[tuple[str, str, str]] = []
     for label, argv in (
         ("bare ASGI hello-world (floor)", [sys.executable, "-m", "bench.service_bench", "--hello"]),
-        ("tierwise serve /v1/decide", [str(Path(sys.executable).with_name("tierwise")), "serve",
-                                       "--no-watch", "--max-concurrency", "1000"]),
+        (
+            "tierwise serve /v1/decide",
+            [
+                str(Path(sys.executable).with_name("tierwise")),
+                "serve",
+                "--no-watch",
+                "--max-concurrency",
+                "1000",
+            ],
+        ),
     ):
         port = _free_port()
         proc = _start([*argv, "--port", str(port)], port)
@@ -303,20 +324,34 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
             n, took, lat, bad = asyncio.run(
                 closed_loop(port, singles, args.connections, args.seconds, args.limit)
             )
-            rows.append((label, f"{n / took:,.0f} req/s closed loop ({args.connections} conn)",
-                         f"p50 {_p(lat, .5):.2f} ms, p99 {_p(lat, .99):.2f} ms, {bad} failed"))
+            rows.append(
+                (
+                    label,
+                    f"{n / took:,.0f} req/s closed loop ({args.connections} conn)",
+                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
+                )
+            )
             n, took, lat, bad = asyncio.run(
                 open_loop(port, singles, args.rate, args.seconds, args.connections)
             )
-            rows.append((label, f"{n / took:,.0f} req/s open loop at {args.rate:,.0f}/s",
-                         f"p50 {_p(lat, .5):.2f} ms, p99 {_p(lat, .99):.2f} ms, {bad} failed"))
+            rows.append(
+                (
+                    label,
+                    f"{n / took:,.0f} req/s open loop at {args.rate:,.0f}/s",
+                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
+                )
+            )
             if "tierwise" in label:
                 n, took, lat, bad = asyncio.run(
                     closed_loop(port, batches, 2, args.seconds, args.limit)
                 )
-                rows.append(("tierwise serve /v1/decide:batch",
-                             f"{n * args.batch / took:,.0f} clients/s ({args.batch} a call, 2 conn)",
-                             f"p50 {_p(lat, .5):.1f} ms a call, {bad} failed"))
+                rows.append(
+                    (
+                        "tierwise serve /v1/decide:batch",
+                        f"{n * args.batch / took:,.0f} clients/s ({args.batch} a call, 2 conn)",
+                        f"p50 {_p(lat, 0.5):.1f} ms a call, {bad} failed",
+                    )
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -340,15 +375,19 @@ def main() -> None:
     if args.hello:
         hello_server(args.port)
         return
-    print(f"# service bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
-          f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores")
+    print(
+        f"# service bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "
+        f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores"
+    )
     if not args.skip_service:
         print("\n| what | rate | latency |\n|---|---:|---|")
         for what, figure, note in service_runs(args):
             print(f"| {what} | {figure} | {note} |")
     if not args.skip_in_process:
         rows = in_process(args.clients, args.repeats)
-        print(f"\n| data | engine | clients/s | ratio to zen | mismatches |\n|---|---|---:|---:|---:|")
+        print(
+            "\n| data | engine | clients/s | ratio to zen | mismatches |\n|---|---|---:|---:|---:|"
+        )
         for shape in dict.fromkeys(r[0] for r in rows):
             zen = next(r[2] for r in rows if r[0] == shape and r[1].startswith("zen"))
             for s, name, rate, bad in rows:

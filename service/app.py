@@ -195,7 +195,7 @@ def _handlers(app: FastAPI, service: Service) -> None:
         assert isinstance(exc, StarletteHTTPException)
         kind = _HTTP_KINDS.get(exc.status_code, "not-found")
         detail = f"{request.method} {request.url.path}: {exc.detail}"
-        return await on_problem(request, ProblemError(kind, detail))
+        return await on_problem(request, ProblemError(kind, detail, headers=exc.headers))
 
     async def on_invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -46,9 +46,7 @@ class Metrics:
         self.release = Gauge(
             "tierwise_release_version", "Number of the release now serving", registry=r
         )
-        self.in_flight = Gauge(
-            "tierwise_http_in_flight", "Requests being answered now", registry=r
-        )
+        self.in_flight = Gauge("tierwise_http_in_flight", "Requests being answered now", registry=r)
         self.log_pending = Gauge(
             "tierwise_decision_log_pending",
             "Served outcomes not yet in the decision log",

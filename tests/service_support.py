@@ -59,8 +59,14 @@ def running(config: ServiceConfig) -> Iterator[str]:
     """Serve `config` with uvicorn in a thread; yields the base URL, stops on exit."""
     app = create_app(config)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=config.host, port=config.port, lifespan="on", log_config=None,
-                       access_log=False)
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -82,15 +88,19 @@ def config(rules: Path, **options: Any) -> ServiceConfig:
 
 
 @contextmanager
-def subprocess_server(args: list[str], env: dict[str, str] | None = None) -> Iterator[
-    tuple[subprocess.Popen[str], str]
-]:
+def subprocess_server(
+    args: list[str], env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`tierwise serve ARGS` in a subprocess on a free port; yields (process, base URL)."""
     port = free_port()
     command = [str(Path(sys.executable).with_name("tierwise")), "serve", "--port", str(port), *args]
     proc = subprocess.Popen(
-        command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 60

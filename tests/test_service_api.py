@@ -103,7 +103,9 @@ def test_request_shape_errors_name_the_field(url: str) -> None:
     r = httpx.post(url + "/v1/decide", json={"facts": RICH, "as_of": "someday", "extra": 1})
     body = problem(r, 422, "invalid-request")
     assert {e["where"] for e in body.errors or []} == {"as_of", "extra"}
-    r = httpx.post(url + "/v1/decide", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        url + "/v1/decide", content=b"{not json", headers={"content-type": "application/json"}
+    )
     problem(r, 400, "malformed-request")
     r = httpx.post(url + "/v1/decide", content=b"x", headers={"content-type": "text/plain"})
     problem(r, 415, "unsupported-media-type")
@@ -124,7 +126,9 @@ def test_payload_too_large_is_413(url: str) -> None:
             yield b"x" * 1000
         yield b'"}}'
 
-    r = httpx.post(url + "/v1/decide", content=chunks(), headers={"content-type": "application/json"})
+    r = httpx.post(
+        url + "/v1/decide", content=chunks(), headers={"content-type": "application/json"}
+    )
     problem(r, 413, "payload-too-large")
 
 
@@ -140,9 +144,12 @@ def test_batch_answers_in_order_and_a_bad_client_is_its_own_error(url: str, engi
     assert r.status_code == 200, r.text
     got = BatchResponse.model_validate(r.json())
     assert [o.client_id for o in got.outcomes] == ["42", "b", None, "only-an-id", "43"]
-    assert got.outcomes[0].decisions == Decided.model_validate(
-        httpx.post(url + "/v1/decide", json={"facts": RICH, "as_of": DAY}).json()
-    ).decisions
+    assert (
+        got.outcomes[0].decisions
+        == Decided.model_validate(
+            httpx.post(url + "/v1/decide", json={"facts": RICH, "as_of": DAY}).json()
+        ).decisions
+    )
     assert [e.fact for e in got.outcomes[1].errors] == ["clv_percentile"]
     assert got.outcomes[2].errors and not got.outcomes[2].decisions
     assert "fact source" in got.outcomes[3].errors[0].message
@@ -175,7 +182,10 @@ def test_probes_and_metrics(url: str) -> None:
     text = httpx.get(url + "/metrics").text
     assert 'tierwise_http_requests_total{route="/v1/decide",status="200"}' in text
     assert 'tierwise_http_request_duration_seconds_bucket{le="0.005",route="/v1/decide"}' in text
-    assert 'tierwise_decisions_total{decision="pricing_tier",output="tier=gold discount_pct=10"}' in text
+    assert (
+        'tierwise_decisions_total{decision="pricing_tier",output="tier=gold discount_pct=10"}'
+        in text
+    )
     assert "tierwise_reloads_total 0.0" in text
     assert "tierwise_reload_failures_total 0.0" in text
     assert 'tierwise_errors_total{type="invalid-facts"}' in text
@@ -218,7 +228,9 @@ def test_tokens_are_required_when_configured(tmp_path: Path) -> None:
         problem(httpx.post(base + "/v1/decide", json=body), 401, "unauthorized")
         wrong = {"Authorization": "Bearer s3cre"}
         r = httpx.post(base + "/v1/decide", json=body, headers=wrong)
-        assert problem(r, 401, "unauthorized") and r.headers["www-authenticate"].startswith("Bearer")
+        assert problem(r, 401, "unauthorized") and r.headers["www-authenticate"].startswith(
+            "Bearer"
+        )
         problem(httpx.get(base + "/v1/pack"), 401, "unauthorized")
         problem(httpx.get(base + "/metrics"), 401, "unauthorized")
         ok = httpx.post(base + "/v1/decide", json=body, headers={"Authorization": "Bearer other"})

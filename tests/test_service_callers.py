@@ -73,13 +73,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         yield base, base
 
 
-def hubspot_post(base: str, body: bytes, *, timestamp: int | None = None,
-                 secret: str = "hs-client-secret", uri: str | None = None) -> httpx.Response:
+def hubspot_post(
+    base: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    secret: str = "hs-client-secret",
+    uri: str | None = None,
+) -> httpx.Response:
     url = base + "/v1/callers/hubspot"
     ts = str(timestamp if timestamp is not None else int(time.time() * 1000))
     signature = Signature.get_signature(secret, body.decode(), "v3", uri or url, "POST", ts)
-    headers = {"X-HubSpot-Signature-v3": signature, "X-HubSpot-Request-Timestamp": ts,
-               "Content-Type": "application/json"}
+    headers = {
+        "X-HubSpot-Signature-v3": signature,
+        "X-HubSpot-Request-Timestamp": ts,
+        "Content-Type": "application/json",
+    }
     return httpx.post(url, content=body, headers=headers)
 
 
@@ -107,7 +116,10 @@ def test_hubspot_tampered_wrong_secret_and_expired_are_refused(served: tuple[str
     ahead = int((time.time() + 600) * 1000)
     assert hubspot_post(base, body, timestamp=ahead).status_code == 401
     assert httpx.post(url, content=body).status_code == 401
-    assert hubspot_post(base, body, uri="https://elsewhere.example/v1/callers/hubspot").status_code == 401
+    assert (
+        hubspot_post(base, body, uri="https://elsewhere.example/v1/callers/hubspot").status_code
+        == 401
+    )
 
 
 def test_hubspot_retry_with_the_same_callback_id_is_replayed(served: tuple[str, str]) -> None:
@@ -119,7 +131,9 @@ def test_hubspot_retry_with_the_same_callback_id_is_replayed(served: tuple[str, 
     assert again.headers.get("idempotency-replayed") == "true"
 
 
-def zendesk_headers(body: bytes, when: dt.datetime, secret: str = "zd-signing-secret") -> dict[str, str]:
+def zendesk_headers(
+    body: bytes, when: dt.datetime, secret: str = "zd-signing-secret"
+) -> dict[str, str]:
     stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "X-Zendesk-Webhook-Signature": zendesk.sign(secret, stamp, body),
@@ -157,13 +171,18 @@ def test_generic_webhook_signed_tampered_replayed(served: tuple[str, str]) -> No
     url = base + "/v1/callers/webhook"
     body = orjson.dumps({"id": "c-9", "facts": {"clv_percentile": 50, "margin_12m": 10}})
     now = int(time.time())
-    ok = httpx.post(url, content=body, headers={"X-Tierwise-Signature": webhook.sign("wh-secret", now, body)})
+    ok = httpx.post(
+        url, content=body, headers={"X-Tierwise-Signature": webhook.sign("wh-secret", now, body)}
+    )
     assert ok.status_code == 200, ok.text
     assert ok.json()["outputs"] == {"tier": "standard"}
     assert ok.json()["outcome"]["pack_version"] == 1
     signed = webhook.sign("wh-secret", now, body)
     tampered = body.replace(b"50", b"99")
-    assert httpx.post(url, content=tampered, headers={"X-Tierwise-Signature": signed}).status_code == 401
+    assert (
+        httpx.post(url, content=tampered, headers={"X-Tierwise-Signature": signed}).status_code
+        == 401
+    )
     old = webhook.sign("wh-secret", now - 400, body)
     r = httpx.post(url, content=body, headers={"X-Tierwise-Signature": old})
     assert r.status_code == 401 and "old" in r.json()["detail"]

@@ -90,7 +90,9 @@ def test_a_broken_edit_keeps_the_last_good_pack_serving(tmp_path: Path) -> None:
         good = pack(base)["hash"]
         path = rules / "pricing_tier.yaml"
         text = path.read_text()
-        path.write_text(text.replace("when: value_segment.segment", "whne: value_segment.segment", 1))
+        path.write_text(
+            text.replace("when: value_segment.segment", "whne: value_segment.segment", 1)
+        )
         error = wait_for(lambda: pack(base)["last_reload_error"])
         assert "pricing_tier.yaml:" in error["problems"][0] and "whne" in error["problems"][0]
         r = httpx.post(base + "/v1/decide", json=GOLD)
@@ -130,8 +132,17 @@ def test_sighup_forces_a_reload(tmp_path: Path) -> None:
 
 def test_sigterm_drains_in_flight_requests_and_flushes_the_log(tmp_path: Path) -> None:
     log_url = f"sqlite:///{tmp_path / 'served.db'}"
-    args = ["--log", log_url, "--no-watch", "--max-batch", "3000", "--max-body", "10000000",
-            "--timeout", "120"]
+    args = [
+        "--log",
+        log_url,
+        "--no-watch",
+        "--max-batch",
+        "3000",
+        "--max-body",
+        "10000000",
+        "--timeout",
+        "120",
+    ]
     clients = [{"facts": {**RICH, "client_id": f"b{i}"}} for i in range(3000)]
     with subprocess_server(args) as (proc, base):
         key = {"Idempotency-Key": "once"}

@@ -3,6 +3,7 @@ callers, metrics, the served-decision log) and wraps it in the limits layer."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -153,6 +154,8 @@ def _lifespan(service: Service) -> Any:
             service.watcher = Watcher(service.holder)
             service.watcher.start()
         _on_sighup(service)
+        gc.collect()
+        gc.freeze()  # the loaded pack moves out of the collector's way: shorter pauses
         log.info(
             "serving pack %s from %s on %s:%d",
             service.holder.current.hash,

@@ -232,3 +232,23 @@ def test_an_id_alone_is_decided_on_the_facts_tierwise_run_reads(
         assert r.status_code == 404 and r.json()["type"].endswith("unknown-client")
         r = httpx.post(base + "/v1/decide", json={"client_id": "abc"})
         assert r.status_code == 404
+
+
+def test_a_dead_fact_source_is_a_502_that_names_it(
+    tmp_path: Path, pack_dir: Path, mapping_file: Path
+) -> None:
+    path = tmp_path / "crm.db"
+    make_crm(f"sqlite:///{path}", 3)
+    cfg = config(pack_dir, watch=False, source=f"sqlite:///{path}", mapping=mapping_file)
+    with running(cfg) as base:
+        assert httpx.post(base + "/v1/decide", json={"client_id": "2"}).status_code == 200
+        with sa.create_engine(f"sqlite:///{path}").begin() as conn:
+            conn.execute(sa.text("drop table orders"))
+        r = httpx.post(base + "/v1/decide", json={"client_id": "2"})
+        assert r.status_code == 502
+        body = r.json()
+        assert body["type"] == "urn:tierwise:problem:fact-source-failed"
+        assert "crm.db" in body["detail"] and "orders" in body["detail"]
+        batch = httpx.post(base + "/v1/decide:batch", json={"clients": [{"client_id": "2"}]})
+        assert batch.status_code == 200
+        assert "orders" in batch.json()["outcomes"][0]["errors"][0]["message"]

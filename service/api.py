@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 JSON = "application/json"
+REPLAYED = "idempotency-replayed"
 M = TypeVar("M", bound=BaseModel)
 _COMMON = ("unauthorized", "payload-too-large", "overloaded", "malformed-request", "timeout")
 
@@ -48,11 +49,16 @@ def service_of(request: Request) -> Service:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused past `limit` bytes even without a Content-Length."""
-    kind = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+def check_media_type(headers: Mapping[str, str]) -> None:
+    """415 unless the body is JSON (a missing Content-Type is read as JSON)."""
+    kind = headers.get("content-type", JSON).split(";")[0].strip().lower()
     if kind != JSON and not kind.endswith("+json"):
         raise ProblemError("unsupported-media-type", f"got {kind!r}, send {JSON}")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused past `limit` bytes even without a Content-Length."""
+    check_media_type(request.headers)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -95,8 +101,9 @@ async def respond(
     key: str | None,
     body: bytes,
     compute: Callable[[str], Awaitable[Answer]],
-) -> Response:
-    """Compute the answer once per idempotency key (or every time without one)."""
+) -> tuple[Answer, bool]:
+    """Compute the answer once per idempotency key (or every time without one); True when
+    the answer is a replay."""
 
     async def guarded() -> Answer:
         try:
@@ -105,34 +112,31 @@ async def respond(
             return problem_answer(service, e)
 
     if key is None:
-        answer, replayed = await guarded(), False
-    else:
-        answer, replayed = await service.idempotency.run(route, key, body, guarded)
-    headers = {"idempotency-replayed": "true"} if replayed else None
+        return await guarded(), False
+    return await service.idempotency.run(route, key, body, guarded)
+
+
+def to_response(answer: Answer, replayed: bool) -> Response:
+    headers = {REPLAYED: "true"} if replayed else None
     return Response(answer.body, answer.status, headers=headers, media_type=answer.media_type)
 
 
-@router.post(
-    "/v1/decide",
-    response_model=Decided,
-    responses=openapi_responses(
-        *_COMMON,
-        "invalid-request",
-        "invalid-facts",
-        "unknown-decision",
-        "unknown-client",
-        "fact-source-failed",
-        "idempotency-conflict",
-        "unsupported-media-type",
-    ),
-    openapi_extra=body_schema(DecideRequest),
-    summary="Decide for one client",
-)
-async def decide(request: Request) -> Response:
-    """The client's outcome, the release that decided it and, with `trace`, every rule tried."""
+Handler = Callable[["Service", Mapping[str, str], bytes], Awaitable[tuple[Answer, bool]]]
+"""A hot route's work once authorised and read: headers and body in, the answer out."""
+
+
+async def routed(request: Request, handler: Handler) -> Response:
+    """A hot route served through FastAPI: auth, the body, the handler."""
     service = service_of(request)
     service.auth.check(request.headers.get("authorization"))
     body = await read_body(request, service.config.max_body)
+    return to_response(*await handler(service, request.headers, body))
+
+
+async def decide_answer(
+    service: Service, headers: Mapping[str, str], body: bytes
+) -> tuple[Answer, bool]:
+    """`/v1/decide`: one client's answer (once per idempotency key)."""
 
     async def compute(request_key: str) -> Answer:
         req = parse(DecideRequest, body)
@@ -150,27 +154,13 @@ async def decide(request: Request) -> Response:
         answer = decider.answer(release, outcome, seen, req.decisions, req.trace)
         return Answer(200, dumps(answer), JSON)
 
-    return await respond(service, "decide", request.headers.get("idempotency-key"), body, compute)
+    return await respond(service, "decide", headers.get("idempotency-key"), body, compute)
 
 
-@router.post(
-    "/v1/decide:batch",
-    response_model=BatchResponse,
-    responses=openapi_responses(
-        *_COMMON,
-        "invalid-request",
-        "unknown-decision",
-        "idempotency-conflict",
-        "unsupported-media-type",
-    ),
-    openapi_extra=body_schema(BatchRequest),
-    summary="Decide for several clients",
-)
-async def decide_batch(request: Request) -> Response:
-    """One outcome per client, in order; a bad client is its own outcome's error."""
-    service = service_of(request)
-    service.auth.check(request.headers.get("authorization"))
-    body = await read_body(request, service.config.max_body)
+async def batch_answer(
+    service: Service, headers: Mapping[str, str], body: bytes
+) -> tuple[Answer, bool]:
+    """`/v1/decide:batch`: every client's outcome, in order (once per idempotency key)."""
 
     async def compute(request_key: str) -> Answer:
         req = parse(BatchRequest, body)
@@ -192,7 +182,50 @@ async def decide_batch(request: Request) -> Response:
         )
         return Answer(200, data, JSON)
 
-    return await respond(service, "batch", request.headers.get("idempotency-key"), body, compute)
+    return await respond(service, "batch", headers.get("idempotency-key"), body, compute)
+
+
+HOT_ROUTES: dict[str, Handler] = {"/v1/decide": decide_answer, "/v1/decide:batch": batch_answer}
+"""The routes the fast lane (fastlane.py) answers without FastAPI's per-request machinery."""
+
+
+@router.post(
+    "/v1/decide",
+    response_model=Decided,
+    responses=openapi_responses(
+        *_COMMON,
+        "invalid-request",
+        "invalid-facts",
+        "unknown-decision",
+        "unknown-client",
+        "fact-source-failed",
+        "idempotency-conflict",
+        "unsupported-media-type",
+    ),
+    openapi_extra=body_schema(DecideRequest),
+    summary="Decide for one client",
+)
+async def decide(request: Request) -> Response:
+    """The client's outcome, the release that decided it and, with `trace`, every rule tried."""
+    return await routed(request, decide_answer)
+
+
+@router.post(
+    "/v1/decide:batch",
+    response_model=BatchResponse,
+    responses=openapi_responses(
+        *_COMMON,
+        "invalid-request",
+        "unknown-decision",
+        "idempotency-conflict",
+        "unsupported-media-type",
+    ),
+    openapi_extra=body_schema(BatchRequest),
+    summary="Decide for several clients",
+)
+async def decide_batch(request: Request) -> Response:
+    """One outcome per client, in order; a bad client is its own outcome's error."""
+    return await routed(request, batch_answer)
 
 
 @router.get(

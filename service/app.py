@@ -23,12 +23,14 @@ import tierwise
 from tierwise.plugins.manager import get_plugin_manager
 
 from . import api
+from .api import HOT_ROUTES
 from .auth import BearerAuth
 from .callers import routes as caller_routes
 from .callers.hubspot import available as hubspot_available
 from .config import ConfigError, ServiceConfig
 from .deciding import Decider
 from .fact_source import FactSource
+from .fastlane import FastLane
 from .idempotency import IdempotencyStore
 from .limits import Guard
 from .metrics import Metrics
@@ -126,8 +128,12 @@ def create_app(config: ServiceConfig) -> Guard:
     caller_routes.include(app, config)
     _handlers(app, service)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    inner: Any = app
+    if not config.cors:
+        routes = {r.path: r for r in api.router.routes if getattr(r, "path", None) in HOT_ROUTES}
+        inner = FastLane(app, service, routes)
     return Guard(
-        app,
+        inner,
         max_body=config.max_body,
         max_concurrency=config.max_concurrency,
         timeout=config.timeout,

@@ -246,3 +246,21 @@ def test_cors_is_off_unless_configured() -> None:
     with running(config(SHIPPED, watch=False, cors=("https://crm.example",))) as base:
         r = httpx.options(base + "/v1/decide", headers=preflight)
         assert r.headers["access-control-allow-origin"] == "https://crm.example"
+
+
+def test_the_fast_lane_and_the_fastapi_route_answer_the_same_bytes(url: str) -> None:
+    calls = [
+        ("/v1/decide", {"facts": RICH, "as_of": DAY, "trace": True}),
+        ("/v1/decide", {"facts": {"clv_percentile": "high"}}),
+        ("/v1/decide", {"facts": RICH, "decisions": ["nope"]}),
+        ("/v1/decide:batch", {"clients": [{"facts": RICH}, 3], "as_of": DAY}),
+    ]
+    cors = config(SHIPPED, watch=False, max_batch=5, max_body=20_000, cors=("https://x.example",))
+    with running(cors) as through_fastapi:
+        for path, body in calls:
+            fast = httpx.post(url + path, json=body)
+            slow = httpx.post(through_fastapi + path, json=body)
+            assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
+            assert fast.headers["content-type"] == slow.headers["content-type"]
+        text = httpx.get(url + "/metrics").text
+        assert 'tierwise_http_requests_total{route="/v1/decide:batch",status="200"}' in text

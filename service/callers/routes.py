@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from tierwise.service.api import JSON, read_body, respond, service_of
+from tierwise.service.api import JSON, read_body, respond, service_of, to_response
 from tierwise.service.config import ServiceConfig
 from tierwise.service.deciding import dumps, invalid_facts
 from tierwise.service.idempotency import Answer
@@ -180,7 +180,7 @@ async def _decide(
         decided = decider.answer(release, outcome, seen, None, False)
         return Answer(200, dumps(shape(mapping.answer(outcome), decided)), JSON)
 
-    return await respond(service, route, key, body, compute)
+    return to_response(*await respond(service, route, key, body, compute))
 
 
 def _day(text: str | None, route: str) -> dt.date:

@@ -130,7 +130,9 @@ def create_app(config: ServiceConfig) -> Guard:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     inner: Any = app
     if not config.cors:
-        routes = {r.path: r for r in api.router.routes if getattr(r, "path", None) in HOT_ROUTES}
+        routes = {
+            path: r for r in api.router.routes if (path := getattr(r, "path", "")) in HOT_ROUTES
+        }
         inner = FastLane(app, service, routes)
     return Guard(
         inner,

@@ -31,8 +31,8 @@ class FastLane:
         """The app's route objects by path, so metrics label these requests as FastAPI would."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path")
-        handler = HOT_ROUTES.get(path) if scope["type"] == "http" else None  # type: ignore[arg-type]
+        path: str = scope.get("path", "")
+        handler = HOT_ROUTES.get(path) if scope["type"] == "http" else None
         if handler is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return

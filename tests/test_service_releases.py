@@ -47,7 +47,7 @@ def test_the_profile_comes_from_a_file_or_the_newest_finished_run(tmp_path: Path
     assert load_profile(path, None) == profile()
     assert load_profile(None, None) == {}
     (tmp_path / "bad.json").write_text("[1, 2]")
-    with pytest.raises(TierwiseError, match="bad.json: a profile is a JSON object"):
+    with pytest.raises(TierwiseError, match=r"bad\.json: a profile is a JSON object"):
         load_profile(tmp_path / "bad.json", None)
     url = f"sqlite:///{tmp_path / 'log.db'}"
     log = DecisionLog(url)

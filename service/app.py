@@ -92,10 +92,24 @@ def build_service(config: ServiceConfig) -> Service:
     fact_source = FactSource(config.source, config.mapping) if config.source else None
     pm = get_plugin_manager()
     pm.require_loaded()
+    served_log = (
+        ServedLog(
+            config.log,
+            pack_hash=holder.current.hash,
+            source=f"service:{config.host}:{config.port}",
+            batch=config.log_batch,
+            interval=config.log_interval,
+            on_pending=metrics.log_pending.set,
+            on_error=metrics.errors.labels("decision-log").inc,
+        )
+        if config.log is not None
+        else None
+    )
     service = Service(
         config=config,
         holder=holder,
-        decider=Decider(pm, fact_source, metrics, None),
+        decider=Decider(pm, fact_source, metrics, served_log),
+        served_log=served_log,
         auth=BearerAuth(config.tokens),
         metrics=metrics,
         idempotency=IdempotencyStore(config.idempotency_size),
@@ -147,17 +161,6 @@ def _lifespan(service: Service) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = service.config
-        if config.log is not None:
-            service.served_log = ServedLog(
-                config.log,
-                pack_hash=service.holder.current.hash,
-                source=f"service:{config.host}:{config.port}",
-                batch=config.log_batch,
-                interval=config.log_interval,
-                on_pending=service.metrics.log_pending.set,
-                on_error=service.metrics.errors.labels("decision-log").inc,
-            )
-            service.decider.served_log = service.served_log
         if config.watch:
             service.watcher = Watcher(service.holder)
             service.watcher.start()

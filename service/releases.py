@@ -120,14 +120,17 @@ class ReleaseHolder:
         with self._lock:
             try:
                 release = self._build()
-            except ReleaseError as e:
-                self.last_error = ReloadFailure(dt.datetime.now(dt.UTC), str(e), e.problems)
+            except Exception as e:  # a broken edit, or a bug: either way the last good pack serves
+                problems = e.problems if isinstance(e, ReleaseError) else [repr(e)]
+                if not isinstance(e, ReleaseError):
+                    log.exception("reload of %s failed unexpectedly", self.folder)
+                self.last_error = ReloadFailure(dt.datetime.now(dt.UTC), str(e), problems)
                 log.error(
                     "reload of %s failed, still serving pack %s: %s\n%s",
                     self.folder,
                     self.current.hash,
                     e,
-                    "\n".join(e.problems),
+                    "\n".join(problems),
                 )
                 self._notify(False)
                 return False
@@ -191,6 +194,8 @@ def load_profile(path: Path | None, log_url: str | None) -> dict[str, Any]:
         finally:
             decision_log.close()
         if not finished:
-            raise TierwiseError(f"the decision log {log_url} has no finished run to profile from")
+            raise TierwiseError(
+                f"the decision log {decision_log.url} has no finished run to profile from"
+            )
         return dict(finished[0]["profile"] or {})
     return {}

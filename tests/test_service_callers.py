@@ -158,6 +158,9 @@ def test_zendesk_webhook_signed_tampered_expired(served: tuple[str, str]) -> Non
     assert answer["outputs"] == {"actions": ["priority_callback", "complaint_follow_up"]}
     assert answer["outcome"]["client_id"] == "314"
     assert answer["outcome"]["as_of"] == "2026-01-01"
+    retried = httpx.post(url, content=body, headers=zendesk_headers(body, now))
+    assert retried.content == r.content  # the same invocation id: the first answer
+    assert retried.headers["idempotency-replayed"] == "true"
     tampered = body.replace(b"97", b"10")
     assert httpx.post(url, content=tampered, headers=zendesk_headers(body, now)).status_code == 401
     stale = now - dt.timedelta(minutes=6)

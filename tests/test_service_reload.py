@@ -150,6 +150,8 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_log(tmp_path: Path) -
         first = httpx.post(base + "/v1/decide", json=single, headers=key)
         again = httpx.post(base + "/v1/decide", json=single, headers=key)
         assert again.content == first.content
+        anonymous = {"facts": {k: v for k, v in RICH.items() if k != "client_id"}, "as_of": DAY}
+        httpx.post(base + "/v1/decide", json=anonymous, headers={"Idempotency-Key": "anon"})
         result: dict[str, httpx.Response] = {}
 
         def batch() -> None:
@@ -172,9 +174,10 @@ def test_sigterm_drains_in_flight_requests_and_flushes_the_log(tmp_path: Path) -
         runs = conn.execute(sa.select(RUNS)).mappings().all()
         ids = conn.execute(sa.select(DECISIONS.c.client_id, DECISIONS.c.decision)).all()
     assert [run["status"] for run in runs] == ["finished"]
-    assert runs[0]["clients"] == 3001
+    assert runs[0]["clients"] == 3002
     per_client: dict[str, int] = {}
     for cid, _ in ids:
         per_client[cid] = per_client.get(cid, 0) + 1
-    assert per_client["k1"] == 5
-    assert len(per_client) == 3001 and set(per_client.values()) == {5}
+    assert per_client["k1"] == 5  # once, though asked twice with one key
+    assert per_client["request:anon"] == 5  # no client id: logged under its request key
+    assert len(per_client) == 3002 and set(per_client.values()) == {5}

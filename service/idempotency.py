@@ -68,15 +68,23 @@ class IdempotencyStore:
                 )
             if entry.answer is not None:
                 return entry.answer, True
-            assert entry.waiters is not None
-            return await asyncio.shield(entry.waiters), True
+            waiter = entry.waiters
+            assert waiter is not None
+            try:
+                return await asyncio.shield(waiter), True
+            except BaseException:
+                if waiter.done():  # the first call failed (cancelled, timed out): decide here
+                    return await self.run(route, key, body, compute)
+                raise
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         entry = self._entries[slot] = _Entry(digest, now, None, future)
         try:
             answer = await compute()
         except BaseException as e:
             del self._entries[slot]
-            if not future.done():
+            if isinstance(e, asyncio.CancelledError):
+                future.cancel()
+            else:
                 future.set_exception(e)
                 future.exception()  # retrieved: a lone first call must not warn
             raise

@@ -157,6 +157,7 @@ def in_process(clients: int, repeats: int) -> list[tuple[str, str, float, int]]:
 
 
 def _request(path: str, body: bytes) -> bytes:
+    """A POST with a JSON body, as bytes on the wire."""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -167,6 +168,7 @@ def _request(path: str, body: bytes) -> bytes:
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> int:
+    """Send one request and read its whole answer; its status."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -232,6 +234,7 @@ async def open_loop(
 
 
 def _p(latencies: list[float], q: float) -> float:
+    """The q-quantile of latencies, in milliseconds."""
     ordered = sorted(latencies)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
@@ -240,12 +243,14 @@ def _p(latencies: list[float], q: float) -> float:
 
 
 def _free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
 
 
 def _start(args: list[str], port: int) -> subprocess.Popen[bytes]:
+    """Start a server subprocess and wait (bounded) until it accepts connections."""
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -277,6 +282,7 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def hello_server(port: int) -> None:
+    """Serve the floor app under the same uvicorn options as tierwise serve."""
     import uvicorn
 
     uvicorn.run(
@@ -378,6 +384,7 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
+    """Run the service loads, then the in-process comparison, and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=1000.0)

@@ -173,4 +173,5 @@ def serve_command(
 
 @hookimpl
 def tierwise_cli_commands() -> list[click.Command]:
+    """`tierwise serve`."""
     return [serve_command]

@@ -46,6 +46,7 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def service_of(request: Request) -> Service:
+    """The Service of the app that received the request."""
     return request.app.state.service  # type: ignore[no-any-return]
 
 
@@ -117,6 +118,7 @@ async def respond(
 
 
 def to_response(answer: Answer, replayed: bool) -> Response:
+    """An Answer as a Starlette response (marked when replayed)."""
     headers = {REPLAYED: "true"} if replayed else None
     return Response(answer.body, answer.status, headers=headers, media_type=answer.media_type)
 

@@ -158,6 +158,8 @@ def create_app(config: ServiceConfig) -> Guard:
 
 
 def _lifespan(service: Service) -> Any:
+    """Start the watcher and SIGHUP at startup; at shutdown stop them and flush the log."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         config = service.config
@@ -200,6 +202,8 @@ def _on_sighup(service: Service) -> None:
 
 
 def _handlers(app: FastAPI, service: Service) -> None:
+    """Problem details for every error FastAPI or a route raises."""
+
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)
         service.metrics.errors.labels(exc.kind).inc()

@@ -18,6 +18,7 @@ class BearerAuth:
 
     @property
     def required(self) -> bool:
+        """Whether callers must send a token."""
         return bool(self._tokens)
 
     def check(self, header: str | None) -> None:

@@ -152,6 +152,7 @@ class Decider:
     def _batch_item(
         self, release: Release, raw: Any, default_day: dt.date, n: int
     ) -> tuple[Outcome, Any]:
+        """One batch item's outcome and the facts it was decided on."""
         engine = release.engine
         try:
             item = BatchItem.model_validate(raw)
@@ -177,11 +178,13 @@ def invalid_facts(outcome: Outcome) -> ProblemError:
 
 
 def _id_of(facts: Mapping[str, Any], id_field: str) -> str | None:
+    """The client id in the facts, as text."""
     value = facts.get(id_field)
     return None if value is None else str(value)
 
 
 def _item_error(n: int, err: Any) -> FactError:
+    """A pydantic error of one batch item as that client's error."""
     where = ".".join(str(x) for x in err["loc"]) or "item"
     return FactError(where, f"clients[{n}].{where}: {err['msg']}", None)
 
@@ -192,6 +195,7 @@ def dumps(value: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
+    """orjson's fallback: pydantic models as JSON data, anything else as text."""
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")
     return str(value)

@@ -56,10 +56,12 @@ class FactSource:
         return coerce_record(dict(row), types, client_id, where)
 
     def close(self) -> None:
+        """Close the source's connections."""
         self.source.close()
 
 
 def _python_type(column: sa.Column[Any]) -> type | None:
+    """The Python type of a column, or None when SQLAlchemy has none for it."""
     try:
         return column.type.python_type
     except NotImplementedError:

@@ -31,6 +31,7 @@ class FastLane:
         """The app's route objects by path, so metrics label these requests as FastAPI would."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A hot route is answered here; every other request goes to the app."""
         path: str = scope.get("path", "")
         handler = HOT_ROUTES.get(path) if scope["type"] == "http" else None
         if handler is None or scope["method"] != "POST":
@@ -79,6 +80,7 @@ async def _read(receive: Receive, limit: int) -> bytes:
 async def _send(
     send: Send, status: int, media_type: str, body: bytes, extra: list[tuple[bytes, bytes]]
 ) -> None:
+    """An answer with its length and media type."""
     headers = [
         (b"content-type", media_type.encode()),
         (b"content-length", str(len(body)).encode()),

@@ -32,6 +32,8 @@ class Answer:
 
 @dataclass(slots=True)
 class _Entry:
+    """A key's body digest, when it was first seen, and its answer or the future of it."""
+
     digest: bytes
     at: float
     answer: Answer | None

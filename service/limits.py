@@ -46,6 +46,7 @@ class Guard:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse, or run the request under the timeout; count it either way."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -98,6 +99,7 @@ class Guard:
         await send({"type": "http.response.body", "body": body})
 
     def _refusal(self, scope: Scope, path: str) -> tuple[str, str, dict[str, str]] | None:
+        """Why a request is refused before it runs (overload, a declared body too big), or None."""
         if path in UNLIMITED:
             return None
         if self.in_flight >= self.max_concurrency:

@@ -74,6 +74,7 @@ class Metrics:
             child.inc()
 
     def render(self) -> bytes:
+        """The metrics in Prometheus' text format."""
         return generate_latest(self.registry)
 
 

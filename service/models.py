@@ -16,6 +16,8 @@ from tierwise.runtime.trace import RuleTrace
 
 
 class _Strict(BaseModel):
+    """A request model that refuses unknown fields."""
+
     model_config = ConfigDict(extra="forbid")
 
 

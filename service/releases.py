@@ -109,6 +109,7 @@ class ReleaseHolder:
         self.current: Release = self._build()
 
     def _build(self) -> Release:
+        """The next release from the folder (numbered in the service's life)."""
         self._versions += 1
         return build_release(
             self.folder, self._versions, profile=self.profile, run_tests=self.run_tests
@@ -144,6 +145,7 @@ class ReleaseHolder:
         return True
 
     def _notify(self, ok: bool) -> None:
+        """Tell the metrics whether a reload swapped a pack in."""
         if self.on_reload is not None:
             self.on_reload(ok)
 
@@ -157,15 +159,18 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="tierwise-watch", daemon=True)
 
     def start(self) -> None:
+        """Start watching."""
         self._thread.start()
 
     def _run(self) -> None:
+        """Reload after each batch of changes until stopped."""
         from watchfiles import watch
 
         for _changes in watch(self.holder.folder, stop_event=self._stop, debounce=200):
             self.holder.reload()
 
     def stop(self) -> None:
+        """Stop watching and wait for the thread."""
         self._stop.set()
         self._thread.join(timeout=5)
 

@@ -69,6 +69,7 @@ class ServedLog:
         self._queue.put(outcome)
 
     def _loop(self) -> None:
+        """The writer thread: pages of up to `batch` outcomes, every `interval` at the latest."""
         stopping = False
         while not stopping:
             page: list[Outcome] = []

@@ -60,6 +60,8 @@ class _Check:
 
 @dataclass(frozen=True, slots=True)
 class _TracedRule:
+    """A rule with its place, its whole condition and its parts, compiled."""
+
     rule: Rule
     at: str
     whole: _Check
@@ -120,10 +122,12 @@ def _traced(rule: Rule, functions: FunctionRegistry) -> _TracedRule:
 
 
 def _check(node: Node, functions: FunctionRegistry, text: str) -> _Check:
+    """A node compiled with its text and the names it reads."""
     return _Check(text, tuple(names(node)), compile_expr(node, functions))
 
 
 def _held(evaluate: Evaluator, working: dict[str, Any]) -> Held:
+    """Whether a condition held: true, false, unknown (a null), or error (a function failed)."""
     try:
         value = evaluate(working)
     except EvaluationError:
@@ -132,12 +136,14 @@ def _held(evaluate: Evaluator, working: dict[str, Any]) -> Held:
 
 
 def _values(reads: tuple[str, ...], working: dict[str, Any]) -> dict[str, Any]:
+    """The values of the names a condition reads (dates as ISO text)."""
     return {n: _json(working.get(n)) for n in reads}
 
 
 def _trace_rule(
     decision: str, traced: _TracedRule, working: dict[str, Any], won: set[str]
 ) -> RuleTrace:
+    """One rule's trace: matched or not, won or not, and the parts that did not hold."""
     result = _held(traced.whole.holds, working)
     failed = []
     if result != "true":
@@ -177,6 +183,7 @@ def _unevaluated(decision: str, traced: _TracedRule, error: str) -> RuleTrace:
 
 
 def _json(value: Any) -> Any:
+    """Dates as ISO text, as explanations show them."""
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

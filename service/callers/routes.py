@@ -134,6 +134,7 @@ async def signed_webhook(request: Request) -> Response:
 
 
 def _outputs_and_outcome(fields: dict[str, Any], decided: dict[str, Any]) -> dict[str, Any]:
+    """The Zendesk and webhook answer: the mapped outputs and the whole outcome."""
     return {"outputs": fields, "outcome": decided}
 
 
@@ -155,6 +156,7 @@ async def _decide(
     event_id: str | None,
     shape: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
 ) -> Response:
+    """Map a verified payload to facts, decide once per event id, answer in the caller's shape."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -184,6 +186,7 @@ async def _decide(
 
 
 def _day(text: str | None, route: str) -> dt.date:
+    """The decision day from the payload (ISO date or datetime), else today."""
     if text is None:
         return dt.date.today()
     try:

@@ -315,6 +315,78 @@ def engine_alone(clients: list[dict[str, Any]]) -> tuple[str, str, str]:
     )
 
 
+def request_cost(clients: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Microseconds a request costs without sockets: through the whole ASGI app (limits, fast
+    lane, handler), through the handler's work alone, and the engine alone."""
+    from tierwise.service.app import create_app
+    from tierwise.service.config import ServiceConfig
+    from tierwise.service.deciding import dumps
+    from tierwise.service.models import DecideRequest
+
+    app = create_app(ServiceConfig(rules=ROOT / "rules", watch=False))
+    service = app.app.service  # type: ignore[attr-defined]
+    bodies = [orjson.dumps({"facts": c, "as_of": AS_OF}) for c in clients]
+    day = dt.date.fromisoformat(AS_OF)
+
+    async def through_app(body: bytes) -> None:
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/decide",
+            "headers": headers,
+            "query_string": b"",
+            "http_version": "1.1",
+            "scheme": "http",
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise SystemExit(f"the app answered {message['status']}")
+
+        await app(scope, receive, send)
+
+    async def app_loop() -> None:
+        for body in bodies:
+            await through_app(body)
+
+    def handler_loop() -> None:
+        release, decider = service.holder.current, service.decider
+        for body in bodies:
+            req = DecideRequest.model_validate_json(body)
+            outcome, seen = decider.decide(release, req.facts, req.as_of or day, None)
+            decider.record(outcome, "bench")
+            dumps(decider.answer(release, outcome, seen, None, False))
+
+    def engine_loop() -> None:
+        engine = service.holder.current.engine
+        for body in bodies:
+            engine.decide(orjson.loads(body)["facts"], day)
+
+    asyncio.run(app_loop())  # warm
+    costs = []
+    for label, run in (
+        ("whole app (limits, fast lane, handler)", lambda: asyncio.run(app_loop())),
+        ("handler: parse, enrich, decide, log, serialise", handler_loop),
+        ("engine: Engine.decide alone", engine_loop),
+    ):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        us = statistics.median(times) / len(bodies) * 1e6
+        costs.append((f"/v1/decide in process: {label}", f"{us:,.0f} us a request", "no sockets"))
+    return costs
+
+
 def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """(what, figure, note) rows for the floor, /v1/decide and /v1/decide:batch."""
     clients = shipped_clients(5000)
@@ -328,7 +400,7 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         )
         for i in range(0, len(clients), args.batch)
     ]
-    rows: list[tuple[str, str, str]] = [engine_alone(clients)]
+    rows: list[tuple[str, str, str]] = [engine_alone(clients), *request_cost(clients[:2000])]
     for label, argv in (
         ("bare ASGI hello-world (floor)", [sys.executable, "-m", "bench.service_bench", "--hello"]),
         (

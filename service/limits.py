@@ -44,6 +44,7 @@ class Guard:
         self.timeout = timeout
         self.metrics = metrics
         self.in_flight = 0
+        metrics.in_flight.set_function(lambda: self.in_flight)  # read when scraped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse, or run the request under the timeout; count it either way."""
@@ -65,7 +66,6 @@ class Guard:
             await self._problem(send_status, kind, detail, headers)
         else:
             self.in_flight += 1
-            self.metrics.in_flight.set(self.in_flight)
             try:
                 async with asyncio.timeout(self.timeout):
                     await self.app(scope, receive, send_status)
@@ -82,7 +82,6 @@ class Guard:
                     )
             finally:
                 self.in_flight -= 1
-                self.metrics.in_flight.set(self.in_flight)
         route = scope.get("route")
         label = getattr(route, "path", None) or "unmatched"
         self.metrics.observe(label, status[0], time.perf_counter() - started)

@@ -53,11 +53,18 @@ class Metrics:
             registry=r,
         )
         self._labels: dict[tuple[Any, ...], Any] = {}
+        self._routes: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        children = self._routes.get((route, status))
+        if children is None:
+            children = self._routes[(route, status)] = (
+                self.requests.labels(route, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def count_outcome(self, outcome: Outcome) -> None:
         """Count each decision of an outcome under its output (or its status)."""

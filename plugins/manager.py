@@ -29,6 +29,7 @@ BUILTINS = (
     "tierwise.plugins.builtin_commands",
     "tierwise.plugins.builtin_run",
     "tierwise.plugins.builtin_verify",
+    "tierwise.plugins.builtin_serve",
 )
 
 ENV = "TIERWISE_PLUGINS"

@@ -65,8 +65,9 @@ class Profile:
     @classmethod
     def given(cls, pack: Pack, values: Mapping[str, Any]) -> Profile:
         """A profile whose values are given (a rule test's), every other statistic unknown."""
+        checked = {s.name: _value(s, values.get(s.name)) for s in pack.profile}
         return cls(
-            {s.name: _value(s, values.get(s.name)) for s in pack.profile},
+            {k: list(v) if isinstance(v, tuple) else v for k, v in checked.items()},
             {s.name: s.text for s in pack.profile},
         )
 

@@ -63,7 +63,7 @@ class Engine:
                 c.computed,
                 key,
                 self.explainers[c.decision.name],
-                _publisher(c.decision) if c.decision.name in read else None,
+                publisher(c.decision) if c.decision.name in read else None,
                 {},
             )
             for c, key in zip(self.compiled, self.matcher.keys, strict=True)
@@ -155,15 +155,23 @@ class Engine:
         """One client's facts as every decision sees them: validated inputs and derived
         facts (no decision is made); or the errors that make it an invalid client."""
         stats = self._statistics(profile)
+        working, errors = self.working(facts, as_of, profile)
+        for name in (AS_OF_KEY, *stats):
+            working.pop(name, None)
+        return working, errors
+
+    def working(
+        self, facts: Mapping[str, Any], as_of: dt.date, profile: Profile | None = None
+    ) -> tuple[dict[str, Any], list[FactError]]:
+        """The facts evaluation reads for one client (validated inputs, the profile's
+        statistics, the derived facts, the date), or the errors that make it invalid."""
+        stats = self._statistics(profile)
         working, errors = self.validator.validate(facts)
         if errors:
             return {}, errors
         working[AS_OF_KEY] = as_of
         working.update(stats)
-        errors = self._derive(working, stats, None)
-        for name in (AS_OF_KEY, *stats):
-            del working[name]
-        return working, errors
+        return working, self._derive(working, stats, None)
 
     def _statistics(self, profile: Profile | None) -> dict[str, Any]:
         """The profile's values for evaluation; ProfileError when the pack needs one."""
@@ -311,7 +319,7 @@ def _field_types(pack: Pack) -> dict[str, FactType]:
     return types
 
 
-def _publisher(decision: Decision) -> Any:
+def publisher(decision: Decision) -> Any:
     """Copies a decision's output into the working facts, for decisions that read it."""
     name = decision.name
     if decision.aggregate is not None:

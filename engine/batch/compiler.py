@@ -161,7 +161,7 @@ class _Query:
         """Inputs, then every decision's layers, then the result columns (null for a row
         with invalid facts, whose `errors` say why)."""
         pack = self.c.pack
-        first = validated_inputs(pack.inputs, self.d, source, columns, id_source)
+        first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
         self.sub = self.d.layer(first, "l0")
         self.add({"ok": self.col("err").is_(None)})
         scope: dict[str, Val] = {

@@ -83,6 +83,14 @@ class Dialect:
         """`select` with OFFSET 0, which keeps a planner from merging it into its reader."""
         return select.offset(sa.literal_column("0"))
 
+    def facts(self, source: sa.FromClause) -> sa.FromClause:
+        """The source as the first layer reads it: fenced where layers are, so that each of
+        its columns (a view's expression, a mapping's subquery) is computed once per row
+        however many checks read it."""
+        if not self.fence_layers:
+            return source
+        return self.fence(sa.select(source)).subquery("source_facts")
+
     # -- literals ------------------------------------------------------------------------
     def literal(self, value: Any, kind: str | None = None) -> Col:
         """A typed SQL literal; floats are parsed from their exact repr, never as DECIMAL."""

@@ -80,3 +80,17 @@ def test_threads_sharing_one_engine_get_their_own_as_of(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_building_a_query_leaves_the_compiler_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "recency.yaml").write_text(RECENCY)
+    (tmp_path / "follow_up.yaml").write_text(FOLLOW_UP)
+    batch = BatchEngine.from_path(tmp_path)
+    columns = {"last_purchase": "DATE", "clv": "DOUBLE", "client_id": "VARCHAR"}
+    for dialect in ("duckdb", "sqlite", "postgresql"):
+        compiler = batch.compiler(dialect)
+        before = dict(vars(compiler))
+        first = batch.sql(dialect, "clients", columns, DATES[0])
+        assert vars(compiler) == before  # nothing of the call stayed on the shared compiler
+        assert batch.sql(dialect, "clients", columns, DATES[1]) != first
+        assert batch.sql(dialect, "clients", columns, DATES[0]) == first

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tierwise import policy
 from tierwise.batch.dialects import Col, dialect_for, sql_type
 from tierwise.batch.expressions import PushdownError, SqlExpressions, Val
 from tierwise.batch.inputs import SourceColumn, validated_inputs
@@ -70,7 +71,7 @@ def output_columns(pack: Pack, id_column: str = "client_id") -> OutputColumns:
         cols = {"status": f"{d.name}__status", "rule": f"{d.name}__rule"}
         for f in _fields(d):
             cols[f"field:{f}"] = f"{d.name}__{f}"
-        if d.hit_policy in ("unique", "any"):
+        if policy.can_conflict(d):
             cols["error"] = f"{d.name}__error"
         per[d.name] = cols
     return OutputColumns(id_column, ERRORS_COLUMN, per)
@@ -235,18 +236,17 @@ class _Query:
         self, decision: Decision, scope: dict[str, Val], local: dict[str, Val]
     ) -> dict[str, str]:
         """The decision's status, rule and output columns, by hit policy."""
-        policy = decision.hit_policy
         condition = self.expr.condition
-        if policy in ("first", "priority"):
-            order = decision.ordered_rules() if policy == "first" else _priority_order(decision)
+        if policy.is_ranked(decision):
             at = {r.index: k for k, r in enumerate(decision.rules)}
             w = self.label()
+            order = policy.rule_order(decision)
             whens = [(condition(r.condition, local), at[r.index]) for r in order]
             self.add({w: sa.case(*[(c, sa.literal_column(str(k))) for c, k in whens])})
             return self._single_outcome(decision, scope, w)
         if (
             self.d.lookup_by_list
-            and policy == "collect"
+            and decision.hit_policy == "collect"
             and decision.aggregate is None
             and len(decision.rules) <= MASK_RULES
         ):
@@ -276,7 +276,7 @@ class _Query:
         at = sa.func.coalesce(win, sa.literal_column(str(n))).op("+")(sa.literal_column("1"))
         labels = {k: self.label() for k in ("status", "rule")}
         ids = [r.id for r in decision.rules]
-        statuses = ["decided"] * n + [_no_match_status(decision)]
+        statuses = ["decided"] * n + [policy.no_match_status(decision)]
         columns: dict[str, Col] = {
             labels["status"]: d.lookup(statuses, "string", STATUSES, at),
             labels["rule"]: d.lookup([*ids, None], "string", ids, at),
@@ -320,7 +320,7 @@ class _Query:
         labels = {k: self.label() for k in ("status", "rule")}
         columns: dict[str, Col] = {
             labels["status"]: sa.case(
-                (mask == 0, d.label(_no_match_status(decision), STATUSES)),
+                (mask == 0, d.label(policy.no_match_status(decision), STATUSES)),
                 else_=d.label("decided", STATUSES),
             ),
             labels["rule"]: d.lookup(id_texts, "string", domain, at),
@@ -354,21 +354,20 @@ class _Query:
         none = count == 0
         ids = d.join([(matched[r.index], d.literal(r.id)) for r in decision.rules], ";")
         labels = {k: self.label() for k in ("status", "rule")}
-        policy = decision.hit_policy
         conflict = _conflict(decision, matched, count)
-        status_whens = [(none, d.label(_no_match_status(decision), STATUSES))]
+        status_whens = [(none, d.label(policy.no_match_status(decision), STATUSES))]
         if conflict is not None:
             status_whens.append((conflict, d.label("error", STATUSES)))
         columns: dict[str, Col] = {
             labels["status"]: sa.case(*status_whens, else_=d.label("decided", STATUSES)),
             labels["rule"]: ids,
         }
-        if policy in ("unique", "any"):
+        if policy.can_conflict(decision):
             labels["error"] = self.label()
-            columns[labels["error"]] = self._conflict_message(policy, conflict, ids)
-        if policy == "collect" and decision.aggregate is not None:
+            columns[labels["error"]] = self._conflict_message(decision, conflict, ids)
+        if decision.hit_policy == "collect" and decision.aggregate is not None:
             self._aggregate_column(decision, scope, matched, count, columns, labels)
-        elif policy == "collect":
+        elif decision.hit_policy == "collect":
             self._collect_columns(decision, scope, matched, none, columns, labels)
         else:
             for f, t in decision.output_types.items():
@@ -385,17 +384,12 @@ class _Query:
         self.add(columns)
         return labels
 
-    def _conflict_message(self, policy: str, conflict: Col | None, ids: Col) -> Col:
-        """unique and any: the error text where the matches conflict, else null."""
+    def _conflict_message(self, decision: Decision, conflict: Col | None, ids: Col) -> Col:
+        """unique and any: the policy's error text where the matches conflict, else null."""
         if conflict is None:
             return sa.cast(sa.null(), sa.String())
-        text = (
-            "hit policy unique: rules {} all match"
-            if policy == "unique"
-            else "hit policy any: rules {} match with different outputs"
-        )
-        head, tail = text.split("{}")
-        comma_ids = sa.func.replace(ids, ";", ", ")
+        head, tail = policy.conflict_affixes(decision)
+        comma_ids = sa.func.replace(ids, ";", policy.ID_SEPARATOR)
         d = self.d
         return sa.case((conflict, d.concat(d.literal(head), comma_ids, d.literal(tail))))
 
@@ -447,29 +441,25 @@ class _Query:
             scope[f"{decision.name}.{f}"] = Val(label, "list", t.kind)
 
     def _aggregate(self, decision: Decision, matched: dict[int, Col], count: Col) -> Col:
-        """count, sum, min or max over the matching rules' values of the aggregated field."""
+        """count, sum, min or max over the matching rules' values (tierwise.policy's terms:
+        a sum adds in file order, min and max take the first matching term)."""
         agg = decision.aggregate
         assert agg is not None
         d = self.d
         if agg.op == "count":
             return count
-        present = [
-            (r, r.outputs.get(agg.field or ""))
-            for r in decision.rules
-            if r.outputs.get(agg.field or "") is not None
-        ]
-        if not present:
+        terms = policy.aggregate_terms(decision)
+        if not terms:
             return sa.cast(sa.null(), sa.Double())
-        kind = "integer" if all(isinstance(v, int) for _, v in present) else "number"
+        kind = "integer" if all(isinstance(v, int) for _, v in terms) else "number"
         if agg.op == "sum":
-            terms = [
+            added = [
                 sa.case((matched[r.index], d.literal(v, kind)), else_=d.literal(0, kind))
-                for r, v in present
+                for r, v in terms
             ]
-            any_present = sa.or_(*(matched[r.index] for r, _ in present))
-            return sa.case((any_present, _sum(terms)))
-        ranked = sorted(present, key=lambda rv: rv[1], reverse=agg.op == "max")
-        return sa.case(*[(matched[r.index], d.literal(v, kind)) for r, v in ranked])
+            any_present = sa.or_(*(matched[r.index] for r, _ in terms))
+            return sa.case((any_present, _sum(added)))
+        return sa.case(*[(matched[r.index], d.literal(v, kind)) for r, v in terms])
 
     def _default(self, decision: Decision, field: str, kind: str) -> Col:
         value = decision.default.get(field) if decision.default is not None else None
@@ -477,21 +467,13 @@ class _Query:
 
 
 def _conflict(decision: Decision, matched: dict[int, Col], count: Col) -> Col | None:
-    """Where the matches break the hit policy: unique, two or more; any, matches in two or
-    more groups of rules with different outputs; None when the policy cannot conflict."""
-    if decision.hit_policy == "unique":
-        return count > 1
-    if decision.hit_policy != "any":
-        return None
-    groups: list[list[Rule]] = []
-    for r in decision.rules:
-        group = next((g for g in groups if g[0].outputs == r.outputs), None)
-        if group is None:
-            groups.append([r])
-        else:
-            group.append(r)
+    """Where the matches conflict (tierwise.policy): matches in two or more of its conflict
+    groups; None when there are fewer than two groups, so nothing can conflict."""
+    groups = policy.conflict_groups(decision)
     if len(groups) < 2:
         return None
+    if all(len(g) == 1 for g in groups):  # a rule a group: the matches are the groups hit
+        return count > 1
     hit = [sa.case((sa.or_(*(matched[r.index] for r in g)), 1), else_=0) for g in groups]
     return _sum(hit) > 1
 
@@ -522,16 +504,6 @@ def _calls(decision: Decision, pack: Pack) -> list[Call]:
         for n in node.walk()
         if isinstance(n, Call) and not pack.functions[n.func].null_safe
     ]
-
-
-def _no_match_status(decision: Decision) -> str:
-    return "default" if decision.default is not None else "no_decision"
-
-
-def _priority_order(decision: Decision) -> list[Rule]:
-    assert decision.priority_order is not None
-    key, order = decision.priority_order
-    return sorted(decision.rules, key=lambda r: (order.index(r.outputs.get(key)), r.index))
 
 
 def _names_read(decision: Decision) -> set[str]:

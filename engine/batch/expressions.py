@@ -56,7 +56,9 @@ Typed = tuple[Col, str, str | None]
 
 class SqlExpressions(NodeVisitor[Typed]):
     """`visit(node, scope)`: SQL for one expression over the newest layer of one query, where
-    `column(label)` reads a column of that layer and `scope` names the values in it."""
+    `column(label)` reads a column of that layer and `scope` names the values in it; the
+    run's base statistics are `constants` of the query (cut points are handed to the
+    functions that read them as they are)."""
 
     def __init__(
         self,
@@ -64,11 +66,21 @@ class SqlExpressions(NodeVisitor[Typed]):
         functions: FunctionRegistry,
         as_of: dt.date,
         column: Callable[[str], Col],
+        constants: Mapping[str, Any] | None = None,
     ) -> None:
         self.d = dialect
         self.functions = functions
         self.as_of = as_of
         self.column = column
+        self.constants = dict(constants or {})
+
+    def missing_constant(self, node: Call) -> bool:
+        """Whether a call reads a statistic that has no value (then it is null, never a
+        failure, as a null argument is on the per-client path)."""
+        return any(
+            isinstance(a, Name) and a.name in self.constants and self.constants[a.name] is None
+            for a in node.args
+        )
 
     def condition(self, node: Node, scope: Scope) -> Col:
         """A condition's SQL (its kind is bool)."""
@@ -78,6 +90,11 @@ class SqlExpressions(NodeVisitor[Typed]):
         return self.d.literal(node.value), _kind_of(node.value), None
 
     def visit_Name(self, node: Name, scope: Scope) -> Typed:
+        if node.name in self.constants:
+            value = self.constants[node.name]
+            if isinstance(value, list | tuple):
+                raise PushdownError(f"{node.pos}: cut points can only be a function's argument")
+            return self.d.literal(value, "number"), "number", None
         val = scope[node.name]
         return self.column(val.label), val.kind, val.item
 
@@ -156,13 +173,22 @@ class SqlExpressions(NodeVisitor[Typed]):
     def visit_Call(self, node: Call, scope: Scope) -> Typed:
         """A function's SQL form; null in gives null out unless the function is null-safe."""
         fn = self.functions[node.func]
-        args = [self.visit(a, scope) for a in node.args]
-        cols = [c for c, _, _ in args]
+        if self.missing_constant(node):
+            return sa.cast(sa.null(), sql_type(fn.returns)), fn.returns, None
+        values: list[Any] = []
+        cols: list[Col] = []
+        for arg, param in zip(node.args, fn.params, strict=True):
+            if param == "numbers" and isinstance(arg, Name) and arg.name in self.constants:
+                values.append(tuple(self.constants[arg.name]))
+            else:
+                col = self.visit(arg, scope)[0]
+                values.append(col)
+                cols.append(col)
         assert fn.sql is not None
-        result = fn.sql(*cols, as_of=self.as_of) if fn.needs_as_of else fn.sql(*cols)
+        result = fn.sql(*values, as_of=self.as_of) if fn.needs_as_of else fn.sql(*values)
         if not isinstance(result, sa.ColumnElement):
             result = sa.literal(result)
-        if not fn.null_safe and args:
+        if not fn.null_safe and cols:
             result = sa.case((sa.or_(*(c.is_(None) for c in cols)), sa.null()), else_=result)
         return result, fn.returns, "string" if fn.returns == "list" else None
 

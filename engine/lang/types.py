@@ -32,6 +32,15 @@ class FactType:
     def numeric(self) -> bool:
         return self.kind in NUMERIC
 
+    @property
+    def domain(self) -> str:
+        """The declared domain in words ("one of a, b", ">= 0 and <= 1"), or ""."""
+        if self.enum is not None:
+            return "one of " + ", ".join(self.enum)
+        low = f">= {self.minimum:g}" if self.minimum is not None else ""
+        high = f"<= {self.maximum:g}" if self.maximum is not None else ""
+        return " and ".join(x for x in (low, high) if x)
+
 
 NUMBER = FactType("number")
 INTEGER = FactType("integer")

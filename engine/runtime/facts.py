@@ -90,18 +90,16 @@ def domain_check(t: FactType) -> DomainCheck | None:
     """A check of a computed value against a declared enum or range (a derived fact's),
     giving what is wrong or None; None when the type declares no domain."""
     low, high, enum = t.minimum, t.maximum, t.enum
+    if not t.domain:
+        return None
+    problem = f"is outside its declared domain ({t.domain})"
     if enum is not None:
         allowed = frozenset(enum)
-        return lambda v: None if v in allowed else f"is not one of {', '.join(enum)}"
-    if low is None and high is None:
-        return None
-    lo = f">= {low:g}" if low is not None else ""
-    hi = f"<= {high:g}" if high is not None else ""
-    bounds = " and ".join(x for x in (lo, hi) if x)
+        return lambda v: None if v in allowed else problem
 
     def in_range(v: Any) -> str | None:
         ok = (low is None or v >= low) and (high is None or v <= high)
-        return None if ok else f"is outside its declared range ({bounds})"
+        return None if ok else problem
 
     return in_range
 

@@ -5,6 +5,7 @@ its password) and the server's own one-line reason, without a traceback."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,7 +73,33 @@ def with_driver(url: str) -> str:
     return scheme + ":" + rest
 
 
+def same_database(a: sa.Engine, b: sa.Engine) -> bool:
+    """Whether two engines reach one database as one user, so that one transaction on
+    either can write the tables of both (the same SQLite file, or server and database)."""
+    if a.dialect.name != b.dialect.name:
+        return False
+    if a.dialect.name == "sqlite":
+        file = _sqlite_file(a.url)
+        return file is not None and file == _sqlite_file(b.url)
+    key = ("host", "port", "database", "username")
+    return all(getattr(a.url, k) == getattr(b.url, k) for k in key)
+
+
+def _sqlite_file(url: sa.URL) -> str | None:
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.realpath(database)
+
+
+def _text(raw: bytes) -> str:
+    """SQLite text as str; bytes that are not UTF-8 become lone surrogates, which the
+    source's coercion turns into that client's error (the default stops the whole read)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = _text
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA journal_mode = WAL")

@@ -207,6 +207,8 @@ class SqlWriteback:
 
     Idempotent (it sets values), so a rerun after a crash rewrites the same values.
     A client whose facts were invalid keeps its columns; one with no decision gets null.
+    `write_on` runs the same UPDATEs on a connection of the caller's (the decision log's
+    transaction, when the log lives in the CRM's database).
     """
 
     def __init__(
@@ -238,6 +240,7 @@ class SqlWriteback:
             for column, target in spec.columns.items()
         }
         self._key_type = _python_type(self.key)
+        self.target = f"{_identity(engine.url)} table {self.table.name}"
 
     def check(self, pack: Pack) -> None:
         """Every target must name a decision of the pack and one of its output fields."""
@@ -257,6 +260,14 @@ class SqlWriteback:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         """Update the configured columns of every decided client of a page, in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                self.write_on(conn, outcomes)
+        except DBAPIError as e:
+            raise self._failed(e) from None
+
+    def write_on(self, conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
+        """The page's UPDATEs on `conn`, inside the caller's transaction."""
         params = [self._params(o) for o in outcomes if not o.errors and o.client_id is not None]
         if not params:
             return
@@ -266,12 +277,15 @@ class SqlWriteback:
             .values({column: sa.bindparam(f"_{column}") for column in self.targets})
         )
         try:
-            with self.engine.begin() as conn:
-                conn.execute(statement, params)
+            conn.execute(statement, params)
         except DBAPIError as e:
-            raise AdapterError(
-                f"write-back into table {self.table.name!r} failed: {reason(e)}"
-            ) from None
+            raise self._failed(e) from None
+
+    def _failed(self, error: DBAPIError) -> AdapterError:
+        where = safe_url(self.engine.url)
+        return AdapterError(
+            f"write-back into table {self.table.name!r} of {where} failed: {reason(error)}"
+        )
 
     def _params(self, outcome: Outcome) -> dict[str, Any]:
         params: dict[str, Any] = {"_key": self._key(outcome.client_id)}
@@ -292,6 +306,15 @@ class SqlWriteback:
             except ValueError:
                 return client_id
         return client_id
+
+
+def _identity(url: sa.URL) -> str:
+    """A database URL without its password, a SQLite file by its absolute path: the same
+    CRM table gets the same write-back target name from any working folder."""
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not file.startswith("file:"):
+        url = url.set(database=str(Path(file).resolve()))
+    return safe_url(url)
 
 
 def _python_type(column: sa.Column[Any]) -> type | None:

@@ -17,6 +17,7 @@ from tierwise.lang.types import FactType
 from tierwise.outcome import FactError, Outcome
 from tierwise.pack.ir import Pack
 from tierwise.runtime.facts import UnreadableClient, coerce_text, is_text, jsonable, printable
+from tierwise.runtime.records import not_text
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -157,9 +158,7 @@ def coerce_record(
         if name == ID_KEY:
             continue
         if type(value) is str and not is_text(value):
-            shown = printable(value)
-            message = f"{where}: {name}: '{shown}' is not valid UTF-8 text"
-            errors.append(FactError(fact=name, message=message, value=shown))
+            errors.append(not_text(where, name, value))
             continue
         t = types.get(name)
         if t is None:

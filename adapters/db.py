@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,11 +20,16 @@ SCHEME_ALIASES = {"postgres": "postgresql"}
 
 
 def safe_url(url: str | sa.URL) -> str:
-    """The URL as text with its password hidden, for messages and the run log."""
+    """The URL as text with its password hidden, for messages, output and the run log
+    (`postgresql://crm:***@db/crm`); text that is not a URL keeps all but a password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return str(url).split("@")[-1]
+        return _PASSWORD.sub(r"\1***@", str(url))
+
+
+_PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
+"""The password part of `scheme://user:password@host`."""
 
 
 def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:

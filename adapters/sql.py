@@ -17,7 +17,7 @@ from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Pack
 
-from .base import ID_KEY, AdapterError, Record, coerce_record, without_id
+from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id, without_id
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -81,6 +81,7 @@ class SqlSource:
         self.aggregates = {
             fact: _Aggregate(fact, spec, tables) for fact, spec in m.aggregates.items()
         }
+        self.padded = _padded(self.clients_table, self.fact_columns, self.aggregates)
         self.writeback: SqlWriteback | None = (
             SqlWriteback(self.engine, tables, mapping, self.clients_table, self.id_column)
             if m.writeback is not None
@@ -117,17 +118,27 @@ class SqlSource:
                 result = conn.execution_options(**options).execute(statement)
                 unnamed = 0
                 for row in result.mappings():
-                    cid = row[ID_KEY]
-                    if cid is None:
+                    if row[ID_KEY] is None:
                         unnamed += 1
                         yield without_id(self.unnamed_label(unnamed), self.id_column.name)
                         continue
-                    where = f"{table} {self.id_column.name}={cid}"
-                    yield coerce_record(dict(row), types, str(cid), where)
+                    yield self._record(dict(row), types, table)
         except DBAPIError as e:
             raise AdapterError(
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
+
+    def _record(self, row: dict[str, Any], types: Mapping[str, FactType], table: str) -> Record:
+        """One client row: CHAR padding stripped, then its id and facts checked."""
+        for label in self.padded:
+            value = row.get(label)
+            if type(value) is str:
+                row[label] = value.rstrip(" ")
+        where = f"{table} {self.id_column.name}={row[ID_KEY]}"
+        cid = row_id(row[ID_KEY], where, self.id_column.name)
+        if isinstance(cid, UnreadableClient):
+            return cid
+        return coerce_record(row, types, cid, where)
 
     def unnamed_label(self, n: int) -> str:
         """The label of the n-th client row whose id is null (in the query's id order)."""
@@ -315,6 +326,25 @@ def _identity(url: sa.URL) -> str:
     if file and file != ":memory:" and not file.startswith("file:"):
         url = url.set(database=str(Path(file).resolve()))
     return safe_url(url)
+
+
+def _padded(
+    clients: sa.Table, facts: Mapping[str, sa.Column[Any]], aggregates: Mapping[str, _Aggregate]
+) -> frozenset[str]:
+    """Result labels read from CHAR columns, which PostgreSQL pads with blanks to their
+    length (`'gold      '`); the source strips them, as comparisons in SQL ignore them."""
+    labels = {c.name for c in clients.columns if _is_char(c)}
+    labels |= {fact for fact, column in facts.items() if _is_char(column)}
+    labels |= {
+        fact
+        for fact, a in aggregates.items()
+        if a.value is not None and a.spec.function in ("latest", "min", "max") and _is_char(a.value)
+    }
+    return frozenset(labels)
+
+
+def _is_char(column: Any) -> bool:
+    return isinstance(column.type, sa.CHAR | sa.NCHAR)
 
 
 def _python_type(column: sa.Column[Any]) -> type | None:

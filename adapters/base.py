@@ -16,8 +16,8 @@ from tierwise.errors import TierwiseError
 from tierwise.lang.types import FactType
 from tierwise.outcome import FactError, Outcome
 from tierwise.pack.ir import Pack
-from tierwise.runtime.facts import UnreadableClient, coerce_text, is_text, jsonable, printable
-from tierwise.runtime.records import not_text
+from tierwise.runtime.facts import UnreadableClient, coerce_text, is_text, jsonable
+from tierwise.runtime.records import no_id, not_text, not_text_id
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -84,7 +84,7 @@ class Source(Protocol):
 
 def without_id(where: str, column: str) -> UnreadableClient:
     """A record with no client id: an error labelled with its place in the source."""
-    return UnreadableClient(where, (FactError(ID_KEY, f"{where}: no {column}"),))
+    return UnreadableClient(where, (no_id(where, column),))
 
 
 def row_id(raw: Any, where: str, column: str) -> str | UnreadableClient:
@@ -95,14 +95,12 @@ def row_id(raw: Any, where: str, column: str) -> str | UnreadableClient:
     if isinstance(raw, str):
         if is_text(raw):
             return raw
-        problem = f"'{printable(raw)}' is not valid UTF-8 text"
-    elif isinstance(raw, bool | dict | list):
-        kind = "boolean" if isinstance(raw, bool) else "object" if isinstance(raw, dict) else "list"
-        problem = f"an id should be text or a number, not a JSON {kind}"
-    else:
+        return UnreadableClient(where, (not_text_id(where, column, raw),))
+    if not isinstance(raw, bool | dict | list):
         return str(raw)
-    error = FactError(ID_KEY, f"{where}: {column}: {problem}", jsonable(raw))
-    return UnreadableClient(where, (error,))
+    kind = "boolean" if isinstance(raw, bool) else "object" if isinstance(raw, dict) else "list"
+    message = f"{where}: {column}: an id should be text or a number, not a JSON {kind}"
+    return UnreadableClient(where, (FactError(ID_KEY, message, jsonable(raw)),))
 
 
 def plain(value: Any) -> Any:

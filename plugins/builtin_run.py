@@ -192,7 +192,10 @@ def _batch_source(
     click.echo(f"engine: sql ({dialect}, rules only: enrichment plugins do not run)", err=True)
     batch = BatchEngine(engine.pack)
     if dialect == "duckdb":
-        return BatchDecidedSource(batch, path, source, workdir)
+        columns = None  # a CSV or JSONL file: its source's id column and renames, checked
+        if scheme != "parquet":
+            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+        return BatchDecidedSource(batch, path, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 

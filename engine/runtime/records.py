@@ -16,6 +16,13 @@ from tierwise.runtime.facts import printable
 
 ANY_FACT = "*"
 """The fact an error about a whole record is filed under."""
+ID_FACT = "client_id"
+"""The fact an error about a record's id is filed under."""
+
+
+def no_id(where: str, column: str) -> FactError:
+    """The error of a record without a client id, filed under `client_id`."""
+    return FactError(ID_FACT, f"{where}: no {column}")
 
 
 def ragged(where: str, cells: Sequence[str], header: Sequence[str]) -> FactError | None:
@@ -29,6 +36,12 @@ def not_text(where: str, name: str, value: str) -> FactError:
     """The error of a value that is not valid UTF-8 text (bytes read with surrogateescape)."""
     shown = printable(value)
     return FactError(name, f"{where}: {name}: '{shown}' is not valid UTF-8 text", shown)
+
+
+def not_text_id(where: str, column: str, value: str) -> FactError:
+    """The error of an id that is not valid UTF-8 text, filed under `client_id`."""
+    error = not_text(where, column, value)
+    return FactError(ID_FACT, error.message, error.value)
 
 
 def json_record(line: bytes, where: str, id_keys: Sequence[str]) -> dict[str, Any] | FactError:

@@ -133,7 +133,7 @@ class CsvSource(_FileSource):
 
     def _header(self, reader: Any) -> list[str]:
         try:
-            header = next(reader, [])
+            header: list[str] = next(reader, [])
         except csv.Error as e:
             raise AdapterError(f"{self.name}: unreadable header: {e}") from None
         bad = next((c for c in header if not is_text(c)), None)

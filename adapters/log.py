@@ -529,7 +529,7 @@ class DecisionLog:
                     )
                 ).mappings()
                 for row in rows:
-                    decided.setdefault(row["client_id"], {})[row["decision"]] = result_of(row)
+                    decided.setdefault(row["client_id"], {})[row["decision"]] = result_of(dict(row))
                 failed.update(
                     conn.execute(
                         sa.select(ERRORS.c.client_id).where(

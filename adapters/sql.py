@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Pack
+from tierwise.runtime.facts import printable
 
 from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id, without_id
 from .db import connect, reason, safe_url
@@ -134,7 +135,7 @@ class SqlSource:
             value = row.get(label)
             if type(value) is str:
                 row[label] = value.rstrip(" ")
-        where = f"{table} {self.id_column.name}={row[ID_KEY]}"
+        where = f"{table} {self.id_column.name}={printable(str(row[ID_KEY]))}"
         cid = row_id(row[ID_KEY], where, self.id_column.name)
         if isinstance(cid, UnreadableClient):
             return cid

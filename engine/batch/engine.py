@@ -135,11 +135,17 @@ class BatchEngine:
 
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pandas(table, preserve_index=False)
+        import duckdb
+
         con = self._connect()
         try:
             con.register("tierwise_source", table)
             query = self._duckdb_query(con, "tierwise_source", as_of or dt.date.today())
             return con.sql(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise BatchError(
+                f"deciding a table of {table.num_rows} rows: {_first_line(e)}"
+            ) from None
         finally:
             con.close()
 

@@ -11,7 +11,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from tierwise.adapters.db import safe_url
 from tierwise.adapters.job import RunSummary, repair_writeback, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
+from tierwise.paths import Request, Source, choose_path
 from tierwise.runtime.explain import describe
 from tierwise.runtime.profile import build_profile, profile_digest
 
@@ -90,8 +91,8 @@ def _sample_mapping() -> Path:
     default="auto",
     show_default=True,
     help="durable: per client, with enrichment plugins; sql: the rules compiled to SQL, "
-    "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM (rules only). "
-    "auto: sql for parquet:, durable otherwise.",
+    "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM. auto: sql "
+    "whenever the pack compiles for the source and reads no plugin's facts, else durable.",
 )
 def run(
     source: str | None,
@@ -124,8 +125,7 @@ def run(
             src, profile = batch, {}
         else:
             src = open_source(source, mapping, pm=pm)
-            shown = safe_url(source)
-            click.echo(f"engine: durable (per client); profiling {shown} ...", err=True)
+            click.echo(f"profiling {safe_url(source)} ...", err=True)
             profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
         summary = _run_with_progress(
             engine,
@@ -168,35 +168,46 @@ TABLE_SCHEMES = ("parquet", "csv", "jsonl")
 def _batch_source(
     engine: Any, source: str, mapping: Path | None, choice: str, workdir: Path, pm: Any
 ) -> Any:
-    """The batch-decided source when the SQL path is chosen (or is the only reader)."""
-    scheme, _, path = source.partition(":")
-    wants_sql = choice == "sql" or (choice == "auto" and scheme == "parquet")
-    if not wants_sql:
-        if scheme == "parquet":
-            raise click.ClickException("parquet: sources are read by the batch path: --engine sql")
+    """The batch-decided source when tierwise.paths.choose_path takes the SQL path for this
+    source, else None (the per-client path); says which path and why on stderr."""
+    from .manager import enrichments
+
+    where = run_source(source)
+    try:
+        path = choose_path([engine.pack], where, cast("Request", choice), enrichments(pm))
+    except TierwiseError as e:
+        raise click.ClickException(str(e)) from None
+    if path.engine == "durable":
+        click.echo(f"engine: durable ({path.reason})", err=True)
         return None
     from tierwise.adapters.decided import BatchDecidedSource, PushdownDecidedSource
-    from tierwise.batch import BatchEngine, choose_engine
+    from tierwise.batch import BatchEngine
 
-    dialect = "duckdb" if scheme in TABLE_SCHEMES else scheme.split("+", 1)[0]
-    if dialect == "postgres":
-        dialect = "postgresql"
-    if dialect not in ("duckdb", "sqlite", "postgresql"):
-        raise click.ClickException(
-            f"--engine sql reads table files ({', '.join(s + ':' for s in TABLE_SCHEMES)}) "
-            f"and SQLite or PostgreSQL databases, not {source}"
-        )
-    choice_ = choose_engine(engine.pack, dialect)
-    if choice_.engine != "sql":
-        raise click.ClickException(f"this pack cannot run as SQL here: {choice_.reason}")
-    click.echo(f"engine: sql ({dialect}, rules only: enrichment plugins do not run)", err=True)
+    click.echo(f"engine: sql ({path.reason})", err=True)
     batch = BatchEngine(engine.pack)
-    if dialect == "duckdb":
+    if where.kind == "table":
+        scheme, _, file = source.partition(":")
         columns = None  # a CSV or JSONL file: its source's id column and renames, checked
         if scheme != "parquet":
             columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
-        return BatchDecidedSource(batch, path, source, workdir, columns)
+        return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
+
+
+def run_source(source: str) -> Source:
+    """A --source as the choice of path sees it: table files (parquet: only SQL reads;
+    csv: and jsonl:, whose mapping both paths apply), SQLite or PostgreSQL databases, and
+    streams read client by client (stdin, other adapters)."""
+    from tierwise.adapters.db import SCHEME_ALIASES, safe_url
+
+    scheme, _, path = source.partition(":")
+    scheme = scheme.split("+", 1)[0].lower()
+    scheme = SCHEME_ALIASES.get(scheme, scheme)
+    if scheme in TABLE_SCHEMES and path != "-":
+        return Source("table", source, per_client=scheme != "parquet")
+    if scheme in ("sqlite", "postgresql"):
+        return Source("database", safe_url(source), scheme)
+    return Source("stream", safe_url(source))
 
 
 def out_dir(log_url: str) -> str:

@@ -43,15 +43,15 @@ PACK = """\
 decision: tier
 hit_policy: first
 inputs:
-  clv: number
+  spend: number
   freq: integer
   segment: string
 rules:
-  - {id: gold, when: clv >= 10000 and freq > 2, then: {tier: gold}, because: Valuable}
+  - {id: gold, when: spend >= 10000 and freq > 2, then: {tier: gold}, because: Valuable}
   - {id: vip, when: segment == "vip", then: {tier: vip}, because: Flagged}
 default: {tier: standard}
 """
-TYPES: dict[str, FactType] = {"clv": NUMBER, "freq": INTEGER, "segment": STRING}
+TYPES: dict[str, FactType] = {"spend": NUMBER, "freq": INTEGER, "segment": STRING}
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def rules(tmp_path: Path) -> Path:
 
 
 def _csv_lines(n: int = 12) -> list[bytes]:
-    lines = [b"client_id,clv,freq,segment"]
+    lines = [b"client_id,spend,freq,segment"]
     lines += [
         f"c{i},{i * 2000},{i % 5},{'vip' if i % 4 == 0 else 'std'}".encode() for i in range(n)
     ]
@@ -227,7 +227,7 @@ def test_an_integer_beyond_64_bits_is_one_clients_error_and_the_run_resumes(
     jsonl.write_text('{"client_id": "j1", "freq": 100000000000000000000}\n{"client_id": "j2"}\n')
     db = tmp_path / "big.db"
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE clients (id TEXT, clv REAL, freq INTEGER, segment TEXT)")
+        conn.execute("CREATE TABLE clients (id TEXT, spend REAL, freq INTEGER, segment TEXT)")
         conn.execute("INSERT INTO clients VALUES ('s1', 5, 1e20, 'std'), ('s2', 5, 2, 'std')")
         conn.commit()
     for source, failed in (
@@ -268,7 +268,7 @@ def test_bytes_that_are_not_utf8_in_a_sqlite_column_are_that_clients_error(
 ) -> None:
     db = tmp_path / "crm.db"
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        conn.execute("CREATE TABLE clients (id TEXT, clv REAL, freq INTEGER, segment TEXT)")
+        conn.execute("CREATE TABLE clients (id TEXT, spend REAL, freq INTEGER, segment TEXT)")
         conn.executemany(
             "INSERT INTO clients VALUES (?, ?, ?, ?)",
             [(f"c{i}", i * 3000, 3, "std") for i in range(9)],
@@ -283,7 +283,7 @@ def test_bytes_that_are_not_utf8_in_a_sqlite_column_are_that_clients_error(
 
 
 def test_decide_gives_one_outcome_per_input_line(rules: Path, tmp_path: Path) -> None:
-    lines = [f'{{"client_id": "{i}", "clv": {i * 1000}, "freq": 3}}'.encode() for i in range(29)]
+    lines = [f'{{"client_id": "{i}", "spend": {i * 1000}, "freq": 3}}'.encode() for i in range(29)]
     lines[14] = b'{"client_id": "14", "segment": "caf\xe9"}'
     lines[20] = b'{"client_id": 18446744073709551616}'
     lines[21] = b'{"client_id": 18446744073709551617, "freq": 100000000000000000000}'
@@ -308,7 +308,7 @@ def test_a_lone_surrogate_in_a_string_fact_is_that_clients_error_warm_or_cold(
     rules: Path,
 ) -> None:
     engine = Engine.from_path(rules)
-    hostile = {"client_id": "x", "clv": 5.0, "freq": 1, "segment": "a\ud800"}
+    hostile = {"client_id": "x", "spend": 5.0, "freq": 1, "segment": "a\ud800"}
     cold = engine.decide(hostile, AS_OF)
     warm = list(engine.decide_many([{**hostile, "segment": "std"}] * 5000 + [hostile], AS_OF))[-1]
     for outcome in (cold, warm):
@@ -328,7 +328,7 @@ def test_ragged_rows_and_ids_that_are_not_scalars_are_errors_on_both_engines(
     assert errors == {("c2", "*"), ("c5", "*")}
     jsonl = tmp_path / "odd.jsonl"
     jsonl.write_text(
-        '{"client_id": "a", "clv": 20000, "freq": 3}\n{"client_id": {"x": 1}}\n'
+        '{"client_id": "a", "spend": 20000, "freq": 3}\n{"client_id": {"x": 1}}\n'
         '{"client_id": [1]}\n{"client_id": true}\n{broken\n[1, 2]\n{"client_id": "b"}\n'
     )
     durable = tmp_path / "odd.db"
@@ -353,8 +353,8 @@ def test_json_ids_of_2_to_the_64_and_above_stay_distinct_on_both_engines(
 ) -> None:
     path = tmp_path / "ids.jsonl"
     path.write_text(
-        "".join(f'{{"client_id": {2**64 + i}, "clv": {i}}}\n' for i in range(3))
-        + '{"client_id": 12, "clv": 1}\n'
+        "".join(f'{{"client_id": {2**64 + i}, "spend": {i}}}\n' for i in range(3))
+        + '{"client_id": 12, "spend": 1}\n'
     )
     decisions, _ = _both_engines(rules, f"jsonl:{path}", tmp_path)
     assert {d[0] for d in decisions} == {str(2**64), str(2**64 + 1), str(2**64 + 2), "12"}
@@ -528,16 +528,16 @@ def test_decimal_char_padding_and_smallint_booleans_read_alike_on_postgresql_and
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
 def test_a_file_mapping_is_honoured_by_both_engines(rules: Path, tmp_path: Path, kind: str) -> None:
-    rows = [{"Kundennummer": f"k{i}", "CLV_EUR": i * 3000, "freq": 3, "clv": 0} for i in range(8)]
+    rows = [{"Kundennummer": f"k{i}", "UMSATZ": i * 3000, "freq": 3, "spend": 0} for i in range(8)]
     path = tmp_path / f"export.{kind}"
     if kind == "csv":
-        path.write_text("Kundennummer,CLV_EUR,freq,clv\n" + "".join(
-            f"{r['Kundennummer']},{r['CLV_EUR']},3,0\n" for r in rows
+        path.write_text("Kundennummer,UMSATZ,freq,spend\n" + "".join(
+            f"{r['Kundennummer']},{r['UMSATZ']},3,0\n" for r in rows
         ))  # fmt: skip
     else:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("clients: {id: Kundennummer}\nfacts:\n  clv: CLV_EUR\n")
+    mapping.write_text("clients: {id: Kundennummer}\nfacts:\n  spend: UMSATZ\n")
     decisions, errors = _both_engines(rules, f"{kind}:{path}", tmp_path, "--mapping", str(mapping))
     assert errors == set()
     tiers = {d[0]: json.loads(d[3])["tier"] for d in decisions}
@@ -548,9 +548,9 @@ def test_a_file_mapping_is_honoured_by_both_engines(rules: Path, tmp_path: Path,
     ("mapping", "error"),
     [
         ("clients: {id: Kundennr}\n", "mapping.yaml:1:15: {file} has no column 'Kundennr'"),
-        ("facts:\n  clv: CLV\n", "mapping.yaml:2:8: {file} has no column 'CLV'"),
-        ("facts:\n  clvv: CLV_EUR\n", "mapping.yaml:2:3: the rule pack declares no fact 'clvv'; "
-         "did you mean 'clv'?"),
+        ("facts:\n  spend: UMS\n", "mapping.yaml:2:10: {file} has no column 'UMS'"),
+        ("facts:\n  spendd: UMSATZ\n", "mapping.yaml:2:3: the rule pack declares no fact 'spendd'; "
+         "did you mean 'spend'?"),
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("engine", ["durable", "sql"])
@@ -558,7 +558,7 @@ def test_a_file_mapping_naming_what_is_not_there_is_an_error_at_its_place(
     rules: Path, tmp_path: Path, mapping: str, error: str, engine: str
 ) -> None:
     path = tmp_path / "export.csv"
-    path.write_text("Kundennummer,CLV_EUR,freq\nk1,20000,5\n")
+    path.write_text("Kundennummer,UMSATZ,freq\nk1,20000,5\n")
     (tmp_path / "mapping.yaml").write_text(mapping)
     code, output = _cli(
         "run", "--source", f"csv:{path}", "--mapping", str(tmp_path / "mapping.yaml"),
@@ -570,7 +570,7 @@ def test_a_file_mapping_naming_what_is_not_there_is_an_error_at_its_place(
 
 def test_a_csv_without_an_id_column_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / "noid.csv"
-    path.write_text("name,clv\nAnna,5\n")
+    path.write_text("name,spend\nAnna,5\n")
     with pytest.raises(AdapterError, match=r"noid\.csv: no client_id or id column"):
         list(open_source(f"csv:{path}").clients(AS_OF, TYPES))
 

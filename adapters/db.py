@@ -92,6 +92,7 @@ def same_database(a: sa.Engine, b: sa.Engine) -> bool:
 
 
 def _sqlite_file(url: sa.URL) -> str | None:
+    """The absolute path of a SQLite database file (None for memory and URI databases)."""
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None

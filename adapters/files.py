@@ -56,6 +56,7 @@ class _FileSource(abc.ABC):
 
     @property
     def name(self) -> str:
+        """The file as messages name it (`stdin` for `-`)."""
         return "stdin" if self.path == "-" else self.path
 
     def _id_column(
@@ -82,6 +83,8 @@ class _FileSource(abc.ABC):
                 )
             return mapped
         found = next((c for c in ID_COLUMNS if c in present), None)
+        if found is None and not present:  # no readable record: each is its own error
+            return ID_KEY
         if found is None:
             raise AdapterError(
                 f"{self.name}: no client_id or id column ({_listed(present)}); name the id "
@@ -105,6 +108,7 @@ class _FileSource(abc.ABC):
     def _record(
         self, row: Mapping[str, Any], id_column: str, types: Mapping[str, FactType], where: str
     ) -> Record:
+        """One row as a client record, or that client's error (no id, a bad value)."""
         cid = row_id(row.get(id_column), where, id_column)
         if isinstance(cid, UnreadableClient):
             return cid
@@ -128,10 +132,12 @@ class CsvSource(_FileSource):
     row; `;` separates list items. Undecodable bytes are that row's error."""
 
     def _columns(self) -> Sequence[str]:
+        """The header's cells."""
         with _text(self.path) as f:
             return self._header(csv.reader(f))
 
     def _header(self, reader: Any) -> list[str]:
+        """The first row; a header that is not valid text stops the file, naming it."""
         try:
             header: list[str] = next(reader, [])
         except csv.Error as e:
@@ -206,6 +212,7 @@ def _row_id_column(row: Mapping[str, Any]) -> str:
 
 
 def _listed(columns: Iterable[str]) -> str:
+    """The columns for an error message: sorted, at most 20."""
     names = sorted(columns)
     shown = ", ".join(printable(c) for c in names[:20])
     return f"columns: {shown}{', ...' if len(names) > 20 else ''}" if names else "no columns"
@@ -222,6 +229,7 @@ def _text(path: str) -> contextlib.AbstractContextManager[IO[str]]:
 
 @contextlib.contextmanager
 def _stdin_text() -> Iterator[IO[str]]:
+    """Stdin as `_text` reads files, left open afterwards."""
     stream = io.TextIOWrapper(
         sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""
     )

@@ -196,12 +196,14 @@ def _store(
         shared = target
 
         def together(outcomes: list[Outcome]) -> list[Change]:
+            """Log rows and CRM updates in one transaction."""
             return log.write_outcomes(run, outcomes, within=lambda c: shared.write_on(c, outcomes))
 
         return together
     apart = target
 
     def pending(outcomes: list[Outcome]) -> list[Change]:
+        """Logged with the page pending, written back, then confirmed."""
         mark = Pending(apart.target)
         changes = log.write_outcomes(run, outcomes, pending=mark)
         apart.write(outcomes)

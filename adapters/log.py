@@ -132,15 +132,12 @@ def _dumps(value: Any, option: int = 0) -> str:
 
 
 def _encodable(value: Any) -> Any:
+    """A value with every part orjson refuses made `jsonable` (mapping keys as text)."""
     if isinstance(value, Mapping):
         return {printable(str(k)): _encodable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_encodable(v) for v in value]
     return jsonable(value)
-
-
-def _json(value: Any) -> str:
-    return _dumps(value)
 
 
 def canonical(output: Any) -> str | None:
@@ -295,7 +292,7 @@ class DecisionLog:
 
     def __init__(self, url: str | sa.Engine) -> None:
         self.engine = (
-            connect(url, json_serializer=_json, json_deserializer=orjson.loads)
+            connect(url, json_serializer=_dumps, json_deserializer=orjson.loads)
             if isinstance(url, str)
             else url
         )
@@ -343,6 +340,7 @@ class DecisionLog:
             ) from None
 
     def _exists(self, run_id: str) -> bool:
+        """Whether the log holds a run with this id (committed by anyone)."""
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first()
         return found is not None

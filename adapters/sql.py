@@ -345,6 +345,7 @@ def _padded(
 
 
 def _is_char(column: Any) -> bool:
+    """Whether a column is blank-padded CHAR (or NCHAR)."""
     return isinstance(column.type, sa.CHAR | sa.NCHAR)
 
 

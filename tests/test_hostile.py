@@ -322,10 +322,11 @@ def test_ragged_rows_and_ids_that_are_not_scalars_are_errors_on_both_engines(
 ) -> None:
     lines = _csv_lines()
     lines[3], lines[6] = b"c2,4000,1", b"c5,10000,2,std,extra"
+    lines[9] = b",10000,3,std"  # no id after set-apart rows: labelled by its own place
     csv = tmp_path / "ragged.csv"
     csv.write_bytes(b"\n".join(lines) + b"\n")
     _, errors = _both_engines(rules, f"csv:{csv}", tmp_path)
-    assert errors == {("c2", "*"), ("c5", "*")}
+    assert errors == {("c2", "*"), ("c5", "*"), (f"{csv} row 10", "client_id")}
     jsonl = tmp_path / "odd.jsonl"
     jsonl.write_text(
         '{"client_id": "a", "spend": 20000, "freq": 3}\n{"client_id": {"x": 1}}\n'
@@ -346,6 +347,11 @@ def test_ragged_rows_and_ids_that_are_not_scalars_are_errors_on_both_engines(
         )
     )
     _both_engines(rules, f"jsonl:{broken}", tmp_path)
+    nothing = tmp_path / "nothing.jsonl"
+    nothing.write_text("{broken\n[1]\n")
+    assert _both_engines(rules, f"jsonl:{nothing}", tmp_path)[1] == {
+        (f"{nothing} line 1", "*"), (f"{nothing} line 2", "*"),
+    }  # fmt: skip
 
 
 def test_json_ids_of_2_to_the_64_and_above_stay_distinct_on_both_engines(

@@ -195,8 +195,12 @@ class BatchEngine:
             con.execute(f"CREATE VIEW tierwise_source AS {file.select(con)}")
             query = self._duckdb_query(con, "tierwise_source", as_of, file.format == "csv")
             tmp = out.with_name(out.name + ".partial")
-            copied = con.execute(f"COPY ({query}) TO {_quote(tmp)} ({_COPY[out_format]})")
-            result = copied.fetchone()
+            try:
+                copied = con.execute(f"COPY ({query}) TO {_quote(tmp)} ({_COPY[out_format]})")
+                result = copied.fetchone()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             tmp.replace(out)
             return int(result[0]) if result else 0
         finally:
@@ -212,12 +216,14 @@ class BatchEngine:
         clean = out.with_name(out.name + ".readable" + file.path.suffix)
         decided = out.with_name(out.name + ".decided.parquet")
         try:
-            apart = set_apart(file.path, file.format, file.id_column, file.facts, clean)
+            apart, kept = set_apart(file.path, file.format, file.id_column, file.facts, clean)
             if not apart:
                 raise BatchError(f"{file.path}: {_first_line(error)}") from None
             log.info("%s: %d record(s) cannot be read; deciding the others", file.path, len(apart))
-            self._decide_file(file.moved(clean), decided, "parquet", as_of)
-            return _merge(self.columns, decided, apart, out, _COPY[out_format], self._connect())
+            if kept:
+                self._decide_file(file.moved(clean), decided, "parquet", as_of)
+            rows = decided if kept else None
+            return _merge(self.columns, rows, apart, out, _COPY[out_format], self._connect())
         except duckdb.Error as e:
             raise BatchError(f"{file.path}: {_first_line(e)}") from None
         finally:
@@ -344,6 +350,7 @@ class _TableFile:
 
     @property
     def id_column(self) -> str:
+        """The file column that holds the client id."""
         return self.columns.get(self.id_field, self.id_field)
 
     @property
@@ -352,6 +359,7 @@ class _TableFile:
         return {column: fact for fact, column in self.columns.items() if fact != self.id_field}
 
     def moved(self, path: Path) -> _TableFile:
+        """The same table read from another file (its readable records)."""
         return _TableFile(path, self.format, self.columns, self.id_field)
 
     def reader(self, con: Any) -> str:
@@ -396,14 +404,15 @@ class _TableFile:
 
 def _merge(
     columns: OutputColumns,
-    decided: Path,
+    decided: Path | None,
     apart: list[Unreadable],
     out: Path,
     options: str,
     con: Any,
 ) -> int:
-    """The decided rows and the set-apart records in file order, into `out`: a decided row
-    after k set-apart records moves down k places (its file_row_number counts only rows)."""
+    """The decided rows (None: no record was readable) and the set-apart records in file
+    order, into `out`: a decided row after k set-apart records moves down k places (its
+    file_row_number counts only decided rows)."""
     try:
         con.execute(
             f"CREATE TEMP TABLE tierwise_apart (tierwise_pos BIGINT, tierwise_slot BIGINT, "
@@ -421,15 +430,15 @@ def _merge(
                 for k, u in enumerate(sorted(apart, key=lambda u: u.position))
             ],
         )
-        rows = (
-            f"SELECT * EXCLUDE (file_row_number), file_row_number + (SELECT count(*) FROM "
-            f"tierwise_apart a WHERE a.tierwise_slot <= d.file_row_number) AS tierwise_pos "
-            f"FROM read_parquet({_quote(decided)}, file_row_number = true) d"
-        )
-        merged = (
-            f"SELECT * EXCLUDE (tierwise_pos) FROM ({rows} UNION ALL BY NAME "
-            f"SELECT * EXCLUDE (tierwise_slot) FROM tierwise_apart) ORDER BY tierwise_pos"
-        )
+        everything = "SELECT * EXCLUDE (tierwise_slot) FROM tierwise_apart"
+        if decided is not None:
+            rows = (
+                f"SELECT * EXCLUDE (file_row_number), file_row_number + (SELECT count(*) FROM "
+                f"tierwise_apart a WHERE a.tierwise_slot <= d.file_row_number) AS tierwise_pos "
+                f"FROM read_parquet({_quote(decided)}, file_row_number = true) d"
+            )
+            everything = f"{rows} UNION ALL BY NAME {everything}"
+        merged = f"SELECT * EXCLUDE (tierwise_pos) FROM ({everything}) ORDER BY tierwise_pos"
         tmp = out.with_name(out.name + ".partial")
         result = con.execute(f"COPY ({merged}) TO {_quote(tmp)} ({options})").fetchone()
         tmp.replace(out)
@@ -445,10 +454,12 @@ def _first_line(error: Exception) -> str:
 
 
 def _name(identifier: str) -> str:
+    """A quoted SQL identifier."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
 def _text(value: str) -> str:
+    """A quoted SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -29,15 +29,21 @@ class Unreadable:
 
 def set_apart(
     src: Path, file_format: str, id_column: str, facts: Mapping[str, str], clean: Path
-) -> list[Unreadable]:
-    """Copy the readable records of `src` to `clean` (same format) and return the others;
-    `facts` maps file columns to the facts they are renamed to, for naming errors."""
-    if file_format == "csv":
-        return list(_csv(src, id_column, facts, clean))
-    return list(_json(src, id_column, clean))
+) -> tuple[list[Unreadable], int]:
+    """Copy the readable records of `src` to `clean` (same format); return the others and
+    how many were copied. `facts` maps file columns to their facts, for naming errors."""
+    records = (
+        _csv(src, id_column, facts, clean) if file_format == "csv" else _json(src, id_column, clean)
+    )
+    found = list(records)
+    apart = [r for r in found if r is not None]
+    return apart, len(found) - len(apart)
 
 
-def _csv(src: Path, id_column: str, facts: Mapping[str, str], clean: Path) -> Iterator[Unreadable]:
+def _csv(
+    src: Path, id_column: str, facts: Mapping[str, str], clean: Path
+) -> Iterator[Unreadable | None]:
+    """CSV rows read as the CSV source reads them; readable ones copied to `clean` (None)."""
     with (
         src.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f,
         clean.open("w", encoding="utf-8", newline="") as out,
@@ -63,6 +69,7 @@ def _csv(src: Path, id_column: str, facts: Mapping[str, str], clean: Path) -> It
             found = _csv_unreadable(cells, header, at, where, id_column, facts)
             if found is None:
                 writer.writerow(cells)
+                yield None
             else:
                 yield Unreadable(position, *found)
             position += 1
@@ -92,7 +99,8 @@ def _csv_unreadable(
     return raw_id, tuple(not_text(where, facts.get(column, column), cell) for column, cell in bad)
 
 
-def _json(src: Path, id_column: str, clean: Path) -> Iterator[Unreadable]:
+def _json(src: Path, id_column: str, clean: Path) -> Iterator[Unreadable | None]:
+    """JSON lines read as the JSONL source reads them; readable ones copied to `clean` (None)."""
     with src.open("rb") as f, clean.open("wb") as out:
         position = 0
         for number, line in enumerate(f, start=1):
@@ -104,4 +112,5 @@ def _json(src: Path, id_column: str, clean: Path) -> Iterator[Unreadable]:
                 yield Unreadable(position, where, (record,))
             else:
                 out.write(line if line.endswith(b"\n") else line + b"\n")
+                yield None
             position += 1

@@ -32,12 +32,15 @@ _PASSWORD = re.compile(r"(//[^/@:]*:)[^/@]*@")
 """The password part of `scheme://user:password@host`."""
 
 
-def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
+def connect(url: str | sa.Engine, *, undecodable: bool = False, **options: Any) -> sa.Engine:
     """A checked engine for `url` (a connection is opened once to prove it works).
 
     SQLite files get WAL journaling, so a run can stream clients from a file while it
     writes decisions and write-back columns into the same file; psycopg2 batches the
-    write-back UPDATEs instead of sending them one by one.
+    write-back UPDATEs instead of sending them one by one. With `undecodable`, SQLite text
+    that is not UTF-8 is read with its bad bytes as lone surrogates instead of stopping
+    the read (a source's coercion makes it that client's error; it costs a Python call
+    per text value, so only sources ask for it).
     """
     if isinstance(url, sa.Engine):
         return url
@@ -56,6 +59,8 @@ def connect(url: str | sa.Engine, **options: Any) -> sa.Engine:
         raise AdapterError(f"{shown}: the database driver is not installed ({e})") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if undecodable:
+            event.listen(engine, "connect", _undecodable_text)
     try:
         with engine.connect():
             pass
@@ -105,8 +110,13 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _undecodable_text(dbapi_connection: Any, _record: Any) -> None:
+    """Read a source's SQLite text with `_text`."""
     dbapi_connection.text_factory = _text
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """A busy timeout and WAL journaling on every SQLite connection."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 30000")
     cursor.execute("PRAGMA journal_mode = WAL")

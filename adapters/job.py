@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -120,7 +120,7 @@ def run_job(
         resumed=run.resumed,
     )
     decider = _Decider(engine, pm, as_of, dict(profile or {}))
-    store = _store(log, run, target)
+    store = _Store(log, run, target)
     processed = skipped = hook_errors = repaired = 0
     try:
         if target is not None:
@@ -131,7 +131,7 @@ def run_job(
                 skipped += sum(1 for r in page if _id(r) in done)
                 page = [r for r in page if _id(r) not in done]
             outcomes = decider.decide(page)
-            changes = store(outcomes)
+            changes = store.page(outcomes)
             failures = _react(pm, run, outcomes, changes)
             log.add_hook_errors(run, failures)
             processed += len(outcomes)
@@ -152,7 +152,7 @@ def run_job(
         if failure is e:
             raise
         raise failure from None
-    stats = log.finish_run(run)
+    stats = store.finish()
     return replace(
         summary,
         status="finished",
@@ -185,32 +185,40 @@ def repair_writeback(source: Source, log: str | DecisionLog) -> Repaired:
     return complete_writeback(log if isinstance(log, DecisionLog) else DecisionLog(log), target)
 
 
-def _store(
-    log: DecisionLog, run: RunState, target: Writeback | None
-) -> Callable[[list[Outcome]], list[Change]]:
-    """How a page is stored: logged, and written back in the same transaction (a CRM in
-    the log's database) or logged as pending until the write-back returns (elsewhere)."""
-    if target is None:
-        return lambda outcomes: log.write_outcomes(run, outcomes)
-    if isinstance(target, TransactionalWriteback) and log.shares(target.engine):
-        shared = target
+class _Store:
+    """How each page is stored: logged, and written back in the same transaction (a CRM in
+    the log's database) or logged as pending until written back (elsewhere). A page written
+    back is cleared from the pending list by the next page's log transaction (or the run's
+    last one), so the bookkeeping costs no commit of its own; a page written back but not
+    cleared yet is written again by the next start, which is harmless."""
 
-        def together(outcomes: list[Outcome]) -> list[Change]:
-            """Log rows and CRM updates in one transaction."""
-            return log.write_outcomes(run, outcomes, within=lambda c: shared.write_on(c, outcomes))
+    def __init__(self, log: DecisionLog, run: RunState, target: Writeback | None) -> None:
+        self.log = log
+        self.run = run
+        self.target = target
+        self.shared = isinstance(target, TransactionalWriteback) and log.shares(target.engine)
+        self.done: list[Pending] = []
 
-        return together
-    apart = target
-
-    def pending(outcomes: list[Outcome]) -> list[Change]:
-        """Logged with the page pending, written back, then confirmed."""
-        mark = Pending(apart.target)
-        changes = log.write_outcomes(run, outcomes, pending=mark)
-        apart.write(outcomes)
-        log.written_back(mark)
+    def page(self, outcomes: list[Outcome]) -> list[Change]:
+        """Log one page (and write it back); its changes since the previous run."""
+        target = self.target
+        if target is None:
+            return self.log.write_outcomes(self.run, outcomes)
+        if self.shared:
+            shared = cast("TransactionalWriteback", target)
+            return self.log.write_outcomes(
+                self.run, outcomes, within=lambda conn: shared.write_on(conn, outcomes)
+            )
+        mark, done = Pending(target.target), self.done
+        changes = self.log.write_outcomes(self.run, outcomes, pending=mark, confirmed=done)
+        self.done = []
+        target.write(outcomes)
+        self.done = [mark]
         return changes
 
-    return pending
+    def finish(self) -> dict[str, Any]:
+        """Close the run, clearing the last page's pending mark in the same commit."""
+        return self.log.finish_run(self.run, confirmed=self.done)
 
 
 def _marked_failed(log: DecisionLog, run: RunState, error: BaseException) -> BaseException:

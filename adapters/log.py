@@ -243,6 +243,14 @@ def _explanation(e: Explanation) -> dict[str, Any]:
     return {"rule": e.rule, "because": e.because, "condition": e.condition, "facts": facts}
 
 
+def _confirm(conn: sa.Connection, marks: Sequence[Pending]) -> None:
+    """Clear pages whose write-back is done from the pending list, on `conn`."""
+    for mark in marks:
+        conn.execute(
+            sa.delete(PENDING).where(PENDING.c.target == mark.target, PENDING.c.page == mark.page)
+        )
+
+
 def _loggable(outcome: Outcome) -> Outcome:
     """The outcome, or, when its client id is not valid text (undecodable bytes a source
     let through), that client's error under the id with its bad bytes escaped."""
@@ -431,11 +439,13 @@ class DecisionLog:
         *,
         within: Callable[[sa.Connection], None] | None = None,
         pending: Pending | None = None,
+        confirmed: Sequence[Pending] = (),
     ) -> list[Change]:
         """Write one page of outcomes in one transaction and return their changes since
         the previous run. A client id given twice keeps its last outcome, as it does
         across pages. `within(conn)` runs inside that transaction (a write-back into this
-        database); `pending` records the page as written back nowhere yet, in it too."""
+        database); `pending` records the page as written back nowhere yet, in it too, and
+        `confirmed` clears earlier pages written back since (no commit of their own)."""
         unnamed = next((o for o in outcomes if o.client_id is None), None)
         if unnamed is not None:
             raise ValueError(
@@ -460,6 +470,7 @@ class DecisionLog:
                 )
             if within is not None:
                 within(conn)
+            _confirm(conn, confirmed)
         return changes
 
     def _page_rows(
@@ -549,11 +560,7 @@ class DecisionLog:
     def written_back(self, mark: Pending) -> None:
         """Confirm a page's write-back: it is no longer pending."""
         with self._failing("confirming a write-back"), self.engine.begin() as conn:
-            conn.execute(
-                sa.delete(PENDING).where(
-                    PENDING.c.target == mark.target, PENDING.c.page == mark.page
-                )
-            )
+            _confirm(conn, [mark])
 
     def add_hook_errors(self, run: RunState, errors: Mapping[str, list[FactError]]) -> None:
         """Log reaction-hook failures (kind `hook`) against their clients."""
@@ -568,9 +575,13 @@ class DecisionLog:
                 ).scalar_one()
                 conn.execute(sa.insert(ERRORS), error_rows(run, cid, errs, HOOK, start))
 
-    def finish_run(self, run: RunState, status: str = "finished") -> dict[str, Any]:
-        """Close the run with statistics computed from the log itself (right after a resume too)."""
+    def finish_run(
+        self, run: RunState, status: str = "finished", confirmed: Sequence[Pending] = ()
+    ) -> dict[str, Any]:
+        """Close the run with statistics computed from the log itself (right after a resume
+        too), clearing the pending pages `confirmed` as written back in the same commit."""
         with self._failing("finishing the run"), self.engine.begin() as conn:
+            _confirm(conn, confirmed)
             stats = self._stats(conn, run.id)
             conn.execute(
                 sa.update(RUNS)

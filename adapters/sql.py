@@ -67,7 +67,7 @@ class SqlSource:
     def __init__(self, url: str, mapping: MappingFile) -> None:
         self.url = safe_url(url)
         _check_sqlite_file(url)
-        self.engine = connect(url)
+        self.engine = connect(url, undecodable=True)
         self.mapping = mapping
         tables = _Tables(self.engine, mapping, self.url)
         m = mapping.model

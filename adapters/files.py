@@ -180,17 +180,24 @@ class CsvSource(_FileSource):
 class JsonlSource(_FileSource):
     """JSON lines: one JSON object per client per line; dates are ISO strings."""
 
+    def __init__(self, url: str, mapping: MappingFile) -> None:
+        super().__init__(url, mapping)
+        self._keys: list[str] | None = None
+
     def _columns(self) -> Sequence[str]:
-        """Every key of the file's objects (stdin, read once, cannot be looked at first:
-        its id column is chosen per line and its mapped columns are not checked)."""
-        keys: dict[str, None] = {}
-        with _binary(self.path) as f:
-            for line in f:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    row = orjson.loads(line)
-                    if isinstance(row, dict):
-                        keys.update(dict.fromkeys(row))
-        return list(keys)
+        """Every key of the file's objects, read once per source (a run reads the file
+        twice: profile, then decisions). Stdin, read once, cannot be looked at first: its
+        id column is chosen per line and its mapped columns are not checked."""
+        if self._keys is None:
+            keys: dict[str, None] = {}
+            with _binary(self.path) as f:
+                for line in f:
+                    with contextlib.suppress(orjson.JSONDecodeError):
+                        row = orjson.loads(line)
+                        if isinstance(row, dict):
+                            keys.update(dict.fromkeys(row))
+            self._keys = list(keys)
+        return self._keys
 
     def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
         id_column = self._id_column(None if self.path == "-" else self._columns(), types)

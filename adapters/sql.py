@@ -123,19 +123,20 @@ class SqlSource:
                         unnamed += 1
                         yield without_id(self.unnamed_label(unnamed), self.id_column.name)
                         continue
-                    yield self._record(dict(row), types, table)
+                    yield self.record(dict(row), types)
         except DBAPIError as e:
             raise AdapterError(
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
 
-    def _record(self, row: dict[str, Any], types: Mapping[str, FactType], table: str) -> Record:
-        """One client row: CHAR padding stripped, then its id and facts checked."""
+    def record(self, row: dict[str, Any], types: Mapping[str, FactType]) -> Record:
+        """One row of `query` as a client record (CHAR padding stripped, its id and facts
+        checked), or that client's error; every reader of this source's rows uses it."""
         for label in self.padded:
             value = row.get(label)
             if type(value) is str:
                 row[label] = value.rstrip(" ")
-        where = f"{table} {self.id_column.name}={printable(str(row[ID_KEY]))}"
+        where = f"{self.clients_table.name} {self.id_column.name}={printable(str(row[ID_KEY]))}"
         cid = row_id(row[ID_KEY], where, self.id_column.name)
         if isinstance(cid, UnreadableClient):
             return cid

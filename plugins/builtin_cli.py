@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
 import orjson
@@ -18,6 +18,7 @@ from tierwise.outcome import FactError
 from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient
+from tierwise.runtime.records import json_line
 
 from .enrichment import PluginEnrichment, enrichment
 from .manager import get_plugin_manager, hookimpl
@@ -136,13 +137,13 @@ def needs_profile(engine: Engine, what: str) -> click.ClickException:
 @click.option(
     "--input",
     "input_",
-    type=click.File("r"),
+    type=click.File("rb"),
     default="-",
     help="JSON lines of client facts; - is stdin.",
 )
 @PROFILE_OPTION
 def decide(
-    rules: Path, as_of: dt.datetime | None, input_: TextIO, profile_file: Path | None
+    rules: Path, as_of: dt.datetime | None, input_: BinaryIO, profile_file: Path | None
 ) -> None:
     """Decide for clients given as JSON lines; write one outcome per line as JSON. A pack
     that reads statistics of the whole base computes them from the input first (or takes
@@ -151,13 +152,14 @@ def decide(
     day = as_of.date() if as_of else dt.date.today()
     enrich = enrichment(get_plugin_manager())
     profile = read_profile(profile_file)
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+    with tempfile.TemporaryFile("w+b") as spool:
         if profile is None and engine.pack.profile:
             if not input_.seekable():  # stdin: read it twice from a copy
                 shutil.copyfileobj(input_, spool)
                 input_ = spool
             input_.seek(0)
-            profile = engine.profile(_enriched(enrich, _json_lines(input_), day, {}), day)
+            lines = _json_lines(input_, engine.id_field)
+            profile = engine.profile(_enriched(enrich, lines, day, {}), day)
             click.echo(
                 f"profile: computed over the {profile.clients:,} readable clients of the input",
                 err=True,
@@ -165,9 +167,9 @@ def decide(
             input_.seek(0)
         values = dict(profile.values) if profile is not None else {}
         out = sys.stdout.buffer
-        records = _enriched(enrich, _json_lines(input_), day, values)
+        records = _enriched(enrich, _json_lines(input_, engine.id_field), day, values)
         for outcome in engine.decide_many(records, as_of=day, profile=profile):
-            out.write(orjson.dumps(outcome.model_dump(mode="json")) + b"\n")
+            out.write(outcome.model_dump_json().encode() + b"\n")
         out.flush()
 
 
@@ -177,13 +179,14 @@ def _enriched(
     return records if enrich is None else enrich.all(records, day, values)
 
 
-def _json_lines(stream: TextIO) -> Iterator[Any]:
-    """Each line parsed; a broken line is passed on as-is so that it becomes that client's error."""
+def _json_lines(stream: BinaryIO, id_field: str) -> Iterator[Any]:
+    """Each line parsed, as bytes, so one line that is not UTF-8 is that line's error and
+    never costs its neighbours; a broken line is passed on as that client's error."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
-            yield orjson.loads(line)
+            yield json_line(line, (id_field,))
         except orjson.JSONDecodeError as e:
             yield UnreadableClient(None, (FactError("*", f"line {number} is not valid JSON: {e}"),))
 

@@ -18,7 +18,8 @@ import click
 import sqlalchemy as sa
 
 from tierwise.adapters import AdapterError, open_source
-from tierwise.adapters.job import RunSummary, run_job
+from tierwise.adapters.db import safe_url
+from tierwise.adapters.job import RunSummary, repair_writeback, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
 from tierwise.health import silent_defaults
@@ -81,6 +82,12 @@ def _sample_mapping() -> Path:
 @click.option("--page-size", type=int, default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
 @click.option(
+    "--repair-writeback",
+    is_flag=True,
+    help="Only complete the CRM write-back of pages an interrupted or failed run logged "
+    "but did not write back (every start does this first); decides nothing.",
+)
+@click.option(
     "--engine",
     "engine_choice",
     type=click.Choice(["auto", "durable", "sql"]),
@@ -100,6 +107,7 @@ def run(
     sample_size: int,
     page_size: int,
     no_writeback: bool,
+    repair_writeback: bool,
     engine_choice: str,
 ) -> None:
     """Decide every client of a source and store the outcomes (the main job)."""
@@ -111,13 +119,16 @@ def run(
     day = day or dt.date.today()
     out = out or "sqlite:///tierwise-decisions.db"
     pm = get_plugin_manager()
+    if repair_writeback:
+        _repair(source, mapping, out, pm)
+        return
     try:
         batch = _batch_source(engine, source, mapping, engine_choice, Path(out_dir(out)), pm)
         if batch is not None:
             src, profile = batch, batch.profile(day)
         else:
             src = open_source(source, mapping, pm=pm)
-            click.echo(f"profiling {source} ...", err=True)
+            click.echo(f"profiling {safe_url(source)} ...", err=True)
             profile = profile_pass(engine, src, day, pm)
         summary = _run_with_progress(
             engine,
@@ -136,6 +147,25 @@ def run(
     _print_warnings(engine, profile, summary, src)
 
 
+def _repair(source: str, mapping: Path | None, out: str, pm: Any) -> None:
+    """`run --repair-writeback`: write back the pending pages of the source's CRM."""
+    try:
+        src = open_source(source, mapping, pm=pm)
+        try:
+            repaired = repair_writeback(src, out)
+        finally:
+            src.close()
+    except TierwiseError as e:
+        raise click.ClickException(str(e)) from None
+    if not repaired.pages:
+        click.echo(f"no write-back is missing: the CRM has every page logged in {safe_url(out)}")
+        return
+    click.echo(
+        f"write-back completed for {repaired.clients:,} client(s) in {repaired.pages} page(s) "
+        f"of run(s) {', '.join(repaired.runs)}"
+    )
+
+
 TABLE_SCHEMES = ("parquet", "csv", "jsonl")
 
 
@@ -146,7 +176,7 @@ def _batch_source(
     source, else None (the per-client path); says which path and why on stderr."""
     from .manager import enrichments
 
-    where = run_source(source, mapping)
+    where = run_source(source)
     try:
         path = choose_path([engine.pack], where, cast("Request", choice), enrichments(pm))
     except TierwiseError as e:
@@ -160,7 +190,11 @@ def _batch_source(
     click.echo(f"engine: sql ({path.reason})", err=True)
     batch = BatchEngine(engine.pack)
     if where.kind == "table":
-        return BatchDecidedSource(batch, source.partition(":")[2], source, workdir)
+        scheme, _, file = source.partition(":")
+        columns = None  # a CSV or JSONL file: its source's id column and renames, checked
+        if scheme != "parquet":
+            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+        return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 
@@ -172,18 +206,16 @@ def profile_pass(engine: Any, source: Any, as_of: dt.date, pm: Any) -> Profile:
     return engine.profile(records if enrich is None else enrich.all(records, as_of, {}), as_of)
 
 
-def run_source(source: str, mapping: Path | None) -> Source:
+def run_source(source: str) -> Source:
     """A --source as the choice of path sees it: table files (parquet: only SQL reads;
-    csv: and jsonl: with no mapping, which only the per-client reader applies), SQLite or
-    PostgreSQL databases, and streams read client by client (stdin, other adapters)."""
+    csv: and jsonl:, whose mapping both paths apply), SQLite or PostgreSQL databases, and
+    streams read client by client (stdin, other adapters)."""
     from tierwise.adapters.db import SCHEME_ALIASES, safe_url
 
     scheme, _, path = source.partition(":")
     scheme = scheme.split("+", 1)[0].lower()
     scheme = SCHEME_ALIASES.get(scheme, scheme)
     if scheme in TABLE_SCHEMES and path != "-":
-        if mapping is not None and scheme != "parquet":
-            return Source("stream", f"{source} with a mapping")
         return Source("table", source, per_client=scheme != "parquet")
     if scheme in ("sqlite", "postgresql"):
         return Source("database", safe_url(source), scheme)
@@ -230,6 +262,7 @@ def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> Ru
 
 def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile) -> None:
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
+    shown = safe_url(out)
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
         f"rules {rules} (pack {summary.pack_hash}), profile {profile.digest}"
@@ -239,6 +272,10 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile)
         f"changes since last run: {summary.changes:,}  hook errors: {summary.hook_errors}"
     )
     click.echo(f"wall time: {summary.wall_seconds:.2f} s  ({rate:,.0f} clients/s)")
+    if summary.repaired:
+        click.echo(
+            f"write-back completed first for {summary.repaired:,} client(s) of earlier starts"
+        )
     for decision, counts in summary.counts.items():
         per_output = _per_output(counts)
         several = " (a client may get several)" if per_output != counts else ""
@@ -247,12 +284,12 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile)
         for label, count in sorted(per_output.items(), key=lambda kv: (-kv[1], kv[0])):
             click.echo(f"  {label:<{width}}  {count:>7,}")
     click.echo(
-        f"\noutcomes are in {out} (tables tierwise_runs, tierwise_decisions, "
+        f"\noutcomes are in {shown} (tables tierwise_runs, tierwise_decisions, "
         "tierwise_client_errors)"
     )
     example = _example_client(out, summary.run_id)
     hint = f" {example}" if example else " CLIENT_ID"
-    click.echo(f"see one client's explanation: tierwise why{hint} --log {out}")
+    click.echo(f"see one client's explanation: tierwise why{hint} --log {shown}")
 
 
 def _print_warnings(engine: Any, profile: Profile, summary: RunSummary, source: Any) -> None:
@@ -274,7 +311,11 @@ def _per_output(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _example_client(url: str, run_id: str) -> str | None:
-    log = DecisionLog(url)
+    """The first client of the run, for the `why` hint (none when the log cannot be read)."""
+    try:
+        log = DecisionLog(url)
+    except AdapterError:
+        return None
     try:
         with log.engine.connect() as conn:
             return conn.execute(
@@ -283,6 +324,8 @@ def _example_client(url: str, run_id: str) -> str | None:
                 .order_by(DECISIONS.c.client_id)
                 .limit(1)
             ).scalar()
+    except sa.exc.DBAPIError:
+        return None
     finally:
         log.close()
 

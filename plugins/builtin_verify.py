@@ -70,7 +70,7 @@ def diff(
 ) -> None:
     """Compare two versions of the rules, and their impact on a client base."""
     from tierwise.adapters.clients import read_clients
-    from tierwise.errors import RulePackError
+    from tierwise.errors import RulePackError, TierwiseError
     from tierwise.impact.impact import default_weight
     from tierwise.impact.impact import diff as run_diff
     from tierwise.impact.static import DiffError
@@ -105,7 +105,7 @@ def diff(
                 weight=chosen,
                 unreadable=unreadable,
             )
-        except (RevisionError, DiffError) as e:
+        except (RevisionError, DiffError, TierwiseError) as e:  # a source or its mapping too
             raise click.ClickException(str(e)) from None
     data = result.to_dict()
     click.echo(render_text(data))

@@ -123,6 +123,9 @@ def run_job(
     )
     if run.resumed and run.profile:
         profile = Profile.from_json(run.profile)
+    decide_with = getattr(source, "decide_with", None)
+    if decide_with is not None:  # a source decided on the batch path: with the run's profile
+        decide_with(profile)
     summary = RunSummary(
         run.id,
         "running",

@@ -125,6 +125,22 @@ class Profile:
         return {s.name: _value(s, self.values.get(s.name)) for s in pack.profile}
 
 
+def checked(pack: Pack, profile: Profile | None) -> Profile | None:
+    """The profile a pack decides with: None for a pack that reads no statistics of the
+    base; ProfileError when one is needed and none is given, or it does not fit the pack."""
+    if not pack.profile:
+        return None
+    if profile is None:
+        raise ProfileError(
+            "this pack reads statistics of the whole client base ("
+            + ", ".join(f"{s.name} at {s.pos}" for s in pack.profile)
+            + "): compute them first (Engine.profile, BatchEngine.profile_*, `tierwise "
+            "profile`), or pass a stored profile (Profile.from_json)"
+        )
+    profile.check(pack)
+    return profile
+
+
 def _value(stat: ProfileStat, value: Any) -> Any:
     if value is None:
         return None

@@ -196,12 +196,15 @@ class _Query:
         derived = shared.derive(self, pack.derived, scope)
         if derived is None:
             self.add({"ok": self.col("err").is_(None)})
-            errors = self.col("err")
         else:
-            self.add({"ok": sa.and_(self.col("err").is_(None), derived.is_(None))})
-            errors = sa.func.coalesce(self.col("err"), derived)
+            self.add({"ok": sa.and_(self.col("err").is_(None), self.col(derived).is_(None))})
         outputs = {d.name: self._decision(d, scope) for d in pack.decisions}
         names = output_columns(pack, id_column)
+        errors = (
+            self.col("err")
+            if derived is None
+            else sa.func.coalesce(self.col("err"), self.col(derived))
+        )
         final = [self.col("id").label(id_column), errors.label(ERRORS_COLUMN)]
         ok = self.col("ok")
         for decision in pack.decisions:
@@ -248,7 +251,7 @@ class _Query:
             ]
         ok = self.col("err").is_(None)
         if derived is not None:
-            ok = sa.and_(ok, derived.is_(None))
+            ok = sa.and_(ok, self.col(derived).is_(None))
         if fails:
             ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
         present = [*pack.inputs, *(d.name for d in before)]
@@ -278,7 +281,12 @@ class _Query:
     def fails(self, call: Call, scope: Mapping[str, Val]) -> Col:
         """True where the per-client path raises: every argument present, yet no value (the
         `Function.sql` contract: NULL for present arguments exactly where Python raises)."""
-        args = [self.expr.visit(a, scope)[0] for a in call.args]
+        constants = self.expr.constants
+        args = [
+            self.expr.visit(a, scope)[0]
+            for a in call.args
+            if not (isinstance(a, Name) and a.name in constants)
+        ]
         value = self.expr.visit(call, scope)[0]
         return sa.and_(*(a.is_not(None) for a in args), value.is_(None))
 

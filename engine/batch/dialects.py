@@ -378,7 +378,12 @@ class SQLite(Dialect):
                 ok = sa.and_(typeof == "integer", raw.in_([0, 1]))
                 value = sa.case((ok, raw))
             case "date":
-                value = sa.case((typeof == "text", sa.func.date(raw)))
+                # the first ten characters as the durable path reads them, and only a real
+                # day: SQLite's date() passes 2021-02-30 through; moved by +0 days it
+                # becomes 2021-03-02, which differs
+                day = sa.func.substr(sa.func.trim(raw), 1, 10)
+                real = sa.and_(typeof == "text", sa.func.date(day, "+0 days") == day)
+                value = sa.case((real, day))
                 return value, sa.and_(present, value.is_(None))
             case "datetime":
                 value = sa.case((typeof == "text", sa.func.strftime("%Y-%m-%d %H:%M:%f", raw)))

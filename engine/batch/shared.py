@@ -32,10 +32,10 @@ class Layers(Protocol):
     def fails(self, call: Call, scope: dict[str, Val]) -> Col: ...
 
 
-def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> Col | None:
+def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> str | None:
     """Adds each derived fact as a column of its own layer (its value joins `scope`) and
-    returns the SQL of the client's errors from them: `fact: message` joined by '; ', null
-    when none; None when no derived fact can fail."""
+    returns the label of the column of the client's errors from them (`fact: message`
+    joined by '; ', null when none); None when no derived fact can fail."""
     for d in derived:
         value, kind, item = query.expr.visit(d.expr, scope)
         label = query.label()
@@ -59,7 +59,7 @@ def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> 
     checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
     label = query.label()
     query.add({label: sa.case((sa.or_(*(c for c, _ in checked)), query.d.join(checked, "; ")))})
-    return query.col(label)
+    return label
 
 
 def _failing_calls(d: Derived, functions: FunctionRegistry) -> list[Call]:

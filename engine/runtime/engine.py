@@ -16,7 +16,7 @@ from tierwise.lang.types import LIST, FactType
 from tierwise.outcome import DecisionResult, FactError, Outcome, new_outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Decision, Pack
-from tierwise.profile import Profile, ProfileError
+from tierwise.profile import Profile, checked
 from tierwise.runtime.compile import CompiledDecision, Hoisted, compile_decision
 from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError, Evaluator, compile_expr
 from tierwise.runtime.explain import RuleExplainer
@@ -175,17 +175,8 @@ class Engine:
 
     def _statistics(self, profile: Profile | None) -> dict[str, Any]:
         """The profile's values for evaluation; ProfileError when the pack needs one."""
-        if not self.pack.profile:
-            return {}
-        if profile is None:
-            raise ProfileError(
-                "this pack reads statistics of the whole client base ("
-                + ", ".join(f"{s.name} at {s.pos}" for s in self.pack.profile)
-                + "): compute them with engine.profile(clients, as_of), or pass a stored "
-                "profile (Profile.from_json)"
-            )
-        profile.check(self.pack)
-        return profile.working_values(self.pack)
+        fitting = checked(self.pack, profile)
+        return {} if fitting is None else fitting.working_values(self.pack)
 
     def _facts(
         self,

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from tierwise.batch import profile as sql_profile
 from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
+from tierwise.batch.connect import with_driver
 from tierwise.batch.dialects import Dialect
 from tierwise.batch.inputs import SourceColumn
 from tierwise.batch.unreadable import Unreadable, set_apart
@@ -376,7 +377,7 @@ class BatchEngine:
     ) -> tuple[sa.Engine, SqlCompiler, sa.FromClause, dict[str, SourceColumn]]:
         """The database, the pack compiled for it, `table` as a source of facts in it, and
         how each input is read from that source."""
-        engine = url if isinstance(url, sa.Engine) else sa.create_engine(_with_driver(url))
+        engine = url if isinstance(url, sa.Engine) else sa.create_engine(with_driver(url))
         name = engine.dialect.name
         if name not in PUSHDOWN_DIALECTS:
             raise BatchError(f"push-down supports SQLite and PostgreSQL, not {name}")
@@ -640,12 +641,6 @@ def _threads_for_row_groups(con: Any, path: Path) -> None:
 
 def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
-
-
-def _with_driver(url: str) -> str:
-    from tierwise.adapters.db import with_driver
-
-    return with_driver(url)
 
 
 def _reflect(engine: sa.Engine, name: str) -> sa.Table:

@@ -17,6 +17,7 @@ from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.paths import Source, choose_path
+from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
 from tierwise.stdlib import standard_functions
 
@@ -24,8 +25,9 @@ log = logging.getLogger("tierwise.batch")
 
 
 class TableOutcomes:
-    """What `decide_table` returns: one Outcome per row, in order, and which path decided
-    them (`engine`: "sql" or "durable") and why (`reason`)."""
+    """What `decide_table` returns: one Outcome per row, in order, which path decided them
+    (`engine`: "sql" or "durable") and why (`reason`), and the profile they were decided
+    with (`profile`: None for a pack that reads no base statistics)."""
 
     def __init__(
         self,
@@ -33,9 +35,11 @@ class TableOutcomes:
         reason: str,
         outcomes: Iterator[Outcome],
         scratch: tempfile.TemporaryDirectory[str] | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.engine = engine
         self.reason = reason
+        self.profile = profile
         self._outcomes = outcomes
         self._scratch = scratch
 
@@ -67,13 +71,15 @@ def decide_table(
     engine: Literal["auto", "durable", "sql"] = "auto",
     functions: FunctionRegistry | None = None,
     id_field: str = "client_id",
+    profile: Profile | None = None,
 ) -> TableOutcomes:
     """Decide every client of a table: a Parquet, CSV or JSONL file, a pyarrow Table or a
     pandas DataFrame. The path is tierwise.paths.choose_path's: "auto" takes the batch path
     (one SQL query in DuckDB) when the pack compiles to SQL, else the per-client durable
     path; the result's `engine` and `reason` say which and why (also logged). Either way
     the same Outcomes, one per row, in order (batch explanations carry no fact values:
-    `BatchEngine.explain` rebuilds them)."""
+    `BatchEngine.explain` rebuilds them). A pack that reads base statistics decides with
+    `profile`, else with the table's own, computed on the same path (`.profile`)."""
     if engine not in ("auto", "durable", "sql"):
         raise BatchError(f"decide_table: engine must be auto, durable or sql, not {engine!r}")
     day = as_of or dt.date.today()
@@ -89,25 +95,32 @@ def decide_table(
         table = _whole_floats_as_integers(table, pack.inputs)
     if choice.engine == "durable":
         durable = rules if isinstance(rules, Engine) else Engine(pack, id_field=id_field)
-        return TableOutcomes(choice.engine, choice.reason, _durable_outcomes(durable, table, day))
+        if profile is None and pack.profile:
+            profile = durable.profile(_records(durable, table, day), day)
+        outcomes = _durable_outcomes(durable, table, day, profile)
+        return TableOutcomes(choice.engine, choice.reason, outcomes, profile=profile)
     batch = rules if isinstance(rules, BatchEngine) else BatchEngine(pack, id_field=id_field)
     rows = OutcomeRows(pack, id_field)
     if isinstance(table, Path):
+        if profile is None and pack.profile:
+            profile = batch.profile_file(table, day)
         scratch = tempfile.TemporaryDirectory(prefix="tierwise-table-")
         decided = Path(scratch.name) / "decided.parquet"
         try:
-            batch.decide_file(table, decided, day)
+            batch.decide_file(table, decided, day, profile=profile)
         except BaseException:
             scratch.cleanup()
             raise
         # CSV and JSONL rows without an id are errors on the durable path (the file sources'
         # rule); Parquet rows are decided with no id, as Engine.decide does
         label = row_label(table) if FILE_FORMATS[table.suffix.lower()] != "parquet" else None
-        return TableOutcomes(
-            choice.engine, choice.reason, rows.from_parquet(decided, day, label), scratch
-        )
-    result = batch.decide_arrow(table, day)
-    return TableOutcomes(choice.engine, choice.reason, _arrow_outcomes(rows, result, day))
+        outcomes = rows.from_parquet(decided, day, label)
+        return TableOutcomes(choice.engine, choice.reason, outcomes, scratch, profile)
+    if profile is None and pack.profile:
+        profile = batch.profile_arrow(table, day)
+    result = batch.decide_arrow(table, day, profile=profile)
+    outcomes = _arrow_outcomes(rows, result, day)
+    return TableOutcomes(choice.engine, choice.reason, outcomes, profile=profile)
 
 
 def _table_source(source: Any) -> Any:
@@ -163,10 +176,12 @@ def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[
             yield rows.outcome(row, as_of)
 
 
-def _durable_outcomes(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Outcome]:
+def _durable_outcomes(
+    engine: Engine, table: Any, as_of: dt.date, profile: Profile | None
+) -> Iterator[Outcome]:
     """The per-client path over the same table: Parquet and Arrow rows as they are typed,
     CSV and JSONL cells through the file adapters' coercion (as `tierwise run` reads them)."""
-    return engine.decide_many(_records(engine, table, as_of), as_of)
+    return engine.decide_many(_records(engine, table, as_of), as_of, profile=profile)
 
 
 def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:

@@ -85,7 +85,9 @@ def _decide_batch(
     }
     for name, t in pack.inputs.items():
         columns[name] = pa.array([c.get(name) for c in clients], _arrow_type(t))
-    table = batch.decide_arrow(pa.table(columns), as_of)
+    arrow = pa.table(columns)
+    profile = batch.profile_arrow(arrow, as_of) if pack.profile else None
+    table = batch.decide_arrow(arrow, as_of, profile=profile)
     cols = batch.columns.decisions
     out = []
     for row in table.to_pylist():

@@ -136,6 +136,12 @@ class RunState:
     resumed: bool
 
 
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A fresh run id: the start time, then random hex (`20261128T191049-b1705d5d`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 def write_page(
     conn: sa.Connection,
     run_id: str,
@@ -264,7 +270,7 @@ class DecisionLog:
                         .values(status="running", finished_at=None)
                     )
                     return RunState(run_id, pack_hash, as_of, existing["previous_run_id"], True)
-            run_id = run_id or f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            run_id = run_id or new_run_id(now)
             previous = conn.execute(
                 sa.select(RUNS.c.id)
                 .where(RUNS.c.status == "finished", RUNS.c.source == source, RUNS.c.id != run_id)

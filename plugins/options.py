@@ -57,7 +57,9 @@ def _fill_from(name: str, required: bool) -> Callable[[click.Context, click.Para
             return param.type.convert(setting.value, param, ctx)
         except click.BadParameter as e:
             raise click.BadParameter(
-                f"{e.message} (the value of {name} from {setting.origin})", ctx=ctx, param=param
+                f"{e.message.rstrip('.')} (the {name} setting, from {setting.origin})",
+                ctx=ctx,
+                param=param,
             ) from None
 
     return fill

@@ -10,7 +10,7 @@ import click
 import orjson
 
 from .console import paint, say, write_json
-from .log_access import SAMPLE_LOG, log_url, open_log
+from .log_access import open_log, reading_log
 from .manager import get_plugin_manager, hookimpl, list_plugins
 from .options import JSON_OPTION, LOG_OPTION, current
 from .settings import MEANING
@@ -40,7 +40,7 @@ def changes_command(log_url: str | None, run_id: str | None, as_json: bool) -> N
     action)."""
     from tierwise.adapters.log import output_label
 
-    log = open_log(_log(log_url), create=False, option="--log")
+    log = open_log(reading_log(log_url), create=False, option="--log")
     try:
         run_id, rows = log.changes(run_id)
     finally:
@@ -71,11 +71,6 @@ def changes_command(log_url: str | None, run_id: str | None, as_json: bool) -> N
         click.echo(f"{len(rows)} change(s) in run {run_id}", err=True)
 
 
-def _log(value: str | None) -> str:
-    """The log URL a reading command uses: the flag or setting, else the sample's log."""
-    return log_url(value, "--log") if value else SAMPLE_LOG
-
-
 @click.command("errors")
 @LOG_OPTION
 @click.argument("run_id", metavar="[RUN]", required=False)
@@ -94,7 +89,7 @@ def errors_command(log_url: str | None, run_id: str | None, examples: int, as_js
     """
     from tierwise.adapters import run_report
 
-    url = _log(log_url)
+    url = reading_log(log_url)
     log = open_log(url, create=False, option="--log")
     try:
         run = run_report.find_run(log, run_id)

@@ -22,7 +22,7 @@ from tierwise.errors import TierwiseError
 
 from .builtin_cli import exit_with, load_engine
 from .console import paint, say, write_json
-from .log_access import SAMPLE_LOG, log_url, open_log
+from .log_access import SAMPLE_LOG, log_url, open_log, reading_log
 from .manager import get_plugin_manager, hookimpl
 from .options import (
     AS_OF_OPTION,
@@ -505,7 +505,7 @@ def why(client_id: str, log_url: str | None, run_id: str | None, as_json: bool) 
 
     from tierwise.adapters.log import DECISIONS, ERRORS, RUNS
 
-    url = _log_or_sample(log_url)
+    url = reading_log(log_url)
     log = open_log(url, create=False, option="--log")
     try:
         with log.engine.connect() as conn:
@@ -542,11 +542,6 @@ def why(client_id: str, log_url: str | None, run_id: str | None, as_json: bool) 
         return
     for line in _describe_client(client_id, run_row, rows, errors):
         click.echo(line)
-
-
-def _log_or_sample(value: str | None) -> str:
-    """The log URL a reading command uses: the flag or setting, else the sample's log."""
-    return log_url(value, "--log") if value else SAMPLE_LOG
 
 
 def _client_data(client_id: str, run_row: Any, rows: Any, errors: Any) -> dict[str, Any]:

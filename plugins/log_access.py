@@ -40,6 +40,11 @@ def log_url(value: str, option: str) -> str:
     return url
 
 
+def reading_log(value: str | None) -> str:
+    """The log a reading command uses: the one given (flag or setting), else the sample's."""
+    return log_url(value, "--log") if value else SAMPLE_LOG
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
     from sqlalchemy.engine import make_url

@@ -11,7 +11,7 @@ import datetime as dt
 import shlex
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -181,35 +181,63 @@ def run(
     """
     rules = rules or default_rules()
     engine = load_engine(rules, as_json)
-    day = as_of.date() if as_of else None
-    sample = source is None
-    if source is None:
-        source, mapping, day, out = _sample(sample_size, mapping, day, out)
-    out = log_url(out, "--out") if out else "sqlite:///tierwise-decisions.db"
-    request = RunRequest(
-        source, mapping, rules, out, day or dt.date.today(), engine_choice, not no_writeback, sample
-    )
-    log = open_log(out, create=True, option="--out")
+    request = _request(source, mapping, rules, out, as_of, engine_choice, sample_size)
+    if no_writeback:
+        request = replace(request, writeback=False)
+    log = open_log(request.out, create=True, option="--out")
     try:
         run_id, resumed = _choose_run(log, run_id, new_run)
         resume = request.resume_command(run_id)
         say(paint(_start_line(log, run_id, resumed), "heading", err=True), err=True)
         say(f"if it stops, resume it with: {resume}", err=True)
-        try:
-            summary, profile = _decide_all(engine, request, log, run_id, page_size)
-        except KeyboardInterrupt:
-            _interrupted(log, run_id, resume)
-        except TierwiseError as e:
-            raise click.ClickException(str(e)) from None
+        summary, profile = _guarded(engine, request, log, run_id, page_size, resume)
         if as_json:
             write_json(_summary_data(summary, request, log, profile, max_error_rate))
         else:
-            _print_summary(summary, out, rules, profile)
+            _print_summary(summary, request.out, rules, profile)
             _point_at_errors(summary, log)
     finally:
         log.close()
     if too_many_errors(summary.clients, summary.errors, max_error_rate):
         _fail_on_errors(summary, max_error_rate)
+
+
+def _request(
+    source: str | None,
+    mapping: Path | None,
+    rules: Path,
+    out: str | None,
+    as_of: dt.datetime | None,
+    engine: str,
+    sample_size: int,
+) -> RunRequest:
+    """What the run decides and where it logs: the flags and settings, or the sample CRM
+    (created on first use) with its mapping, date and log."""
+    day = as_of.date() if as_of else None
+    sample = source is None
+    if source is None:
+        source, mapping, day, out = _sample(sample_size, mapping, day, out)
+    out = log_url(out, "--out") if out else "sqlite:///tierwise-decisions.db"
+    return RunRequest(source, mapping, rules, out, day or dt.date.today(), engine, True, sample)
+
+
+def _guarded(
+    engine: Any, request: RunRequest, log: DecisionLog, run_id: str, page_size: int, resume: str
+) -> tuple[RunSummary, dict[str, Any]]:
+    """The run, with what an interrupt or an error leaves said: what is saved, how to resume."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tierwise.adapters.db import reason
+
+    try:
+        return _decide_all(engine, request, log, run_id, page_size)
+    except KeyboardInterrupt:
+        _interrupted(log, run_id, resume)
+    except TierwiseError as e:
+        _stopped(log, run_id, resume, str(e))
+    except DBAPIError as e:
+        where = f"check --source {_shown(request.source)} and --out {log.url}"
+        _stopped(log, run_id, resume, f"the database reported: {reason(e)}\n{where}")
 
 
 def _decide_all(
@@ -297,6 +325,21 @@ def _interrupted(log: DecisionLog, run_id: str, resume: str) -> NoReturn:
             err=True,
         )
     exit_with(ExitCode.INTERRUPTED)
+
+
+def _stopped(log: DecisionLog, run_id: str, resume: str, reason: str) -> NoReturn:
+    """A run stopped by an error: the error, then what is saved and how to resume."""
+    from tierwise.adapters.run_report import run_exists, saved_clients
+
+    try:
+        saved = saved_clients(log, run_id) if run_exists(log, run_id) else 0
+    except Exception:  # the log itself may be what failed
+        saved = 0
+    if saved:
+        reason += (
+            f"\nrun {run_id} has {saved:,} client(s) saved; once fixed, resume it with: {resume}"
+        )
+    raise click.ClickException(reason)
 
 
 def too_many_errors(clients: int, errors: int, max_rate: float | None) -> bool:

@@ -13,12 +13,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
 from tierwise.cli import ExitCode
 from tierwise.errors import TierwiseError
+from tierwise.paths import Request, Source, choose_path
 
 from .builtin_cli import exit_with, load_engine
 from .console import paint, say, write_json
@@ -155,8 +156,8 @@ def _shown(url: str) -> str:
     default="auto",
     show_default=True,
     help="durable: per client, with enrichment plugins; sql: the rules compiled to SQL, "
-    "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM (rules only). "
-    "auto: sql for parquet:, durable otherwise.",
+    "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM. auto: sql "
+    "whenever the pack compiles for the source and reads no plugin's facts, else durable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Write the run summary as JSON to stdout.")
 def run(
@@ -255,7 +256,7 @@ def _decide_all(
         src, profile = batch, {}
     else:
         src = open_source(source, mapping, pm=pm)
-        click.echo(f"engine: durable (per client); profiling {source} ...", err=True)
+        click.echo(f"profiling {source} ...", err=True)
         profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
     summary = _run_with_progress(
         engine,
@@ -410,33 +411,45 @@ TABLE_SCHEMES = ("parquet", "csv", "jsonl")
 def _batch_source(
     engine: Any, source: str, mapping: Path | None, choice: str, workdir: Path, pm: Any
 ) -> Any:
-    """The batch-decided source when the SQL path is chosen (or is the only reader)."""
-    scheme, _, path = source.partition(":")
-    wants_sql = choice == "sql" or (choice == "auto" and scheme == "parquet")
-    if not wants_sql:
-        if scheme == "parquet":
-            raise click.ClickException("parquet: sources are read by the batch path: --engine sql")
+    """The batch-decided source when tierwise.paths.choose_path takes the SQL path for this
+    source, else None (the per-client path); says which path and why on stderr."""
+    from .manager import enrichments
+
+    where = run_source(source, mapping)
+    try:
+        path = choose_path([engine.pack], where, cast("Request", choice), enrichments(pm))
+    except TierwiseError as e:
+        raise click.ClickException(str(e)) from None
+    if path.engine == "durable":
+        click.echo(f"engine: durable ({path.reason})", err=True)
         return None
     from tierwise.adapters import open_source
     from tierwise.adapters.decided import BatchDecidedSource, PushdownDecidedSource
-    from tierwise.batch import BatchEngine, choose_engine
+    from tierwise.batch import BatchEngine
 
-    dialect = "duckdb" if scheme in TABLE_SCHEMES else scheme.split("+", 1)[0]
-    if dialect == "postgres":
-        dialect = "postgresql"
-    if dialect not in ("duckdb", "sqlite", "postgresql"):
-        raise click.ClickException(
-            f"--engine sql reads table files ({', '.join(s + ':' for s in TABLE_SCHEMES)}) "
-            f"and SQLite or PostgreSQL databases, not {source}"
-        )
-    choice_ = choose_engine(engine.pack, dialect)
-    if choice_.engine != "sql":
-        raise click.ClickException(f"this pack cannot run as SQL here: {choice_.reason}")
-    click.echo(f"engine: sql ({dialect}, rules only: enrichment plugins do not run)", err=True)
+    click.echo(f"engine: sql ({path.reason})", err=True)
     batch = BatchEngine(engine.pack)
-    if dialect == "duckdb":
-        return BatchDecidedSource(batch, path, source, workdir)
+    if where.kind == "table":
+        return BatchDecidedSource(batch, source.partition(":")[2], source, workdir)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
+
+
+def run_source(source: str, mapping: Path | None) -> Source:
+    """A --source as the choice of path sees it: table files (parquet: only SQL reads;
+    csv: and jsonl: with no mapping, which only the per-client reader applies), SQLite or
+    PostgreSQL databases, and streams read client by client (stdin, other adapters)."""
+    from tierwise.adapters.db import SCHEME_ALIASES, safe_url
+
+    scheme, _, path = source.partition(":")
+    scheme = scheme.split("+", 1)[0].lower()
+    scheme = SCHEME_ALIASES.get(scheme, scheme)
+    if scheme in TABLE_SCHEMES and path != "-":
+        if mapping is not None and scheme != "parquet":
+            return Source("stream", f"{source} with a mapping")
+        return Source("table", source, per_client=scheme != "parquet")
+    if scheme in ("sqlite", "postgresql"):
+        return Source("database", safe_url(source), scheme)
+    return Source("stream", safe_url(source))
 
 
 def out_dir(log_url: str) -> str:

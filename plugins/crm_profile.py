@@ -28,6 +28,23 @@ FREQUENCY_WINDOW_DAYS = 365
 """Purchase frequency is over the last year, or since the first purchase if that is later."""
 MONEY = ("revenue_prev_12m", "margin_12m", "clv")
 """Amounts the plugin computes, rounded to the cent."""
+ENRICHED_FACTS = (
+    "revenue_prev_12m",
+    "margin_12m",
+    "retention_rate",
+    "clv",
+    "recency_days",
+    "tenure_years",
+    "purchases_per_year",
+    "lifecycle_stage",
+    "csat_trend",
+    "rfm_r",
+    "rfm_f",
+    "rfm_m",
+    "rfm_score",
+    "clv_percentile",
+)
+"""Every fact `enrich` may add."""
 
 
 class _Inputs:
@@ -172,3 +189,9 @@ def tierwise_enrich_facts(
     facts: Mapping[str, Any], as_of: dt.date, profile: Mapping[str, Any]
 ) -> dict[str, Any]:
     return enrich(facts, as_of, profile)
+
+
+@hookimpl
+def tierwise_enriched_facts() -> list[str]:
+    """What `tierwise_enrich_facts` above may add, so a pack reading it stays per client."""
+    return list(ENRICHED_FACTS)

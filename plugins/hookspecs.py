@@ -39,6 +39,13 @@ def tierwise_enrich_facts(
 
 
 @hookspec
+def tierwise_enriched_facts() -> list[str]:  # type: ignore[empty-body]
+    """The facts this plugin's `tierwise_enrich_facts` gives. Paths that cannot call the
+    plugin (the SQL path) refuse a pack that reads any of them, naming the plugin and the
+    facts; a plugin that enriches without saying which facts blocks the SQL path for all."""
+
+
+@hookspec
 def tierwise_adapters() -> Mapping[str, Any]:  # type: ignore[empty-body]
     """Adapters by URL scheme (`csv`, `jsonl`, `sqlite`, `postgresql`, ...): scheme -> factory.
 

@@ -16,6 +16,7 @@ from pluggy import HookCaller
 from tierwise.errors import TierwiseError
 from tierwise.functions import Function, FunctionRegistry
 from tierwise.outcome import FactError
+from tierwise.paths import Enrichment
 
 from . import hookspecs
 
@@ -181,3 +182,16 @@ def function_registry(pm: pluggy.PluginManager | None = None) -> FunctionRegistr
                 else replace(f, plugin=impl.plugin_name)
             )
     return registry
+
+
+def enrichments(pm: pluggy.PluginManager) -> list[Enrichment]:
+    """Every plugin that enriches clients' facts, with the facts it says it may add
+    (`tierwise_enriched_facts`; None when it does not say), for the choice of path."""
+    declared = {
+        impl.plugin_name: frozenset(cast("list[str]", impl.function() or []))
+        for impl in pm.hook.tierwise_enriched_facts.get_hookimpls()
+    }
+    return [
+        Enrichment(impl.plugin_name, declared.get(impl.plugin_name))
+        for impl in pm.hook.tierwise_enrich_facts.get_hookimpls()
+    ]

@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from tierwise import Engine
-from tierwise.batch import BatchEngine, BatchError, choose_engine
+from tierwise.batch import BatchEngine, BatchError
 from tierwise.batch.compiler import PushdownError
 from tierwise.functions import Function, FunctionRegistry
+from tierwise.paths import Source, choose_path
 from tierwise.plugins.manager import function_registry
 
 AS_OF = dt.date(2026, 6, 30)
@@ -220,7 +221,7 @@ def test_a_function_without_sql_form_falls_back_to_durable(tmp_path: Path) -> No
         "decision: d\ninputs: {x: number}\nrules:\n  - {id: r, when: clv(x) > 1, then: {y: 1}}\n"
     )
     engine = Engine.from_path(tmp_path, functions=registry)
-    choice = choose_engine(engine.pack)
+    choice = choose_path([engine.pack], Source("table", "clients.parquet"))
     assert choice.engine == "durable" and "function clv" in choice.reason
     with pytest.raises(PushdownError, match="function clv"):
         BatchEngine(engine.pack)
@@ -228,7 +229,7 @@ def test_a_function_without_sql_form_falls_back_to_durable(tmp_path: Path) -> No
 
 def test_explain_rebuilds_one_clients_explanation(pack_dir: Path) -> None:
     batch = BatchEngine.from_path(pack_dir)
-    assert choose_engine(batch.pack).engine == "sql"
+    assert choose_path([batch.pack], Source("table", "clients.parquet")).engine == "sql"
     outcome = batch.explain(CLIENTS[0], AS_OF)
     explanation = outcome.decisions["pricing_tier"].explanations[0]
     assert explanation.rule == "platinum" and explanation.because == "Top lifetime value"

@@ -180,17 +180,10 @@ def test_collect_decisions_are_compared_item_by_item(packs: tuple[Pack, Pack]) -
     assert support.per_item and support.changed == 1
 
 
-def test_batch_and_durable_paths_agree(
-    packs: tuple[Pack, Pack], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tierwise import batch
-
+def test_batch_and_durable_paths_agree(packs: tuple[Pack, Pack]) -> None:
     old, _ = packs
-    by_sql, engine = decide_all(old, facts(), AS_OF)
-    assert engine == "sql"
-    monkeypatch.setattr(batch, "choose_engine", lambda pack: batch.EngineChoice("durable", "test"))
-    by_durable, engine = decide_all(old, facts(), AS_OF)
-    assert engine == "durable"
+    by_sql = decide_all(old, facts(), AS_OF, "sql")
+    by_durable = decide_all(old, facts(), AS_OF, "durable")
     for a, b in zip(by_sql, by_durable, strict=True):
         for name in a:
             assert (a[name].status, a[name].rules) == (b[name].status, b[name].rules)

@@ -3,15 +3,13 @@ down into a CRM's own SQLite or PostgreSQL, and `decide_table`, which picks the 
 
 from tierwise.batch.compiler import ERRORS_COLUMN, PushdownError
 from tierwise.batch.engine import BatchEngine, BatchError
-from tierwise.batch.table import EngineChoice, TableOutcomes, choose_engine, decide_table
+from tierwise.batch.table import TableOutcomes, decide_table
 
 __all__ = [
     "ERRORS_COLUMN",
     "BatchEngine",
     "BatchError",
-    "EngineChoice",
     "PushdownError",
     "TableOutcomes",
-    "choose_engine",
     "decide_table",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 from tierwise.batch.compiler import OutputColumns, output_columns
 from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome, new_outcome
 from tierwise.pack.ir import Decision, Pack
+from tierwise.policy import output_of
 
 
 class OutcomeRows:
@@ -77,13 +78,11 @@ class OutcomeRows:
         rules = [decision.rule(i) for i in ids]
         explanations = [Explanation(r.id, r.because, r.text) for r in rules]
         output: Any
-        if decision.aggregate is not None:
+        if decision.aggregate is not None:  # the query aggregated it
             name = decision.aggregate.output_name
             output = {name: row.get(cols[f"field:{name}"])}
-        elif decision.hit_policy == "collect":
-            output = [dict(r.outputs) for r in rules]
         else:
-            output = dict(rules[0].outputs)
+            output = output_of(decision, rules)
         return DecisionResult(decision.name, "decided", output, ids, explanations)
 
 

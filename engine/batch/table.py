@@ -8,43 +8,18 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from tierwise.batch.compiler import (
-    PushdownError,
-    SqlCompiler,
-    pushdown_blockers,
-)
 from tierwise.batch.engine import FILE_FORMATS, BatchEngine, BatchError
 from tierwise.batch.rows import PAGE, OutcomeRows, row_label
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
-from tierwise.pack.ir import Pack
+from tierwise.paths import Source, choose_path
 from tierwise.runtime.engine import Engine
 
 log = logging.getLogger("tierwise.batch")
-
-
-class EngineChoice(NamedTuple):
-    """Which path decides a pack ("sql" or "durable") and why."""
-
-    engine: str
-    reason: str
-
-
-def choose_engine(pack: Pack, dialect: str = "duckdb") -> EngineChoice:
-    """ "sql" when the pack compiles to SQL for `dialect`; else "durable" with the reason
-    (e.g. "function clv (my_plugin) has no SQL form, used at rules/tier.yaml:12:11")."""
-    blockers = pushdown_blockers(pack)
-    if blockers:
-        return EngineChoice("durable", "; ".join(blockers))
-    try:
-        SqlCompiler(pack, dialect)
-    except PushdownError as e:
-        return EngineChoice("durable", str(e))
-    return EngineChoice("sql", f"the pack compiles to SQL for {dialect}")
 
 
 class TableOutcomes:
@@ -93,10 +68,11 @@ def decide_table(
     id_field: str = "client_id",
 ) -> TableOutcomes:
     """Decide every client of a table: a Parquet, CSV or JSONL file, a pyarrow Table or a
-    pandas DataFrame. "auto" takes the batch path (one SQL query in DuckDB) when the pack
-    compiles to SQL, else the per-client durable path; the result's `engine` and `reason`
-    say which and why (also logged). Either way the same Outcomes, one per row, in order
-    (batch explanations carry no fact values: `BatchEngine.explain` rebuilds them)."""
+    pandas DataFrame. The path is tierwise.paths.choose_path's: "auto" takes the batch path
+    (one SQL query in DuckDB) when the pack compiles to SQL, else the per-client durable
+    path; the result's `engine` and `reason` say which and why (also logged). Either way
+    the same Outcomes, one per row, in order (batch explanations carry no fact values:
+    `BatchEngine.explain` rebuilds them)."""
     if engine not in ("auto", "durable", "sql"):
         raise BatchError(f"decide_table: engine must be auto, durable or sql, not {engine!r}")
     day = as_of or dt.date.today()
@@ -109,12 +85,8 @@ def decide_table(
 
             functions = function_registry()
         pack = load_pack(rules, functions)
-    if engine == "durable":
-        choice = EngineChoice("durable", "the durable path was asked for")
-    else:
-        choice = choose_engine(pack)
-        if engine == "sql" and choice.engine != "sql":
-            raise PushdownError(f"this pack cannot run as SQL: {choice.reason}")
+    where = Source("table", str(table)) if isinstance(table, Path) else Source("arrow", "the table")
+    choice = choose_path([pack], where, engine)
     log.info("decide_table: %s path (%s)", choice.engine, choice.reason)
     if not isinstance(table, Path):
         table = _whole_floats_as_integers(table, pack.inputs)

@@ -3,8 +3,9 @@ the change does to real clients (impact: per decision a transition matrix, the c
 numeric outputs, and example clients per transition).
 
 Clients are decided with the batch path (`tierwise.batch.BatchEngine`, one SQL query) when
-both packs can run as SQL, else with `Engine.decide_many`; either way every client is
-decided by both packs at the same `as_of`.
+both packs can run as SQL, else with `Engine.decide_many` (one path for both, chosen by
+tierwise.paths.choose_path); either way every client is decided by both packs at the same
+`as_of`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from tierwise.impact.static import DecisionChange, DiffError, static_diff
 from tierwise.lang.types import FactType
 from tierwise.pack.ir import Decision, Pack
+from tierwise.paths import PathName, Source, choose_path
 
 EXAMPLES = 3
 """Example clients kept per transition."""
@@ -36,22 +38,24 @@ class Decided:
     fields: dict[str, Any]
 
 
+CLIENTS = Source("arrow", "the clients")
+"""A diff's clients: read whole into memory, decided as one Arrow table on the SQL path."""
+
+
 def decide_all(
-    pack: Pack, clients: list[dict[str, Any]], as_of: dt.date
-) -> tuple[list[dict[str, Decided]], str]:
-    """Every client decided by `pack`; also which path decided them ("sql" or "durable")."""
-    try:
-        from tierwise.batch import BatchEngine, choose_engine
-    except ImportError:
-        choose_engine = None  # type: ignore[assignment]
-    if choose_engine is not None and choose_engine(pack).engine == "sql":
-        return _decide_batch(BatchEngine(pack), pack, clients, as_of), "sql"
+    pack: Pack, clients: list[dict[str, Any]], as_of: dt.date, engine: PathName
+) -> list[dict[str, Decided]]:
+    """Every client decided by `pack` on the path `engine` ("sql" or "durable")."""
+    if engine == "sql":
+        from tierwise.batch import BatchEngine
+
+        return _decide_batch(BatchEngine(pack), pack, clients, as_of)
     from tierwise.runtime.engine import Engine
 
-    engine = Engine(pack)
+    durable = Engine(pack)
     lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
     out = []
-    for outcome in engine.decide_many(clients, as_of=as_of):
+    for outcome in durable.decide_many(clients, as_of=as_of):
         if outcome.errors:
             out.append({d.name: Decided("invalid", (), {}) for d in pack.decisions})
             continue
@@ -67,7 +71,7 @@ def decide_all(
                 fields = dict(output or {})
             row[name] = Decided(result.status, tuple(result.rules), fields)
         out.append(row)
-    return out, "durable"
+    return out
 
 
 def _decide_batch(
@@ -333,8 +337,9 @@ def diff(
     """The static diff and the impact of `old` -> `new` on `clients`."""
     if weight is not None and weight not in new.inputs and weight not in old.inputs:
         raise DiffError(f"--weight {weight}: no such input fact in either pack")
-    old_results, old_engine = decide_all(old, clients, as_of)
-    new_results, new_engine = decide_all(new, clients, as_of)
+    path = choose_path([old, new], CLIENTS)
+    old_results = decide_all(old, clients, as_of, path.engine)
+    new_results = decide_all(new, clients, as_of, path.engine)
     return Diff(
         old_label,
         new_label,
@@ -342,7 +347,7 @@ def diff(
         len(clients),
         unreadable,
         weight,
-        {"old": old_engine, "new": new_engine},
+        {"old": path.engine, "new": path.engine},
         static_diff(old, new),
         impact(old, new, clients, old_results, new_results, weight),
     )

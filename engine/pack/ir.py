@@ -14,6 +14,7 @@ from tierwise.errors import Pos
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import Node
 from tierwise.lang.types import FactType
+from tierwise.policy import rule_order
 
 Output = dict[str, Any]
 
@@ -89,8 +90,9 @@ class Decision:
         return next(r for r in self.rules if r.id == rule_id)
 
     def ordered_rules(self) -> list[Rule]:
-        """Rules in first-hit order: higher `priority` first, then file order."""
-        return sorted(self.rules, key=lambda r: (-(r.priority or 0), r.index))
+        """Rules in the order they win, as tierwise.policy.rule_order gives them (first-hit
+        order under first: higher `priority` first, then file order)."""
+        return rule_order(self)
 
 
 @dataclass(frozen=True)

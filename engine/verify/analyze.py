@@ -18,6 +18,7 @@ from typing import Any
 
 import z3
 
+from tierwise import policy
 from tierwise.errors import Pos
 from tierwise.outcome import DecisionResult
 from tierwise.pack.ir import Decision, Pack, Rule
@@ -147,8 +148,7 @@ class _DecisionCheck:
 
     def run(self) -> list[Finding]:
         dead = self._dead_and_shadowed()
-        policy = self.decision.hit_policy
-        if policy in ("unique", "any"):
+        if policy.can_conflict(self.decision):
             self._overlaps(dead)
         if self.decision.default is None:
             self._gap()
@@ -156,18 +156,11 @@ class _DecisionCheck:
 
     # -- dead and shadowed rules -------------------------------------------------------
     def _winning_order(self) -> list[_RuleModel]:
-        d = self.decision
-        if d.hit_policy == "first":
-            return [self.models[r.index] for r in d.ordered_rules()]
-        if d.hit_policy == "priority" and d.priority_order is not None:
-            key, ranking = d.priority_order
-            return sorted(
-                self.models, key=lambda m: (ranking.index(m.rule.outputs.get(key)), m.rule.index)
-            )
-        return list(self.models)
+        """The rule models in the order the hit policy tries them (tierwise.policy)."""
+        return [self.models[r.index] for r in policy.rule_order(self.decision)]
 
     def _dead_and_shadowed(self) -> set[int]:
-        ranked = self.decision.hit_policy in ("first", "priority")
+        ranked = policy.is_ranked(self.decision)
         dead: set[int] = set()
         earlier: list[_RuleModel] = []
         for m in self._winning_order():
@@ -218,11 +211,9 @@ class _DecisionCheck:
         )
 
     def _shadowed(self, m: _RuleModel, winners: list[_RuleModel]) -> None:
-        policy = self.decision.hit_policy
         names = ", ".join(repr(w.rule.id) for w in winners)
-        why = (
-            "earlier in first-hit order" if policy == "first" else "ranked higher by priority_order"
-        )
+        first = self.decision.hit_policy == "first"
+        why = "earlier in first-hit order" if first else "ranked higher by priority_order"
         found = self._witness([m.match], [m, *winners], _winner_in(self._earlier(m)))
         self.findings.append(
             Finding(
@@ -242,10 +233,9 @@ class _DecisionCheck:
     # -- overlaps ------------------------------------------------------------------------
     def _overlaps(self, dead: set[int]) -> None:
         live = [m for m in self.models if m.rule.index not in dead]
-        conflicting = self.decision.hit_policy == "any"
         for i, a in enumerate(live):
             for b in live[i + 1 :]:
-                if conflicting and a.rule.outputs == b.rule.outputs:
+                if not policy.conflicting(self.decision, [a.rule, b.rule]):
                     continue
                 if disjoint(a.box, b.box):
                     continue

@@ -16,6 +16,7 @@ from typing import Any
 
 import z3
 
+from tierwise import policy
 from tierwise.lang.expr import (
     And,
     Arith,
@@ -455,26 +456,16 @@ class Encoder:
 def _resolution(
     decision: Decision, matches: list[z3.BoolRef]
 ) -> tuple[list[tuple[z3.BoolRef, dict[str, Any]]], z3.BoolRef]:
-    """A decision's hit policy as an if-chain (condition, outputs), and when it errs."""
-    rules = decision.rules
-    if decision.hit_policy == "first":
-        order = [r.index for r in decision.ordered_rules()]
-        return [(matches[i], rules[i].outputs) for i in order], _FALSE
-    if decision.hit_policy == "priority" and decision.priority_order is not None:
-        key, ranking = decision.priority_order
-        order = sorted(
-            range(len(rules)), key=lambda i: (ranking.index(rules[i].outputs.get(key)), i)
-        )
-        return [(matches[i], rules[i].outputs) for i in order], _FALSE
-    groups: dict[str, list[int]] = {}
-    for i, r in enumerate(rules):
-        key = repr(sorted(r.outputs.items())) if decision.hit_policy == "any" else str(i)
-        groups.setdefault(key, []).append(i)
-    hits = [z3.Or([matches[i] for i in members]) for members in groups.values()]
+    """A single-output decision's hit policy (tierwise.policy) as an if-chain (condition,
+    outputs), and when it errs: the first match in rule order under first and priority;
+    under unique and any, a match of exactly one conflict group, and an error for two."""
+    if policy.is_ranked(decision):
+        return [(matches[r.index], r.outputs) for r in policy.rule_order(decision)], _FALSE
+    groups = policy.conflict_groups(decision)
+    hits = [z3.Or([matches[r.index] for r in group]) for group in groups]
     count = z3.Sum([z3.If(h, 1, 0) for h in hits]) if hits else z3.IntVal(0)
     chain = [
-        (z3.And(h, count == 1), rules[members[0]].outputs)
-        for h, members in zip(hits, groups.values(), strict=True)
+        (z3.And(h, count == 1), group[0].outputs) for h, group in zip(hits, groups, strict=True)
     ]
     return chain, count >= 2
 

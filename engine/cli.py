@@ -7,6 +7,7 @@ Every command exits with one of `ExitCode`, and no error reaches the user as a t
 
 from __future__ import annotations
 
+import difflib
 import errno
 import importlib
 import os
@@ -149,6 +150,18 @@ class TierwiseGroup(click.Group):
         if builtin is not None:
             return builtin.load()
         return plugin_commands().get(cmd_name) or hooked_commands().get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command named first in `args`; an unknown name's error suggests a close one."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            close = difflib.get_close_matches(args[0] if args else "", self.list_commands(ctx), 1)
+            if close and e.message.startswith("No such command"):
+                raise click.UsageError(f"{e.message} Did you mean '{close[0]}'?", e.ctx) from None
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list from the table for built-in commands (no imports)."""

@@ -67,3 +67,9 @@ def test_a_usage_error_exits_with_2_and_says_how_to_get_help(tmp_path: Path) -> 
     assert done.code == 2
     assert "Error: No such option '--no-such-flag'." in done.err
     assert "Try 'tierwise check --help' for help." in done.err
+
+
+def test_an_unknown_command_suggests_a_close_one(tmp_path: Path) -> None:
+    done = tierwise("chek", cwd=tmp_path)
+    assert done.code == 2
+    assert "Error: No such command 'chek'. Did you mean 'check'?" in done.err

@@ -3,7 +3,8 @@
     python -m bench.cli_bench [--rounds 9]
 
 Each round runs, in a fresh empty folder, the bare interpreter (`python -c pass`), the
-package import (`python -c "import tierwise"`), and the commands `tierwise --version`,
+package import (`python -c "import tierwise"`), every plugin loaded (what each command
+paid at start before the built-in commands were loaded lazily), and `tierwise --version`,
 `tierwise --help`, `tierwise check -h` and `tierwise check` (the shipped packs: the folder
 has no ./rules). The commands of one round run back to back, so they share the machine's
 load; the table gives each one's median and fastest wall time, its ratio to the bare
@@ -24,6 +25,10 @@ TIERWISE = str(Path(sys.executable).with_name("tierwise"))
 CASES: dict[str, tuple[list[str], float | None]] = {
     "python -c pass": ([sys.executable, "-c", "pass"], None),
     "python -c 'import tierwise'": ([sys.executable, "-c", "import tierwise"], None),
+    "every plugin loaded (old start)": (
+        [sys.executable, "-c", "from tierwise.plugins.manager import get_plugin_manager as g; g()"],
+        None,
+    ),
     "tierwise --version": ([TIERWISE, "--version"], 0.3),
     "tierwise --help": ([TIERWISE, "--help"], 0.3),
     "tierwise check -h": ([TIERWISE, "check", "-h"], None),

@@ -97,6 +97,10 @@ BUILTINS: dict[str, Builtin] = {
         _P + "builtin_run:run",
         "Decide every client of a source and store the outcomes (the main job).",
     ),
+    "serve": Builtin(
+        _P + "builtin_serve:serve_command",
+        "Serve decisions over HTTP, reloading the rules when they change.",
+    ),
     "test": Builtin(
         _P + "builtin_cli:test_command",
         "Run the tests written in rule files (`tests:` with given/expect).",

@@ -31,6 +31,7 @@ BUILTINS = (
     "tierwise.plugins.builtin_commands",
     "tierwise.plugins.builtin_run",
     "tierwise.plugins.builtin_verify",
+    "tierwise.plugins.builtin_serve",
 )
 
 ENV = "TIERWISE_PLUGINS"

@@ -1,0 +1,1 @@
+"""CRM callers: HubSpot workflow actions, Zendesk webhooks, and a generic signed webhook."""

@@ -6,7 +6,7 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import orjson
@@ -16,6 +16,7 @@ from tierwise.errors import RulePackError
 from tierwise.outcome import FactError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient
+from tierwise.runtime.records import json_line
 
 from .console import paint, rule_error_data, say, show_rule_error, write_json
 from .manager import hookimpl
@@ -147,27 +148,28 @@ def test_command(path: Path | None, verbose: bool, as_json: bool) -> None:
 @click.option(
     "--input",
     "input_",
-    type=click.File("r"),
+    type=click.File("rb"),
     default="-",
     help="JSON lines of client facts; - is stdin.",
 )
-def decide(rules: Path | None, as_of: dt.datetime | None, input_: TextIO) -> None:
+def decide(rules: Path | None, as_of: dt.datetime | None, input_: BinaryIO) -> None:
     """Decide for clients given as JSON lines; write one outcome per line as JSON."""
     engine = load_engine(rules or default_rules())
     day = as_of.date() if as_of else dt.date.today()
     out = sys.stdout.buffer
-    for outcome in engine.decide_many(_json_lines(input_), as_of=day):
-        out.write(orjson.dumps(outcome.model_dump(mode="json")) + b"\n")
+    for outcome in engine.decide_many(_json_lines(input_, engine.id_field), as_of=day):
+        out.write(outcome.model_dump_json().encode() + b"\n")
     out.flush()
 
 
-def _json_lines(stream: TextIO) -> Iterator[Any]:
-    """Each line parsed; a broken line is passed on as-is so that it becomes that client's error."""
+def _json_lines(stream: BinaryIO, id_field: str) -> Iterator[Any]:
+    """Each line parsed, as bytes, so one line that is not UTF-8 is that line's error and
+    never costs its neighbours; a broken line is passed on as that client's error."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
-            yield orjson.loads(line)
+            yield json_line(line, (id_field,))
         except orjson.JSONDecodeError as e:
             yield UnreadableClient(None, (FactError("*", f"line {number} is not valid JSON: {e}"),))
 

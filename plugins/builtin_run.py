@@ -150,6 +150,12 @@ def _shown(url: str) -> str:
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
 @click.option(
+    "--repair-writeback",
+    is_flag=True,
+    help="Only complete the CRM write-back of pages an interrupted or failed run logged "
+    "but did not write back (every start does this first); decides nothing.",
+)
+@click.option(
     "--engine",
     "engine_choice",
     type=click.Choice(["auto", "durable", "sql"]),
@@ -172,6 +178,7 @@ def run(
     sample_size: int,
     page_size: int,
     no_writeback: bool,
+    repair_writeback: bool,
     engine_choice: str,
     as_json: bool,
 ) -> None:
@@ -185,13 +192,19 @@ def run(
     request = _request(source, mapping, rules, out, as_of, engine_choice, sample_size)
     if no_writeback:
         request = replace(request, writeback=False)
+    pm = get_plugin_manager()
+    if repair_writeback:
+        _repair(request.source, request.mapping, request.out, pm)
+        return
+    job = _prepare(engine, request, pm, page_size)
     log = open_log(request.out, create=True, option="--out")
     try:
         run_id, resumed = _choose_run(log, run_id, new_run)
         resume = request.resume_command(run_id)
         say(paint(_start_line(log, run_id, resumed), "heading", err=True), err=True)
         say(f"if it stops, resume it with: {resume}", err=True)
-        summary, profile = _guarded(engine, request, log, run_id, page_size, resume)
+        summary = _guarded(job, log, run_id, resume)
+        profile = job.profile
         if as_json:
             write_json(_summary_data(summary, request, log, profile, max_error_rate))
         else:
@@ -222,54 +235,61 @@ def _request(
     return RunRequest(source, mapping, rules, out, day or dt.date.today(), engine, True, sample)
 
 
-def _guarded(
-    engine: Any, request: RunRequest, log: DecisionLog, run_id: str, page_size: int, resume: str
-) -> tuple[RunSummary, dict[str, Any]]:
+@dataclass(frozen=True)
+class Job:
+    """A run ready to start: the engine, what to decide, the plugins, the source (a
+    batch-decided one when the SQL path is taken), and the profile of its clients."""
+
+    engine: Any
+    request: RunRequest
+    pm: Any
+    source: Any
+    profile: dict[str, Any]
+    page_size: int
+
+
+def _prepare(engine: Any, request: RunRequest, pm: Any, page_size: int) -> Job:
+    """Open the source and profile its clients (the per-client path) before the log is
+    touched, so a source or mapping that cannot be read leaves no log behind."""
+    from tierwise.adapters import open_source
+    from tierwise.runtime.profile import build_profile
+
+    workdir = Path(out_dir(request.out))
+    batch = _batch_source(engine, request.source, request.mapping, request.engine, workdir, pm)
+    if batch is not None:
+        return Job(engine, request, pm, batch, {}, page_size)
+    source = open_source(request.source, request.mapping, pm=pm)
+    click.echo(f"profiling {_shown(request.source)} ...", err=True)
+    day = request.as_of
+    profile = build_profile(source.clients(day, engine.pack.inputs), day, pm=pm)
+    return Job(engine, request, pm, source, profile, page_size)
+
+
+def _guarded(job: Job, log: DecisionLog, run_id: str, resume: str) -> RunSummary:
     """The run, with what an interrupt or an error leaves said: what is saved, how to resume."""
     from sqlalchemy.exc import DBAPIError
 
     from tierwise.adapters.db import reason
 
     try:
-        return _decide_all(engine, request, log, run_id, page_size)
+        return _run_with_progress(
+            job.engine,
+            job.source,
+            log,
+            as_of=job.request.as_of,
+            run_id=run_id,
+            page_size=job.page_size,
+            profile=job.profile,
+            pm=job.pm,
+            writeback=job.request.writeback,
+        )
     except KeyboardInterrupt:
         _interrupted(log, run_id, resume)
     except TierwiseError as e:
         _stopped(log, run_id, resume, str(e))
     except DBAPIError as e:
-        where = f"check --source {_shown(request.source)} and --out {log.url}"
+        where = f"check --source {_shown(job.request.source)} and --out {log.url}"
         _stopped(log, run_id, resume, f"the database reported: {reason(e)}\n{where}")
-
-
-def _decide_all(
-    engine: Any, request: RunRequest, log: DecisionLog, run_id: str, page_size: int
-) -> tuple[RunSummary, dict[str, Any]]:
-    """Open the source (batch path or per client, with its profile) and run the job."""
-    from tierwise.adapters import open_source
-    from tierwise.runtime.profile import build_profile
-
-    source, mapping, day = request.source, request.mapping, request.as_of
-    pm = get_plugin_manager()
-    workdir = Path(out_dir(request.out))
-    batch = _batch_source(engine, source, mapping, request.engine, workdir, pm)
-    if batch is not None:
-        src, profile = batch, {}
-    else:
-        src = open_source(source, mapping, pm=pm)
-        click.echo(f"profiling {source} ...", err=True)
-        profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
-    summary = _run_with_progress(
-        engine,
-        src,
-        log,
-        as_of=day,
-        run_id=run_id,
-        page_size=page_size,
-        profile=profile,
-        pm=pm,
-        writeback=request.writeback,
-    )
-    return summary, profile
 
 
 def _choose_run(log: DecisionLog, run_id: str | None, new_run: bool) -> tuple[str, bool]:
@@ -405,6 +425,28 @@ def _summary_data(
     }
 
 
+def _repair(source: str, mapping: Path | None, out: str, pm: Any) -> None:
+    """`run --repair-writeback`: write back the pending pages of the source's CRM."""
+    from tierwise.adapters import open_source
+    from tierwise.adapters.job import repair_writeback
+
+    try:
+        src = open_source(source, mapping, pm=pm)
+        try:
+            repaired = repair_writeback(src, out)
+        finally:
+            src.close()
+    except TierwiseError as e:
+        raise click.ClickException(str(e)) from None
+    if not repaired.pages:
+        click.echo(f"no write-back is missing: the CRM has every page logged in {_shown(out)}")
+        return
+    click.echo(
+        f"write-back completed for {repaired.clients:,} client(s) in {repaired.pages} page(s) "
+        f"of run(s) {', '.join(repaired.runs)}"
+    )
+
+
 TABLE_SCHEMES = ("parquet", "csv", "jsonl")
 
 
@@ -415,7 +457,7 @@ def _batch_source(
     source, else None (the per-client path); says which path and why on stderr."""
     from .manager import enrichments
 
-    where = run_source(source, mapping)
+    where = run_source(source)
     try:
         path = choose_path([engine.pack], where, cast("Request", choice), enrichments(pm))
     except TierwiseError as e:
@@ -430,22 +472,24 @@ def _batch_source(
     click.echo(f"engine: sql ({path.reason})", err=True)
     batch = BatchEngine(engine.pack)
     if where.kind == "table":
-        return BatchDecidedSource(batch, source.partition(":")[2], source, workdir)
+        scheme, _, file = source.partition(":")
+        columns = None  # a CSV or JSONL file: its source's id column and renames, checked
+        if scheme != "parquet":
+            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+        return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 
-def run_source(source: str, mapping: Path | None) -> Source:
+def run_source(source: str) -> Source:
     """A --source as the choice of path sees it: table files (parquet: only SQL reads;
-    csv: and jsonl: with no mapping, which only the per-client reader applies), SQLite or
-    PostgreSQL databases, and streams read client by client (stdin, other adapters)."""
+    csv: and jsonl:, whose mapping both paths apply), SQLite or PostgreSQL databases, and
+    streams read client by client (stdin, other adapters)."""
     from tierwise.adapters.db import SCHEME_ALIASES, safe_url
 
     scheme, _, path = source.partition(":")
     scheme = scheme.split("+", 1)[0].lower()
     scheme = SCHEME_ALIASES.get(scheme, scheme)
     if scheme in TABLE_SCHEMES and path != "-":
-        if mapping is not None and scheme != "parquet":
-            return Source("stream", f"{source} with a mapping")
         return Source("table", source, per_client=scheme != "parquet")
     if scheme in ("sqlite", "postgresql"):
         return Source("database", safe_url(source), scheme)
@@ -498,6 +542,7 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
     from tierwise.runtime.profile import profile_digest
 
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
+    shown = _shown(out)
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
         f"rules {rules} (pack {summary.pack_hash}), profile {profile_digest(profile)}"
@@ -507,6 +552,10 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
         f"changes since last run: {summary.changes:,}  hook errors: {summary.hook_errors}"
     )
     click.echo(f"wall time: {summary.wall_seconds:.2f} s  ({rate:,.0f} clients/s)")
+    if summary.repaired:
+        click.echo(
+            f"write-back completed first for {summary.repaired:,} client(s) of earlier starts"
+        )
     for decision, counts in summary.counts.items():
         per_output = _per_output(counts)
         several = " (a client may get several)" if per_output != counts else ""
@@ -515,12 +564,12 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
         for label, count in sorted(per_output.items(), key=lambda kv: (-kv[1], kv[0])):
             click.echo(f"  {label:<{width}}  {count:>7,}")
     click.echo(
-        f"\noutcomes are in {out} (tables tierwise_runs, tierwise_decisions, "
+        f"\noutcomes are in {shown} (tables tierwise_runs, tierwise_decisions, "
         "tierwise_client_errors)"
     )
     example = _example_client(out, summary.run_id)
     hint = f" {example}" if example else " CLIENT_ID"
-    click.echo(f"see one client's explanation: tierwise why{hint} --log {out}")
+    click.echo(f"see one client's explanation: tierwise why{hint} --log {shown}")
 
 
 def _per_output(counts: dict[str, int]) -> dict[str, int]:
@@ -533,11 +582,16 @@ def _per_output(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _example_client(url: str, run_id: str) -> str | None:
+    """The first client of the run, for the `why` hint (none when the log cannot be read)."""
     import sqlalchemy as sa
 
+    from tierwise.adapters import AdapterError
     from tierwise.adapters.log import DECISIONS, DecisionLog
 
-    log = DecisionLog(url)
+    try:
+        log = DecisionLog(url)
+    except AdapterError:
+        return None
     try:
         with log.engine.connect() as conn:
             return conn.execute(
@@ -546,6 +600,8 @@ def _example_client(url: str, run_id: str) -> str | None:
                 .order_by(DECISIONS.c.client_id)
                 .limit(1)
             ).scalar()
+    except sa.exc.DBAPIError:
+        return None
     finally:
         log.close()
 

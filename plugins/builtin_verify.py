@@ -67,7 +67,7 @@ def diff(
     if json_out is not None and html_out is not None and str(json_out) == str(html_out) == "-":
         raise click.UsageError("--json - and --html - both ask for stdout: give one a file")
     from tierwise.adapters.clients import read_clients
-    from tierwise.errors import RulePackError
+    from tierwise.errors import RulePackError, TierwiseError
     from tierwise.impact.impact import default_weight
     from tierwise.impact.impact import diff as run_diff
     from tierwise.impact.static import DiffError
@@ -102,7 +102,7 @@ def diff(
                 weight=chosen,
                 unreadable=unreadable,
             )
-        except (RevisionError, DiffError) as e:
+        except (RevisionError, DiffError, TierwiseError) as e:  # a source or its mapping too
             raise click.ClickException(str(e)) from None
     data = result.to_dict()
     to_stdout = "-" in (str(json_out), str(html_out))

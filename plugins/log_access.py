@@ -62,42 +62,21 @@ def open_log(url: str, *, create: bool, option: str) -> DecisionLog:
 
     from tierwise.adapters.db import safe_url
     from tierwise.adapters.log import DecisionLog
+    from tierwise.adapters.log_schema import NoLogError, SchemaError
     from tierwise.errors import TierwiseError
 
     try:
         path = sqlite_file(url)
     except ArgumentError:
         raise click.UsageError(f"{option} {safe_url(url)}: not a database URL; {CHECK}") from None
-    if not create:
-        if path is not None and not path.is_file():
-            raise click.ClickException(
-                f"no decision log at {url}: the file {path} does not exist (check {option}, "
-                "or run `tierwise run` first)"
-            )
-        _require_tables(url, option)
-    try:
-        return DecisionLog(url)
-    except TierwiseError as e:
-        raise click.ClickException(f"{e}\n{CHECK}") from None
-
-
-def _require_tables(url: str, option: str) -> None:
-    """Refuse a database that holds no decision log (a reading command never creates one)."""
-    import sqlalchemy as sa
-
-    from tierwise.adapters.db import connect, safe_url
-    from tierwise.adapters.log import RUNS
-    from tierwise.errors import TierwiseError
-
-    try:
-        engine = connect(url)
-    except TierwiseError as e:
-        raise click.ClickException(f"{e}\n{CHECK}") from None
-    try:
-        found = sa.inspect(engine).has_table(RUNS.name)
-    finally:
-        engine.dispose()
-    if not found:
+    if not create and path is not None and not path.is_file():
         raise click.ClickException(
-            f"{safe_url(url)} holds no decision log (no table {RUNS.name}); check {option}"
+            f"no decision log at {url}: the file {path} does not exist (check {option}, "
+            "or run `tierwise run` first)"
         )
+    try:
+        return DecisionLog(url, create=create)
+    except (SchemaError, NoLogError) as e:
+        raise click.ClickException(f"{e}; check {option}") from None
+    except TierwiseError as e:
+        raise click.ClickException(f"{e}\n{CHECK}") from None

@@ -34,6 +34,7 @@ from tierwise.runtime.facts import is_text, jsonable, printable
 
 from .base import ID_KEY, AdapterError
 from .db import connect, reason, safe_url, same_database
+from .log_schema import prepare
 
 CLIENT = "client"
 """Error kind: the client's outcome is these errors (bad facts, unreadable row, enrichment)."""
@@ -196,6 +197,12 @@ class RunState:
     profile: dict[str, Any] = field(default_factory=dict)
 
 
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A fresh run id: the start time, then random hex (`20261128T191049-b1705d5d`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
 def write_page(
     conn: sa.Connection,
     run_id: str,
@@ -298,17 +305,20 @@ def result_of(row: Mapping[str, Any]) -> DecisionResult:
 
 
 class DecisionLog:
-    """The decision log at a database URL (tables are created when missing)."""
+    """The decision log at a database URL (created when missing, upgraded when an older
+    tierwise wrote it: see log_schema)."""
 
-    def __init__(self, url: str | sa.Engine) -> None:
+    def __init__(self, url: str | sa.Engine, *, create: bool = True) -> None:
+        """Open the log at `url`, creating it or upgrading its schema (log_schema);
+        `create=False` refuses a database that holds no log instead of creating one."""
         self.engine = (
             connect(url, json_serializer=_dumps, json_deserializer=orjson.loads)
             if isinstance(url, str)
             else url
         )
         self.url = safe_url(self.engine.url)
-        with self._failing("creating the tables"):
-            SQLModel.metadata.create_all(self.engine, tables=list(TABLES))
+        with self._failing("creating or upgrading the tables"):
+            prepare(self.engine, self.url, create=create)
 
     @contextlib.contextmanager
     def _failing(self, action: str) -> Iterator[None]:
@@ -389,7 +399,7 @@ class DecisionLog:
                         True,
                         dict(existing["profile"] or {}),
                     )
-            run_id = run_id or f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            run_id = run_id or new_run_id(now)
             previous = conn.execute(
                 sa.select(RUNS.c.id)
                 .where(RUNS.c.status == "finished", RUNS.c.source == source, RUNS.c.id != run_id)

@@ -75,13 +75,14 @@ def _cli(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _run(rules: Path, source: str, out: Path, *options: str) -> str:
-    """`tierwise run` as a user types it; the output, after checking it succeeded."""
+def _run(rules: Path, source: str, out: Path, *options: str, expect: int = 0) -> str:
+    """`tierwise run` as a user types it; the output, after checking its exit code (0, or 3
+    for a run where every client failed)."""
     code, output = _cli(
         "run", "--source", source, "--rules", str(rules), "--as-of", "2026-01-01",
         "--out", f"sqlite:///{out}", *options,
     )  # fmt: skip
-    assert code == 0, output
+    assert code == expect, output
     return output
 
 
@@ -95,12 +96,12 @@ def _logged(db: Path) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
     return decisions, errors
 
 
-def _both_engines(rules: Path, source: str, tmp_path: Path, *options: str) -> Any:
+def _both_engines(rules: Path, source: str, tmp_path: Path, *options: str, expect: int = 0) -> Any:
     """The log of a run by each engine; they must agree, and the durable one is returned."""
     logs = {}
     for engine in ("durable", "sql"):
         out = tmp_path / f"{engine}-{secrets.token_hex(3)}.db"
-        _run(rules, source, out, "--engine", engine, *options)
+        _run(rules, source, out, "--engine", engine, *options, expect=expect)
         logs[engine] = _logged(out)
     assert logs["sql"] == logs["durable"]
     return logs["durable"]
@@ -236,7 +237,7 @@ def test_an_integer_beyond_64_bits_is_one_clients_error_and_the_run_resumes(
         (f"sqlite:///{db}", "s1"),
     ):
         out = tmp_path / f"{failed}.db"
-        first = _run(rules, source, out, "--engine", "durable", "--run-id", failed)
+        first = _run(rules, source, out, "--engine", "durable", "--run-id", failed, "--new-run")
         again = _run(rules, source, out, "--engine", "durable", "--run-id", failed)
         assert "finished" in first and "finished" in again
         decisions, errors = _logged(out)
@@ -349,7 +350,7 @@ def test_ragged_rows_and_ids_that_are_not_scalars_are_errors_on_both_engines(
     _both_engines(rules, f"jsonl:{broken}", tmp_path)
     nothing = tmp_path / "nothing.jsonl"
     nothing.write_text("{broken\n[1]\n")
-    assert _both_engines(rules, f"jsonl:{nothing}", tmp_path)[1] == {
+    assert _both_engines(rules, f"jsonl:{nothing}", tmp_path, expect=3)[1] == {
         (f"{nothing} line 1", "*"), (f"{nothing} line 2", "*"),
     }  # fmt: skip
 

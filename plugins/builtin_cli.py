@@ -167,9 +167,11 @@ def test_command(path: Path | None, verbose: bool, as_json: bool) -> None:
 def decide(
     rules: Path | None, as_of: dt.datetime | None, input_: BinaryIO, profile_file: Path | None
 ) -> None:
-    """Decide for clients given as JSON lines; write one outcome per line as JSON. A pack
-    that reads statistics of the whole base computes them from the input first (or takes
-    --profile)."""
+    """Decide for clients given as JSON lines; write one outcome per line as JSON.
+
+    A pack that reads statistics of the whole base computes them from the input first
+    (or takes --profile).
+    """
     engine = load_engine(rules or default_rules())
     day = as_of.date() if as_of else dt.date.today()
     enrich = enrichment(get_plugin_manager())

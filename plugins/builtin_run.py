@@ -765,9 +765,11 @@ def profile_command(
     engine_choice: str,
     target: Any,
 ) -> None:
-    """Compute the statistics of the whole base that the pack's facts read, and how many
-    clients have each fact, as `tierwise run` computes them: the JSON that `decide
-    --profile`, `explain --profile` and `serve --profile` take."""
+    """Compute the statistics of the whole base that the pack's facts read, as a run does.
+
+    The JSON (with how many clients have each fact) is what `decide --profile`, `explain
+    --profile` and `serve --profile` take.
+    """
     rules = rules or default_rules()
     engine = load_engine(rules)
     request = _request(source, mapping, rules, None, as_of, engine_choice, 10_000)

@@ -116,7 +116,7 @@ def test_errors_lists_a_runs_errors_grouped_with_examples(tmp_path: Path) -> Non
     rows += [f"x{i},lots{i},business" for i in range(4)]
     rows += ["y1,5,vip", "y2,-3,consumer"]
     (tmp_path / "clients.csv").write_text("\n".join(rows) + "\n")
-    code, out, _ = run(tmp_path)
+    code, out, _ = run(tmp_path, "--engine", "durable")  # the file sources' messages
     assert code == 0
     run_id = re.search(r"^run (\S+): finished", out, re.M).group(1)  # type: ignore[union-attr]
     done = tierwise("errors", "--log", "sqlite:///log.db", "--examples", "2", cwd=tmp_path)

@@ -13,9 +13,9 @@ from typing import Any, BinaryIO, NoReturn
 import click
 import orjson
 
-from tierwise.cli import ExitCode
 from tierwise.errors import RulePackError
 from tierwise.outcome import FactError
+from tierwise.plugins.cli import ExitCode
 from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
-from tierwise.cli import ExitCode
 from tierwise.errors import TierwiseError
 from tierwise.health import silent_defaults
 from tierwise.paths import Request, Source, choose_path
+from tierwise.plugins.cli import ExitCode
 from tierwise.profile import Profile
 
 from .builtin_cli import exit_with, load_engine

@@ -16,8 +16,8 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, decision_row, write_page
-from tierwise.cli import main
 from tierwise.outcome import DecisionResult, Outcome
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import get_plugin_manager, hookimpl
 from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine

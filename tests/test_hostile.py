@@ -30,8 +30,8 @@ from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import RUNS, DecisionLog
 from tierwise.batch import BatchEngine, BatchError
-from tierwise.cli import main
 from tierwise.lang.types import INTEGER, NUMBER, STRING, FactType
+from tierwise.plugins.cli import main
 from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, make_crm

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 import tierwise
 from tierwise.batch import PushdownError
-from tierwise.cli import main
 from tierwise.functions import Function, FunctionRegistry
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
 from tierwise.paths import Enrichment, PathError, Source, choose_path, sql_blockers
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import function_registry
 
 AS_OF = dt.date(2026, 1, 1)

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
-from tierwise.cli import main
 from tierwise.functions import Function
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import (
     PluginLoadError,
     function_registry,
@@ -97,7 +97,9 @@ def _run(installed: Path, argv: list[str], env: Mapping[str, str] | None = None)
 
 
 def _plugins(installed: Path, env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    out = _run(installed, ["-c", "from tierwise.cli import main; main()", "plugins", "--json"], env)
+    out = _run(
+        installed, ["-c", "from tierwise.plugins.cli import main; main()", "plugins", "--json"], env
+    )
     return {p["name"]: p for p in map(json.loads, out.splitlines())}
 
 

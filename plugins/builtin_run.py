@@ -43,11 +43,28 @@ def default_rules() -> Path:
     return Path(str(files("tierwise.packs")))
 
 
-def _sample_mapping() -> Path:
-    """The sample CRM's mapping, shipped as package data of tierwise.adapters."""
+SAMPLE_PROFILES = {
+    "full": "sample_mapping.yaml",
+    "purchase-log": "sample_mapping_purchase_log.yaml",
+}
+"""How the sample CRM is read: everything it has, or only its purchases (no costs, tickets,
+surveys or churn score), so the packs' missing-data paths can be seen."""
+SAMPLE_PROFILE_OPTION = click.option(
+    "--sample-profile",
+    type=click.Choice(list(SAMPLE_PROFILES)),
+    default="full",
+    show_default=True,
+    help="Without --source: read the sample CRM whole, or as a bare purchase log "
+    "(no costs, tickets, surveys or churn score).",
+)
+
+
+def _sample_mapping(profile: str = "full") -> Path:
+    """The sample CRM's mapping for a sample profile, shipped as package data of
+    tierwise.adapters."""
     from importlib.resources import files
 
-    return Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
+    return Path(str(files("tierwise.adapters") / SAMPLE_PROFILES[profile]))
 
 
 @click.command()
@@ -78,6 +95,7 @@ def _sample_mapping() -> Path:
     show_default=True,
     help="Size of the sample CRM when it is created.",
 )
+@SAMPLE_PROFILE_OPTION
 @click.option("--page-size", type=int, default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
 @click.option(
@@ -98,6 +116,7 @@ def run(
     as_of: dt.datetime | None,
     run_id: str | None,
     sample_size: int,
+    sample_profile: str,
     page_size: int,
     no_writeback: bool,
     engine_choice: str,
@@ -107,7 +126,7 @@ def run(
     engine = load_engine(rules)
     day = as_of.date() if as_of else None
     if source is None:
-        source, mapping, day, out = _sample(sample_size, mapping, day, out)
+        source, mapping, day, out = _sample(sample_size, mapping, day, out, sample_profile)
     day = day or dt.date.today()
     out = out or "sqlite:///tierwise-decisions.db"
     pm = get_plugin_manager()
@@ -198,17 +217,23 @@ def out_dir(log_url: str) -> str:
 
 
 def _sample(
-    size: int, mapping: Path | None, day: dt.date | None, out: str | None
+    size: int,
+    mapping: Path | None,
+    day: dt.date | None,
+    out: str | None,
+    profile: str = "full",
 ) -> tuple[str, Path, dt.date, str]:
-    """The sample CRM, created on first use, with its mapping, date and log beside it."""
+    """The sample CRM, created on first use, with the mapping of its profile, date and log
+    beside it (a log per profile, so a run's changes compare like with like)."""
     from tierwise.adapters.sample_crm import SAMPLE_END, generate
 
     crm = SAMPLE_DIR / "crm.db"
     if not crm.exists():
         click.echo(f"creating the sample CRM ({size:,} clients) in {crm} ...", err=True)
         generate(crm, clients=size)
-    log = out or f"sqlite:///{SAMPLE_DIR / 'decisions.db'}"
-    return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
+    name = "decisions.db" if profile == "full" else f"decisions-{profile}.db"
+    log = out or f"sqlite:///{SAMPLE_DIR / name}"
+    return f"sqlite:///{crm}", mapping or _sample_mapping(profile), day or SAMPLE_END, log
 
 
 def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> RunSummary:
@@ -303,6 +328,7 @@ def _example_client(url: str, run_id: str) -> str | None:
     help="Rule file or folder. Default: ./rules, else the shipped packs.",
 )
 @AS_OF_OPTION
+@SAMPLE_PROFILE_OPTION
 @click.option(
     "--to",
     "target",
@@ -316,6 +342,7 @@ def profile_command(
     mapping: Path | None,
     rules: Path | None,
     as_of: dt.datetime | None,
+    sample_profile: str,
     target: Any,
 ) -> None:
     """Compute the statistics of the whole base that the pack's facts read (and how many
@@ -324,7 +351,7 @@ def profile_command(
     engine = load_engine(rules)
     day = as_of.date() if as_of else None
     if source is None:
-        source, mapping, day, _ = _sample(10_000, mapping, day, None)
+        source, mapping, day, _ = _sample(10_000, mapping, day, None, sample_profile)
     day = day or dt.date.today()
     pm = get_plugin_manager()
     try:

@@ -135,8 +135,14 @@ CREATE INDEX orders_client ON orders (client_id);
 CREATE INDEX tickets_client ON support_tickets (client_id);
 CREATE INDEX surveys_client ON satisfaction_surveys (client_id);
 CREATE INDEX clients_referred_by ON clients (referred_by);
+CREATE VIEW purchase_log_clients AS
+    SELECT id, name, email, client_type, region, signup_date, preferred_channel,
+           marketing_consent
+    FROM clients;
 """
 """Dates are ISO text (SQLite has no date type), so a dirty date stays readable as text.
+The view purchase_log_clients is the client record without the churn score, for the
+purchase-log mapping.
 The last three client columns are empty: `tierwise run` writes decisions back into them."""
 INSERT_CLIENT = (
     "INSERT INTO clients (id, name, email, client_type, region, signup_date, preferred_channel,"

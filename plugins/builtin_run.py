@@ -21,7 +21,7 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
 from tierwise.errors import TierwiseError
-from tierwise.health import silent_defaults
+from tierwise.health import data_health, silent_defaults
 from tierwise.paths import Request, Source, choose_path
 from tierwise.plugins.enrichment import enrichment
 from tierwise.profile import Profile
@@ -138,6 +138,7 @@ def run(
             src = open_source(source, mapping, pm=pm)
             click.echo(f"profiling {source} ...", err=True)
             profile = profile_pass(engine, src, day, pm)
+        print_health(engine, profile, src)
         summary = _run_with_progress(
             engine,
             src,
@@ -184,11 +185,35 @@ def _batch_source(
 
 
 def profile_pass(engine: Any, source: Any, as_of: dt.date, pm: Any) -> Profile:
-    """The run's profile from one pass over the source, clients enriched by the plugins
-    as they will be when decided."""
-    records = source.clients(as_of, engine.pack.inputs)
-    enrich = enrichment(pm)
-    return engine.profile(records if enrich is None else enrich.all(records, as_of, {}), as_of)
+    """The run's profile from the source (read once per layer of statistics), clients
+    enriched by the plugins as they will be when decided."""
+    return engine.profile(_Reread(engine, source, as_of, enrichment(pm)), as_of)
+
+
+class _Reread:
+    """A source's clients, read again from the source each time they are iterated (the
+    profile's layers), enriched as they will be when decided."""
+
+    def __init__(self, engine: Any, source: Any, as_of: dt.date, enrich: Any) -> None:
+        self.engine, self.source, self.as_of, self.enrich = engine, source, as_of, enrich
+
+    def __iter__(self) -> Iterator[Any]:
+        records = self.source.clients(self.as_of, self.engine.pack.inputs)
+        if self.enrich is not None:
+            records = self.enrich.all(records, self.as_of, {})
+        return iter(records)
+
+
+def print_health(engine: Any, profile: Profile, source: Any) -> None:
+    """The base's data health on stderr, before anything is decided: per declared fact,
+    the share of clients that have it, its min, median and max, the rules that need it,
+    and a loud warning for a fact that no client has."""
+    origin = getattr(source, "fact_origin", None)
+    for line in data_health(engine.pack, profile, origin).lines():
+        if line.startswith("WARNING"):
+            click.secho(line, fg="yellow", err=True)
+        else:
+            click.echo(line, err=True)
 
 
 def run_source(source: str, mapping: Path | None) -> Source:
@@ -345,8 +370,10 @@ def profile_command(
     sample_profile: str,
     target: Any,
 ) -> None:
-    """Compute the statistics of the whole base that the pack's facts read (and how many
-    clients have each fact), as the JSON that `decide --profile` and `explain --profile` take."""
+    """Compute the statistics of the whole base that the pack's facts read, as the JSON that
+    `decide --profile` and `explain --profile` take, with the base's data health (per fact:
+    the share of clients that have it, min, median, max, the rules that need it) under
+    "health" and on stderr."""
     rules = rules or default_rules()
     engine = load_engine(rules)
     day = as_of.date() if as_of else None
@@ -358,11 +385,14 @@ def profile_command(
         src = open_source(source, mapping, pm=pm)
         try:
             profile = profile_pass(engine, src, day, pm)
+            health = data_health(engine.pack, profile, getattr(src, "fact_origin", None))
         finally:
             src.close()
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
-    target.write(json.dumps(profile.to_json(), indent=2) + "\n")
+    for line in health.lines():
+        click.secho(line, fg="yellow" if line.startswith("WARNING") else None, err=True)
+    target.write(json.dumps({**profile.to_json(), "health": health.to_json()}, indent=2) + "\n")
     click.echo(
         f"profile {profile.digest} of {source} as of {day}: {profile.clients:,} clients, "
         f"{profile.skipped:,} unreadable",

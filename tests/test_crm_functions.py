@@ -162,19 +162,21 @@ MODEL = (0.6, 128.0, 0.8, 2.5)
 
 
 def test_bg_nbd_functions_by_hand() -> None:
-    # x = 10 repeats, the last 1065 days after the first, which was 1096 days ago
+    # 11 purchases (x = 10 repeats), the last 1065 days after the first, 1096 days ago
     odds = 0.8 / 11.5 * (1224 / 1193) ** 10.6
-    assert f.bg_nbd_active(10, 1065, 1096, MODEL) == pytest.approx(1 / (1 + odds))
-    assert f.bg_nbd_active(0, 0, 400, MODEL) == 1  # one purchase: cannot have left yet
+    assert f.bg_nbd_active(11, 1065, 1096, MODEL) == pytest.approx(1 / (1 + odds))
+    assert f.bg_nbd_active(1, 0, 400, MODEL) == 1  # one purchase: cannot have left yet
     # long silence after frequent buying: probably gone
-    assert f.bg_nbd_active(10, 300, 1096, MODEL) < 0.01
-    assert f.bg_nbd_rate(10, 1096, MODEL) == pytest.approx(10.6 / 1224 * 365.25)
+    assert f.bg_nbd_active(11, 300, 1096, MODEL) < 0.01
+    assert f.bg_nbd_rate(11, 1096, MODEL) == pytest.approx(10.6 / 1224 * 365.25)
     rate = 10.6 / 1224 * 365.25
-    assert f.bg_nbd_retention(10, 1096, MODEL) == pytest.approx((1 + rate / 13.3) ** -0.8)
+    assert f.bg_nbd_retention(11, 1096, MODEL) == pytest.approx((1 + rate / 13.3) ** -0.8)
     with pytest.raises(ValueError, match="4 positive numbers"):
         f.bg_nbd_rate(1, 10, (1.0, 2.0))
     with pytest.raises(ValueError, match="not a purchase history"):
-        f.bg_nbd_active(2, 500, 100, MODEL)
+        f.bg_nbd_active(3, 500, 100, MODEL)
+    with pytest.raises(ValueError, match="at least one purchase"):
+        f.bg_nbd_rate(0, 100, MODEL)
 
 
 def test_coalesce() -> None:
@@ -291,16 +293,17 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("rfm_band", (0, (1.0, 1.0, 1.0, 2.0))),
     ("rfm_band", (1, (1.0, 1.0, 1.0, 2.0))),
     ("rfm_band", (2.5, (1.0, 1.0, 1.0, 2.0))),
-    ("bg_nbd_active", (10, 1065, 1096, MODEL)),
-    ("bg_nbd_active", (0, 0, 400, MODEL)),
-    ("bg_nbd_active", (10, 300, 1096, MODEL)),
-    ("bg_nbd_active", (900, 0, 5000, MODEL)),  # odds beyond e^700: 0
-    ("bg_nbd_active", (2, 500, 100, MODEL)),
-    ("bg_nbd_active", (1, 10, 20, (1.0, 2.0))),
-    ("bg_nbd_rate", (10, 1096, MODEL)),
-    ("bg_nbd_rate", (-1, 1096, MODEL)),
-    ("bg_nbd_retention", (10, 1096, MODEL)),
-    ("bg_nbd_retention", (0, 30, MODEL)),
+    ("bg_nbd_active", (11, 1065, 1096, MODEL)),
+    ("bg_nbd_active", (1, 0, 400, MODEL)),
+    ("bg_nbd_active", (11, 300, 1096, MODEL)),
+    ("bg_nbd_active", (901, 0, 5000, MODEL)),  # odds beyond e^700: 0
+    ("bg_nbd_active", (3, 500, 100, MODEL)),
+    ("bg_nbd_active", (0, 0, 100, MODEL)),
+    ("bg_nbd_active", (2, 10, 20, (1.0, 2.0))),
+    ("bg_nbd_rate", (11, 1096, MODEL)),
+    ("bg_nbd_rate", (0, 1096, MODEL)),
+    ("bg_nbd_retention", (11, 1096, MODEL)),
+    ("bg_nbd_retention", (1, 30, MODEL)),
     ("satisfaction_trend", (3.5, 4.25)),
 ]
 PARAM_TYPES = {"number": sa.Double(), "integer": sa.Integer(), "date": sa.Date()}

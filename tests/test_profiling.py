@@ -207,4 +207,6 @@ def test_dates_spread_as_iso_text_and_a_profile_round_trips(engine: Engine) -> N
     profile = engine.profile(_clients(40), AS_OF)
     spread = profile.spread["first_order"].to_json()
     assert all(isinstance(v, str) and dt.date.fromisoformat(v) for v in spread.values())
-    assert Profile.from_json(json.loads(json.dumps(profile.to_json()))).to_json() == profile.to_json()
+    assert (
+        Profile.from_json(json.loads(json.dumps(profile.to_json()))).to_json() == profile.to_json()
+    )

@@ -196,23 +196,29 @@ def satisfaction_trend(recent: float, previous: float) -> float:
 
 
 # -- the base's repeat-purchase model, for one client -------------------------------------
-def bg_nbd_active(repeats: int, span_days: int, age_days: int, model: tuple[float, ...]) -> float:
+def _repeats(purchases: int) -> int:
+    if purchases < 1:
+        raise ValueError(f"a purchase history has at least one purchase, got {purchases}")
+    return purchases - 1
+
+
+def bg_nbd_active(purchases: int, span_days: int, age_days: int, model: tuple[float, ...]) -> float:
     """The probability that the client has not left, from the base's purchase `model`
-    (a `bg_nbd` statistic), their repeat purchases, the days from their first purchase to
-    their last, and the days since the first. 1 for a client who bought once."""
-    return probability_active(PurchaseModel.of(model), repeats, span_days, age_days)
+    (a `bg_nbd` statistic), their purchases (the first included), the days from their first
+    purchase to their last, and the days since the first. 1 for a client who bought once."""
+    return probability_active(PurchaseModel.of(model), _repeats(purchases), span_days, age_days)
 
 
-def bg_nbd_rate(repeats: int, age_days: int, model: tuple[float, ...]) -> float:
-    """Purchases a year the client is expected to make while active: (r + repeats) /
+def bg_nbd_rate(purchases: int, age_days: int, model: tuple[float, ...]) -> float:
+    """Purchases a year the client is expected to make while active: (r + purchases - 1) /
     (alpha + age_days) * 365.25, the base's rate updated by the client's own history."""
-    return yearly_rate(PurchaseModel.of(model), repeats, age_days, YEAR_DAYS)
+    return yearly_rate(PurchaseModel.of(model), _repeats(purchases), age_days, YEAR_DAYS)
 
 
-def bg_nbd_retention(repeats: int, age_days: int, model: tuple[float, ...]) -> float:
+def bg_nbd_retention(purchases: int, age_days: int, model: tuple[float, ...]) -> float:
     """The probability that an active client is still active a year from now:
-    (1 + bg_nbd_rate / (a + b + repeats))^-a (each purchase may be the last)."""
-    return yearly_survival(PurchaseModel.of(model), repeats, age_days, YEAR_DAYS)
+    (1 + bg_nbd_rate / (a + b + purchases - 1))^-a (each purchase may be the last)."""
+    return yearly_survival(PurchaseModel.of(model), _repeats(purchases), age_days, YEAR_DAYS)
 
 
 CRM_FUNCTIONS: tuple[Function, ...] = (

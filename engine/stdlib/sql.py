@@ -215,46 +215,49 @@ def _const(x: float) -> Col:
     return sa.cast(sa.literal_column(f"'{float(x)!r}'"), sa.Double())
 
 
-def bg_nbd_active_sql(repeats: Col, span_days: Col, age_days: Col, model: Sequence[float]) -> Col:
+def bg_nbd_active_sql(purchases: Col, span_days: Col, age_days: Col, model: Sequence[float]) -> Col:
     m = _model(model)
     if m is None:
         return sa.cast(sa.null(), sa.Double())
     r, alpha, a, b = (_const(v) for v in m.as_list())
-    x = _double(repeats)
+    x = _double(purchases - 1)
     z = sa.func.ln(a / (b + x - 1)) + (r + x) * (
         sa.func.ln(alpha + _double(age_days)) - sa.func.ln(alpha + _double(span_days))
     )
     invalid = sa.or_(
-        repeats < 0, span_days < 0, age_days < span_days, sa.and_(repeats == 0, span_days != 0)
+        purchases < 1,
+        span_days < 0,
+        age_days < span_days,
+        sa.and_(purchases == 1, span_days != 0),
     )
-    missing = sa.or_(repeats.is_(None), span_days.is_(None), age_days.is_(None))
+    missing = sa.or_(purchases.is_(None), span_days.is_(None), age_days.is_(None))
     return sa.case(
         (sa.or_(missing, invalid), sa.null()),
-        (repeats == 0, _double(1)),
+        (purchases == 1, _double(1)),
         (z >= EXP_LIMIT, _double(0)),
         (z <= -EXP_LIMIT, _double(1)),
         else_=_double(1) / (_double(1) + sa.func.exp(z)),
     )
 
 
-def bg_nbd_rate_sql(repeats: Col, age_days: Col, model: Sequence[float]) -> Col:
+def bg_nbd_rate_sql(purchases: Col, age_days: Col, model: Sequence[float]) -> Col:
     m = _model(model)
     if m is None:
         return sa.cast(sa.null(), sa.Double())
     return sa.case(
-        (sa.or_(repeats < 0, age_days < 0), sa.null()),
-        else_=(_const(m.r) + _double(repeats))
+        (sa.or_(purchases < 1, age_days < 0), sa.null()),
+        else_=(_const(m.r) + _double(purchases - 1))
         / (_const(m.alpha) + _double(age_days))
         * _double(YEAR_DAYS),
     )
 
 
-def bg_nbd_retention_sql(repeats: Col, age_days: Col, model: Sequence[float]) -> Col:
+def bg_nbd_retention_sql(purchases: Col, age_days: Col, model: Sequence[float]) -> Col:
     m = _model(model)
     if m is None:
         return sa.cast(sa.null(), sa.Double())
-    rate = bg_nbd_rate_sql(repeats, age_days, model)
-    base = _double(1) + rate / (_const(m.a) + _const(m.b) + _double(repeats))
+    rate = bg_nbd_rate_sql(purchases, age_days, model)
+    base = _double(1) + rate / (_const(m.a) + _const(m.b) + _double(purchases - 1))
     return sa.case(
         (_const(m.a) * sa.func.ln(base) >= EXP_LIMIT, _double(0)),
         else_=sa.func.power(base, -_const(m.a)),

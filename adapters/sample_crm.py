@@ -267,27 +267,34 @@ class _Generator:
     def _orders(
         self, cid: int, signup: int, business: bool
     ) -> tuple[list[tuple[int, list[Any]]], float]:
-        """The client's orders, appended to the table, as (day, row) pairs in date order,
-        and their true chance of leaving within a year of the end (1 once they have left)."""
+        """The client's paid orders (the BG/NBD purchases; about 4% come after a refunded or
+        cancelled attempt on the same day), appended to the table, as (day, row) pairs in
+        date order, and their true chance of leaving within a year of the end (1 once they
+        have left)."""
         rng = self.rng
         kind = PURCHASES["business" if business else "individual"]
         rate = rng.gammavariate(kind.r, 1 / kind.alpha) / 365.25  # purchases a day
         dropout = rng.betavariate(kind.a, kind.b)
         mean_amount = kind.p / rng.gammavariate(kind.q, 1 / kind.gamma_)
-        table = self.t.orders
         orders: list[tuple[int, list[Any]]] = []
         day = signup + int(rng.expovariate(1 / 45))
         while day <= self.end:
             amount = round(rng.gammavariate(kind.p, mean_amount / kind.p), 2)
-            status = "paid" if rng.random() > 0.04 else rng.choice(("refunded", "cancelled"))
-            cost = round(amount * rng.uniform(0.45, 0.8), 2)
-            row = [len(table) + 1, cid, self.iso(day), amount, cost, PICK_CHANNEL(rng), status]
-            table.append(row)
-            orders.append((day, row))
+            if rng.random() < 0.04:  # a failed attempt first: refunded or cancelled
+                self._order(cid, day, amount, rng.choice(("refunded", "cancelled")))
+            orders.append((day, self._order(cid, day, amount, "paid")))
             if len(orders) > 1 and rng.random() < dropout:
                 return orders, 1.0
             day += max(1, round(rng.expovariate(rate))) if rate > 0 else self.end + 1
         return orders, -math.expm1(-rate * 365.25 * dropout) if orders else 1.0
+
+    def _order(self, cid: int, day: int, amount: float, status: str) -> list[Any]:
+        """One order row, appended to the table; its cost is 45-80% of the amount."""
+        rng, table = self.rng, self.t.orders
+        cost = round(amount * rng.uniform(0.45, 0.8), 2)
+        row = [len(table) + 1, cid, self.iso(day), amount, cost, PICK_CHANNEL(rng), status]
+        table.append(row)
+        return row
 
     def _tickets(self, cid: int, signup: int, orders: list[tuple[int, list[Any]]]) -> int:
         """Tickets after some orders (and a few from prospects); returns open complaints."""

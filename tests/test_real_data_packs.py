@@ -181,3 +181,36 @@ def test_a_purchase_log_run_reports_its_data_health(
     assert "value_segment.strategic" in health["margin_12m"]["needed_by"]
     assert {w["subject"] for w in data["health"]["warnings"]} >= {"direct_costs_12m", "margin_12m"}
     assert dt.date.fromisoformat(health["first_purchase_at"]["median"])
+
+
+def test_a_sum_over_unknown_values_is_unknown_not_zero(tmp_path: Path) -> None:
+    """A purchase log mapped onto the sample schema with no cost data: the costs are
+    unknown (null), while a client with no orders at all has 0 costs."""
+    import sqlite3
+
+    db = tmp_path / "log.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE clients (id INTEGER PRIMARY KEY);"
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, client_id INTEGER, ordered_at TEXT,"
+            " amount REAL, cost REAL);"
+            "INSERT INTO clients VALUES (1), (2);"
+            "INSERT INTO orders VALUES (1, 1, '2025-06-01', 40.0, NULL),"
+            " (2, 1, '2025-07-01', 60.0, NULL);"
+        )
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(
+        "aggregates:\n"
+        "  revenue_12m: {table: orders, function: sum, column: amount, date: ordered_at,"
+        " window_days: 365}\n"
+        "  direct_costs_12m: {table: orders, function: sum, column: cost, date: ordered_at,"
+        " window_days: 365}\n"
+    )
+    engine = Engine.from_path(ROOT / "rules")
+    source = open_sql(f"sqlite:///{db}", mapping)
+    try:
+        rows = {r["client_id"]: r for r in source.clients(AS_OF, engine.pack.inputs)}
+    finally:
+        source.close()
+    assert rows["1"]["revenue_12m"] == 100 and rows["1"]["direct_costs_12m"] is None
+    assert rows["2"]["revenue_12m"] == 0 and rows["2"]["direct_costs_12m"] == 0

@@ -159,7 +159,7 @@ def rank_sql(value: Col, cuts: Sequence[float]) -> Col:
         if lo == hi:
             return sa.cast(sa.literal_column(str(lo)), sa.BigInteger())
         mid = (lo + hi) // 2
-        edge = sa.cast(sa.literal_column(f"'{float(cuts[mid])!r}'"), sa.Double())
+        edge: Col = sa.cast(sa.literal_column(f"'{float(cuts[mid])!r}'"), sa.Double())
         return sa.case((value > edge, below(mid + 1, hi)), else_=below(lo, mid))
 
     return sa.case(

@@ -179,6 +179,28 @@ def lifetimes_predictions(
     return purchases * spend, clv, params
 
 
+def lifetimes_gamma_gamma(split: Split) -> tuple[float, float, float]:
+    """lifetimes' Gamma-Gamma parameters (p, q, v) on a split's calibration data: q <= 1
+    means the fit found no finite mean order value for the base as one population."""
+    from lifetimes import GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    seen = split.tx[split.tx["day"] <= split.calibration].copy()
+    seen["day"] = pd.to_datetime(seen["day"])
+    summary = summary_data_from_transaction_data(
+        seen,
+        "client",
+        "day",
+        monetary_value_col="amount",
+        observation_period_end=pd.Timestamp(split.calibration),
+        freq="D",
+    )
+    repeat = summary[summary["frequency"] > 0]
+    ggf = GammaGammaFitter(penalizer_coef=0.0)
+    ggf.fit(repeat["frequency"], repeat["monetary_value"])
+    return ggf.params_["p"], ggf.params_["q"], ggf.params_["v"]
+
+
 def holdout_spend(tx: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
     after = tx[(tx["day"] > start) & (tx["day"] <= end)]
     return after.groupby("client")["amount"].sum()
@@ -220,6 +242,8 @@ def evaluate(split: Split, rounds: int) -> dict[str, Any]:
             "actual": actual.reindex(clients).fillna(0.0),
         }
     ).dropna()
+    if split.kinds is not None:
+        table["bg_clv_by_kind"] = _by_kind(split, holdout_days).reindex(table.index)
     a = table["actual"].to_numpy()
     result = {
         "split": split.name,
@@ -231,11 +255,26 @@ def evaluate(split: Split, rounds: int) -> dict[str, Any]:
         "model": model,
         "lifetimes": params,
         "pack_seconds": pack_seconds,
+        "bg_clv_by_kind": (
+            spearman(table["bg_clv_by_kind"].to_numpy(), a) if "bg_clv_by_kind" in table else None
+        ),
     }
     result["ci"] = bootstrap_difference(
         table["ours"].to_numpy(), table["bg_clv"].to_numpy(), a, rounds, 7
     )
     return result
+
+
+def _by_kind(split: Split, holdout_days: int) -> pd.Series:
+    """BG/NBD + Gamma-Gamma fitted on each kind of client (individuals, businesses) apart:
+    a baseline that knows the segments the generator draws from."""
+    assert split.kinds is not None
+    parts = []
+    for kind in split.kinds.unique():
+        members = split.kinds[split.kinds == kind].index
+        tx = split.tx[split.tx["client"].isin(members)]
+        parts.append(lifetimes_predictions(tx, split.calibration, holdout_days)[1])
+    return pd.concat(parts)
 
 
 def recovery(clients: int, seed: int) -> dict[str, Any]:
@@ -272,10 +311,11 @@ def main() -> None:
     results = [evaluate(s, args.bootstrap) for s in splits]
     for r in results:
         low, high = r["ci"]
+        by_kind = "-" if r["bg_clv_by_kind"] is None else f"{r['bg_clv_by_kind']:.4f}"
         print(
             f"| {r['split']} | {r['clients']:,} | {r['buyers_after']:,} | {r['pack']:.4f} | "
-            f"{r['bg_clv']:.4f} | {r['bg_spend']:.4f} | {r['pack'] - r['bg_clv']:+.4f} "
-            f"({low:+.4f} .. {high:+.4f}) |"
+            f"{r['bg_clv']:.4f} | {r['bg_spend']:.4f} | {by_kind} | "
+            f"{r['pack'] - r['bg_clv']:+.4f} ({low:+.4f} .. {high:+.4f}) |"
         )
     print("\nfitted purchase models [r, alpha (days), a, b]:")
     for r in results:
@@ -283,6 +323,10 @@ def main() -> None:
         theirs = ", ".join(f"{r['lifetimes'][k]:.3f}" for k in ("r", "alpha", "a", "b"))
         print(f"  {r['split']}: pack [{pack}]  lifetimes [{theirs}]  ({r['pack_seconds']:.1f} s)")
     rec = recovery(args.clients, int(args.seeds.split(",")[0]))
+    gg = lifetimes_gamma_gamma(splits[0])
+    print(
+        f"\nlifetimes' Gamma-Gamma on {splits[0].name}: p={gg[0]:.3f} q={gg[1]:.3f} v={gg[2]:.3f}"
+    )
     print("\nknown parameters of the generated individuals, and the fits at the base's end:")
     for name in ("known", "pack", "lifetimes"):
         print(f"  {name:<9} [{', '.join(f'{v:.3f}' for v in rec[name])}]")

@@ -214,3 +214,34 @@ def test_a_sum_over_unknown_values_is_unknown_not_zero(tmp_path: Path) -> None:
         source.close()
     assert rows["1"]["revenue_12m"] == 100 and rows["1"]["direct_costs_12m"] is None
     assert rows["2"]["revenue_12m"] == 0 and rows["2"]["direct_costs_12m"] == 0
+
+
+def test_the_12_month_window_and_lapsed_share_one_boundary(tmp_path: Path) -> None:
+    """Through the sample mapping: a last purchase exactly 365 days before as_of is outside
+    the window (orders_12m 0) and lapsed; one day later it is inside and not lapsed."""
+    import sqlite3
+
+    db = tmp_path / "crm.db"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE purchase_log_clients (id INTEGER PRIMARY KEY, client_type TEXT,"
+            " signup_date TEXT, preferred_channel TEXT, marketing_consent TEXT);"
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, client_id INTEGER, ordered_at TEXT,"
+            " amount REAL, status TEXT);"
+            "INSERT INTO purchase_log_clients (id) VALUES (1), (2);"
+            "INSERT INTO orders VALUES (1, 1, '2022-01-01', 50, 'paid'),"
+            " (2, 1, '2025-01-01', 50, 'paid'), (3, 2, '2022-01-01', 50, 'paid'),"
+            " (4, 2, '2025-01-02', 50, 'paid');"
+        )
+    engine = Engine.from_path(ROOT / "rules")
+    source = open_sql(f"sqlite:///{db}", MAPPINGS["purchase-log"])
+    try:
+        records = list(source.clients(AS_OF, engine.pack.inputs))
+    finally:
+        source.close()
+    profile = engine.profile(records, AS_OF)
+    facts = {r["client_id"]: engine.derive(r, AS_OF, profile=profile)[0] for r in records}
+    assert (facts["1"]["recency_days"], facts["1"]["orders_12m"]) == (365, 0)
+    assert facts["1"]["lifecycle_stage"] == "lapsed"
+    assert (facts["2"]["recency_days"], facts["2"]["orders_12m"]) == (364, 1)
+    assert facts["2"]["lifecycle_stage"] == "growing"  # 50 in the window, 0 in the year before

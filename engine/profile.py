@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,18 @@ def bg_nbd(histories: Mapping[purchase_model.Key, int]) -> list[float] | None:
     histories (history -> clients), time in days; None for too few clients or no repeat."""
     model = purchase_model.fit(histories)
     return model.as_list() if model is not None else None
+
+
+def bg_nbd_of_counts(rows: Iterable[tuple[Any, Any, Any, int]]) -> list[float] | None:
+    """The `bg_nbd` statistic from grouped rows (repeat purchases, span days, age days,
+    clients), as an SQL GROUP BY over the statistic's three values gives them; rows that
+    are not a purchase history count for nothing, as on the per-client path."""
+    histories: Counter[purchase_model.Key] = Counter()
+    for x, span, age, count in rows:
+        key = purchase_history([x, span, age])
+        if key is not None:
+            histories[key] += int(count)
+    return bg_nbd(histories)
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,34 @@ def test_dates_spread_as_iso_text_and_a_profile_round_trips(engine: Engine) -> N
     assert (
         Profile.from_json(json.loads(json.dumps(profile.to_json()))).to_json() == profile.to_json()
     )
+
+
+def test_the_purchase_model_from_grouped_rows_is_the_per_client_one() -> None:
+    """What the SQL side hands in (GROUP BY the three values, with counts) gives the same
+    statistic as the per-client pass; rows that are no history count for nothing."""
+    from tierwise.profile import bg_nbd_of_counts
+
+    rng = random.Random(5)
+    clients = []
+    for _ in range(400):
+        age = rng.randrange(30, 2000)
+        repeats = rng.choice([0, 0, 0, 1, 2, 5])
+        span = 0 if repeats == 0 else rng.randrange(0, age)
+        clients.append({"n": repeats + 1, "span": span, "age": age})
+    pack_text = (
+        "facts: m\ninputs: {n: integer, span: integer, age: integer}\n"
+        "profile:\n  model: {bg_nbd: '[n - 1, span, age]', where: n >= 1}\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "m.yaml").write_text(pack_text)
+        engine = Engine.from_path(tmp)
+        model = engine.profile(clients, AS_OF).values["model"]
+    counts: dict[tuple[int, int, int], int] = {}
+    for c in clients:
+        key = (c["n"] - 1, c["span"], c["age"])
+        counts[key] = counts.get(key, 0) + 1
+    rows = [(*k, n) for k, n in counts.items()] + [(-1, 0, 10, 3), (2, 50, 10, 1), (None, 1, 2, 1)]
+    assert bg_nbd_of_counts(rows) == model
+    assert len(model) == 4 and all(v > 0 for v in model)

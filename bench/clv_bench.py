@@ -202,11 +202,13 @@ def lifetimes_gamma_gamma(split: Split) -> tuple[float, float, float]:
 
 
 def holdout_spend(tx: pd.DataFrame, start: dt.date, end: dt.date) -> pd.Series:
+    """Each client's spend after `start`, up to `end`."""
     after = tx[(tx["day"] > start) & (tx["day"] <= end)]
     return after.groupby("client")["amount"].sum()
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation (ties at their mean rank)."""
     return float(spearmanr(a, b).statistic)
 
 
@@ -295,6 +297,7 @@ def recovery(clients: int, seed: int) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Measure every split and print the tables of bench/README.md."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20_000)
     parser.add_argument("--seeds", default="1,2,3")

@@ -168,9 +168,11 @@ class FactHealth:
 
     @property
     def share(self) -> float | None:
+        """The share of clients that have the fact (None when not counted)."""
         return None if self.present is None or not self.clients else self.present / self.clients
 
     def to_json(self) -> dict[str, Any]:
+        """One row of the report's JSON."""
         return {
             "fact": self.name,
             "kind": self.kind,
@@ -196,6 +198,7 @@ class DataHealth:
     warnings: list[HealthWarning] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON: clients, a row per fact, the warnings."""
         return {
             "clients": self.clients,
             "skipped": self.skipped,
@@ -262,6 +265,7 @@ def data_health(
 
 
 def _needed_text(f: FactHealth) -> str:
+    """The report's last column: how many rules need the fact, and the decisions it blocks."""
     if not f.needed_by:
         return ""
     text = f"{len(f.needed_by)} rule(s)"
@@ -271,6 +275,7 @@ def _needed_text(f: FactHealth) -> str:
 
 
 def _cell(v: Any) -> str:
+    """A value as the report shows it."""
     if v is None:
         return "-"
     if isinstance(v, float):

@@ -96,6 +96,7 @@ class Spread:
     max: Any
 
     def to_json(self) -> dict[str, Any]:
+        """The spread as the profile's JSON holds it."""
         return {"min": self.min, "median": self.median, "max": self.max}
 
 

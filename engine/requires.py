@@ -48,6 +48,7 @@ class Requirements:
         return {(d.name, r.id): self.of_rule(d, r.id) for d in self.pack.decisions for r in d.rules}
 
     def of_rule(self, decision: Decision, rule_id: str) -> frozenset[str]:
+        """The facts one rule of `decision` cannot fire without (its local derived facts read)."""
         saved = self._local
         self._local = {dv.name: dv.expr for dv in decision.derived}
         try:
@@ -56,6 +57,7 @@ class Requirements:
             self._local = saved
 
     def _node(self, node: Node) -> frozenset[str]:
+        """The facts an expression needs to have a value (a condition: to be true)."""
         match node:
             case And(items=items):
                 return frozenset().union(*(self._node(i) for i in items))
@@ -87,6 +89,7 @@ class Requirements:
         return frozenset()
 
     def _name(self, name: str) -> frozenset[str]:
+        """A name needs itself, and a derived fact also what its formula needs."""
         if name in self._local:
             return self._node(self._local[name])
         if name not in self._derived:

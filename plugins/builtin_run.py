@@ -198,6 +198,7 @@ class _Reread:
         self.engine, self.source, self.as_of, self.enrich = engine, source, as_of, enrich
 
     def __iter__(self) -> Iterator[Any]:
+        """The source's clients, read anew."""
         records = self.source.clients(self.as_of, self.engine.pack.inputs)
         if self.enrich is not None:
             records = self.enrich.all(records, self.as_of, {})

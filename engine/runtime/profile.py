@@ -100,6 +100,7 @@ class _Plan:
         level: dict[str, int] = {}  # -1: needs no statistic; k: needs layers up to k
 
         def need(name: str) -> int:
+            """The layer of statistics `name` needs (-1: none), through what it reads."""
             if name not in level:
                 level[name] = -1  # a cycle is a load error already
                 if name in stat_reads:
@@ -133,6 +134,7 @@ class _Counts:
         self.spreads = {name: _Spread(t) for name, t in types.items() if t.kind in SPREAD_KINDS}
 
     def add(self, facts: list[str], working: Mapping[str, Any]) -> None:
+        """Count the values `working` has of `facts`."""
         present, spreads = self.present, self.spreads
         for name in facts:
             value = working.get(name)
@@ -151,6 +153,7 @@ class _Spread:
         self.values = array("d")
 
     def take(self, value: Any) -> None:
+        """Keep one client's value (a date by its day number)."""
         if self.dates:
             if isinstance(value, dt.date):
                 self.values.append(day_number(value))
@@ -160,6 +163,7 @@ class _Spread:
             self.values.append(value)
 
     def result(self) -> Spread:
+        """The min, median (lower, by nearest rank) and max."""
         ordered = sorted(self.values)
         low, mid, high = ordered[0], median(ordered), ordered[-1]
         if self.dates:
@@ -168,6 +172,7 @@ class _Spread:
 
 
 def _plain(v: float) -> float | int:
+    """A whole number as an int (JSON without .0), any other as it is."""
     return int(v) if v.is_integer() and abs(v) < 2**53 else v
 
 

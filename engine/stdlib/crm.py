@@ -197,6 +197,7 @@ def satisfaction_trend(recent: float, previous: float) -> float:
 
 # -- the base's repeat-purchase model, for one client -------------------------------------
 def _repeats(purchases: int) -> int:
+    """Repeat purchases (all but the first); ValueError for no purchase."""
     if purchases < 1:
         raise ValueError(f"a purchase history has at least one purchase, got {purchases}")
     return purchases - 1

@@ -54,6 +54,7 @@ class PurchaseModel:
         return cls(*(float(v) for v in values))
 
     def as_list(self) -> list[float]:
+        """The profile value: [r, alpha, a, b]."""
         return [self.r, self.alpha, self.a, self.b]
 
 
@@ -120,6 +121,7 @@ def _negative_log_likelihood(
     log, lgamma, fsum = math.log, math.lgamma, math.fsum
 
     def nll(params: list[float]) -> float:
+        """The negative log-likelihood at log-parameters `params` (inf outside the bounds)."""
         if any(abs(p) > LOG_BOUND for p in params):
             return math.inf
         r, alpha, a, b = (math.exp(p) for p in params)
@@ -167,6 +169,7 @@ def _nelder_mead(
         def towards(
             k: float, worst: list[float] = worst, centre: list[float] = centre
         ) -> list[float]:
+            """The point k times as far from the centre as the worst point, on its other side."""
             return [c + k * (c - w) for c, w in zip(centre, worst, strict=True)]
 
         reflected = towards(1.0)
@@ -196,6 +199,7 @@ def _nelder_mead(
 
 # -- one client, given the model ---------------------------------------------------------
 def _check(repeats: int, span_days: int, age_days: int) -> None:
+    """ValueError unless the three numbers are a purchase history (history_key)."""
     if history_key(repeats, span_days, age_days) is None:
         raise ValueError(
             f"not a purchase history: {repeats} repeat purchases over {span_days} days, "

@@ -212,6 +212,7 @@ def _model(model: Sequence[float]) -> PurchaseModel | None:
 
 
 def _const(x: float) -> Col:
+    """A double constant of the query, written exactly (repr), as rank_sql's edges are."""
     return sa.cast(sa.literal_column(f"'{float(x)!r}'"), sa.Double())
 
 

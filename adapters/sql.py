@@ -228,7 +228,8 @@ class _Aggregate:
         )
         expression: Any = grouped.c.value
         if self.spec.function in ("count", "sum"):
-            expression = sa.func.coalesce(expression, 0)
+            # no rows for the client: 0; rows whose values are all null: unknown, not 0
+            expression = sa.case((grouped.c.key.is_(None), 0), else_=grouped.c.value)
         return expression, source.outerjoin(grouped, grouped.c.key == client_id)
 
 

@@ -3,8 +3,9 @@ cut points, means, shares), computed once per run over every client, stored with
 and handed to every path that decides, so that the same client gets the same facts on
 every path. Also the data health of the base: how many clients have each fact.
 
-The statistics' meaning is defined here once (`cut_points`, `mean`, `share`); the SQL
-profile query (tierwise.batch.profile) computes the same numbers inside the database.
+The statistics' meaning is defined here once (`cut_points`, `mean`, `share`, and
+`bg_nbd`, the base's repeat-purchase model); the SQL profile query (tierwise.batch.profile)
+computes the same numbers inside the database.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.errors import TierwiseError
 from tierwise.pack.ir import Pack, ProfileStat
+from tierwise.stdlib import purchase_model
 
 PROFILE_VERSION = 2
 
@@ -46,6 +49,57 @@ def share(true: int, known: int) -> float | None:
     return true / known if known else None
 
 
+def median(sorted_values: Sequence[Any]) -> Any:
+    """The lower median by nearest rank (PERCENTILE_DISC(0.5)), or None for no values."""
+    return sorted_values[(len(sorted_values) + 1) // 2 - 1] if sorted_values else None
+
+
+def purchase_history(value: Any) -> purchase_model.Key | None:
+    """One client's contribution to a `bg_nbd` statistic: its expression's value
+    [repeat purchases, days from the first to the last purchase, days since the first]
+    as whole numbers, or None when a part is missing or they are not a history."""
+    if not isinstance(value, list | tuple) or len(value) != 3:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    if not all(math.isfinite(v) and v == int(v) for v in value):
+        return None
+    return purchase_model.history_key(int(value[0]), int(value[1]), int(value[2]))
+
+
+def bg_nbd(histories: Mapping[purchase_model.Key, int]) -> list[float] | None:
+    """The `bg_nbd` statistic: [r, alpha, a, b] fitted by maximum likelihood to the clients'
+    histories (history -> clients), time in days; None for too few clients or no repeat."""
+    model = purchase_model.fit(histories)
+    return model.as_list() if model is not None else None
+
+
+def bg_nbd_of_counts(rows: Iterable[tuple[Any, Any, Any, int]]) -> list[float] | None:
+    """The `bg_nbd` statistic from grouped rows (repeat purchases, span days, age days,
+    clients), as an SQL GROUP BY over the statistic's three values gives them; rows that
+    are not a purchase history count for nothing, as on the per-client path."""
+    histories: Counter[purchase_model.Key] = Counter()
+    for x, span, age, count in rows:
+        key = purchase_history([x, span, age])
+        if key is not None:
+            histories[key] += int(count)
+    return bg_nbd(histories)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The smallest, median and largest value of one fact over the clients that have it
+    (dates as ISO text)."""
+
+    min: Any
+    median: Any
+    max: Any
+
+    def to_json(self) -> dict[str, Any]:
+        """The spread as the profile's JSON holds it."""
+        return {"min": self.min, "median": self.median, "max": self.max}
+
+
 @dataclass(frozen=True)
 class Profile:
     """The statistics of one base at one date, for one pack's definitions of them.
@@ -53,7 +107,8 @@ class Profile:
     `values`: statistic -> its value (a list of cut points, a number, or None when no
     client had a value); `definitions`: statistic -> its text when computed, so a stored
     profile is never used for a changed definition; `present`: fact -> clients that have
-    it; `clients`: clients counted, `skipped`: clients whose facts could not be read."""
+    it; `clients`: clients counted, `skipped`: clients whose facts could not be read;
+    `spread`: numeric and date fact -> its min, median and max over the clients."""
 
     values: dict[str, Any]
     definitions: dict[str, str]
@@ -61,6 +116,7 @@ class Profile:
     clients: int = 0
     skipped: int = 0
     present: dict[str, int] = field(default_factory=dict)
+    spread: dict[str, Spread] = field(default_factory=dict)
 
     @classmethod
     def given(cls, pack: Pack, values: Mapping[str, Any]) -> Profile:
@@ -94,6 +150,7 @@ class Profile:
             "values": self.values,
             "definitions": self.definitions,
             "present": dict(sorted(self.present.items())),
+            "spread": {k: v.to_json() for k, v in sorted(self.spread.items())},
         }
 
     @classmethod
@@ -112,6 +169,11 @@ class Profile:
             int(data.get("clients") or 0),
             int(data.get("skipped") or 0),
             {k: int(v) for k, v in (data.get("present") or {}).items()},
+            {
+                k: Spread(v.get("min"), v.get("median"), v.get("max"))
+                for k, v in (data.get("spread") or {}).items()
+                if isinstance(v, Mapping)
+            },
         )
 
     @property
@@ -154,6 +216,13 @@ def _value(stat: ProfileStat, value: Any) -> Any:
                 f"got {list(value)}"
             )
         return tuple(float(v) for v in value)
+    if stat.kind == "bg_nbd":
+        if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+            raise ProfileError(f"profile value of {stat.name!r} should be a list of numbers")
+        try:
+            return tuple(purchase_model.PurchaseModel.of(value).as_list())
+        except ValueError as e:
+            raise ProfileError(f"profile value of {stat.name!r}: {e}") from None
     if not _number(value):
         raise ProfileError(f"profile value of {stat.name!r} should be a number, got {value!r}")
     return float(value)

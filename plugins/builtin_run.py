@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 import click
 
 from tierwise.errors import TierwiseError
-from tierwise.health import silent_defaults
+from tierwise.health import data_health, silent_defaults
 from tierwise.paths import Request, Source, choose_path
 from tierwise.plugins.cli import ExitCode
 from tierwise.profile import Profile
@@ -48,11 +48,28 @@ if TYPE_CHECKING:
 SAMPLE_DIR = Path("tierwise-sample")
 
 
-def _sample_mapping() -> Path:
-    """The sample CRM's mapping, shipped as package data of tierwise.adapters."""
+SAMPLE_PROFILES = {
+    "full": "sample_mapping.yaml",
+    "purchase-log": "sample_mapping_purchase_log.yaml",
+}
+"""How the sample CRM is read: everything it has, or only its purchases (no costs, tickets,
+surveys or churn score), so the packs' missing-data paths can be seen."""
+SAMPLE_PROFILE_OPTION = click.option(
+    "--sample-profile",
+    type=click.Choice(list(SAMPLE_PROFILES)),
+    default="full",
+    show_default=True,
+    help="Without --source: read the sample CRM whole, or as a bare purchase log "
+    "(no costs, tickets, surveys or churn score).",
+)
+
+
+def _sample_mapping(profile: str = "full") -> Path:
+    """The sample CRM's mapping for a sample profile, shipped as package data of
+    tierwise.adapters."""
     from importlib.resources import files
 
-    return Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
+    return Path(str(files("tierwise.adapters") / SAMPLE_PROFILES[profile]))
 
 
 class ErrorRate(click.ParamType):
@@ -151,6 +168,7 @@ def _shown(url: str) -> str:
     show_default=True,
     help="Size of the sample CRM when it is created.",
 )
+@SAMPLE_PROFILE_OPTION
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
 @click.option(
@@ -180,6 +198,7 @@ def run(
     new_run: bool,
     max_error_rate: float | None,
     sample_size: int,
+    sample_profile: str,
     page_size: int,
     no_writeback: bool,
     repair_writeback: bool,
@@ -193,7 +212,9 @@ def run(
     """
     rules = rules or default_rules()
     engine = load_engine(rules, as_json)
-    request = _request(source, mapping, rules, out, as_of, engine_choice, sample_size)
+    request = _request(
+        source, mapping, rules, out, as_of, engine_choice, sample_size, sample_profile
+    )
     if no_writeback:
         request = replace(request, writeback=False)
     pm = get_plugin_manager()
@@ -201,6 +222,8 @@ def run(
         _repair(request.source, request.mapping, request.out, pm)
         return
     job = _prepare(engine, request, pm, page_size)
+    if not as_json:
+        print_health(engine, job.profile, job.source)
     log = open_log(request.out, create=True, option="--out")
     try:
         run_id, resumed = _choose_run(log, run_id, new_run)
@@ -229,13 +252,14 @@ def _request(
     as_of: dt.datetime | None,
     engine: str,
     sample_size: int,
+    sample_profile: str = "full",
 ) -> RunRequest:
     """What the run decides and where it logs: the flags and settings, or the sample CRM
     (created on first use) with its mapping, date and log."""
     day = as_of.date() if as_of else None
     sample = source is None
     if source is None:
-        source, mapping, day, out = _sample(sample_size, mapping, day, out)
+        source, mapping, day, out = _sample(sample_size, mapping, day, out, sample_profile)
     out = log_url(out, "--out") if out else "sqlite:///tierwise-decisions.db"
     return RunRequest(source, mapping, rules, out, day or dt.date.today(), engine, True, sample)
 
@@ -274,11 +298,36 @@ def _prepare(engine: Any, request: RunRequest, pm: Any, page_size: int) -> Job:
 
 
 def profile_pass(engine: Any, source: Any, as_of: dt.date, pm: Any) -> Profile:
-    """The run's profile from one pass over the source, clients enriched by the plugins
-    as they will be when decided."""
-    records = source.clients(as_of, engine.pack.inputs)
-    enrich = enrichment(pm)
-    return engine.profile(records if enrich is None else enrich.all(records, as_of, {}), as_of)
+    """The run's profile from the source (read once per layer of statistics), clients
+    enriched by the plugins as they will be when decided."""
+    return engine.profile(_Reread(engine, source, as_of, enrichment(pm)), as_of)
+
+
+class _Reread:
+    """A source's clients, read again from the source each time they are iterated (the
+    profile's layers), enriched as they will be when decided."""
+
+    def __init__(self, engine: Any, source: Any, as_of: dt.date, enrich: Any) -> None:
+        self.engine, self.source, self.as_of, self.enrich = engine, source, as_of, enrich
+
+    def __iter__(self) -> Iterator[Any]:
+        """The source's clients, read anew."""
+        records = self.source.clients(self.as_of, self.engine.pack.inputs)
+        if self.enrich is not None:
+            records = self.enrich.all(records, self.as_of, {})
+        return iter(records)
+
+
+def print_health(engine: Any, profile: Profile, source: Any) -> None:
+    """The base's data health on stderr, before anything is decided: per declared fact,
+    the share of clients that have it, its min, median and max, the rules that need it,
+    and a loud warning for a fact that no client has."""
+    origin = getattr(source, "fact_origin", None)
+    for line in data_health(engine.pack, profile, origin).lines():
+        if line.startswith("WARNING"):
+            click.secho(line, fg="yellow", err=True)
+        else:
+            click.echo(line, err=True)
 
 
 def _guarded(job: Job, log: DecisionLog, run_id: str, resume: str) -> RunSummary:
@@ -519,9 +568,14 @@ def out_dir(log_url: str) -> str:
 
 
 def _sample(
-    size: int, mapping: Path | None, day: dt.date | None, out: str | None
+    size: int,
+    mapping: Path | None,
+    day: dt.date | None,
+    out: str | None,
+    profile: str = "full",
 ) -> tuple[str, Path, dt.date, str]:
-    """The sample CRM, created on first use, with its mapping, date and log beside it."""
+    """The sample CRM, created on first use, with the mapping of its profile, date and log
+    beside it (a log per profile, so a run's changes compare like with like)."""
     from tierwise.adapters.sample_crm import SAMPLE_END, generate
 
     crm = SAMPLE_DIR / "crm.db"
@@ -530,8 +584,9 @@ def _sample(
         partial = crm.with_name(crm.name + ".partial")
         generate(partial, clients=size)
         partial.replace(crm)  # an interrupted creation leaves no half-made CRM behind
-    log = out or SAMPLE_LOG
-    return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
+    name = "decisions.db" if profile == "full" else f"decisions-{profile}.db"
+    log = out or (SAMPLE_LOG if profile == "full" else f"sqlite:///{SAMPLE_DIR / name}")
+    return f"sqlite:///{crm}", mapping or _sample_mapping(profile), day or SAMPLE_END, log
 
 
 def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: Any) -> RunSummary:
@@ -741,6 +796,7 @@ def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> It
 @MAPPING_OPTION
 @RULES_OPTION
 @AS_OF_OPTION
+@SAMPLE_PROFILE_OPTION
 @click.option(
     "--engine",
     "engine_choice",
@@ -762,6 +818,7 @@ def profile_command(
     mapping: Path | None,
     rules: Path | None,
     as_of: dt.datetime | None,
+    sample_profile: str,
     engine_choice: str,
     target: Any,
 ) -> None:
@@ -772,11 +829,13 @@ def profile_command(
     """
     rules = rules or default_rules()
     engine = load_engine(rules)
-    request = _request(source, mapping, rules, None, as_of, engine_choice, 10_000)
+    request = _request(source, mapping, rules, None, as_of, engine_choice, 10_000, sample_profile)
     job = _prepare(engine, request, get_plugin_manager(), 1000)
-    job.source.close()
     profile = job.profile
-    target.write(json.dumps(profile.to_json(), indent=2) + "\n")
+    health = data_health(engine.pack, profile, getattr(job.source, "fact_origin", None))
+    job.source.close()
+    print_health(engine, profile, job.source)
+    target.write(json.dumps({**profile.to_json(), "health": health.to_json()}, indent=2) + "\n")
     say(
         f"profile {profile.digest} of {_shown(request.source)} as of {request.as_of}: "
         f"{profile.clients:,} clients, {profile.skipped:,} unreadable",

@@ -114,20 +114,75 @@ def test_observed_days() -> None:
     [
         ((None, None, None, None), "prospect"),
         ((None, 10, 500, 100), "prospect"),
-        ((3.0, 400, 500, 500), "lapsed"),
-        ((0.5, 20, 500, 0), "new"),
-        ((3.0, 20, 1200, 1000), "growing"),
-        ((3.0, 20, 1000, 0), "growing"),
-        ((3.0, 20, 1199, 1000), "mature"),
-        ((3.0, 20, 0, 0), "mature"),
-        ((3.0, 20, 800, 1000), "declining"),
-        ((3.0, 20, 801, 1000), "mature"),
-        ((3.0, None, 800, 1000), None),
-        ((3.0, 20, None, 1000), None),
+        ((1100, 400, 500, 500), "lapsed"),
+        ((1100, 365, 500, 500), "lapsed"),  # outside the window (as_of - 365, as_of]
+        ((1100, 364, 500, 500), "mature"),
+        ((200, 20, 500, 0), "new"),
+        ((729, 20, 1200, 100), "new"),  # the year before the last not fully observed
+        ((730, 20, 1200, 1000), "growing"),
+        ((1100, 20, 1000, 0), "growing"),
+        ((1100, 20, 1199, 1000), "mature"),
+        ((1100, 20, 0, 0), "mature"),
+        ((1100, 20, 800, 1000), "declining"),
+        ((1100, 20, 801, 1000), "mature"),
+        ((1100, None, 800, 1000), None),
+        ((1100, 20, None, 1000), None),
     ],
 )
 def test_lifecycle(args: tuple[Any, ...], stage: str | None) -> None:
     assert f.lifecycle(*args) == stage
+
+
+def test_yearly_purchases() -> None:
+    # a client of more than a year: the purchases of the 12-month window
+    assert f.yearly_purchases(6, dt.date(2024, 1, 1), as_of=AS_OF) == 6
+    # one purchase is never a frequent buyer, however recent
+    assert f.yearly_purchases(1, dt.date(2025, 12, 31), as_of=AS_OF) == 0
+    # a young client: repeats per year over at least 90 days; 2 repeats in 30 days
+    assert f.yearly_purchases(3, dt.date(2025, 12, 2), as_of=AS_OF) == pytest.approx(
+        2 * 365.25 / 90
+    )
+    assert f.yearly_purchases(3, dt.date(2025, 7, 1), as_of=AS_OF) == pytest.approx(
+        2 * 365.25 / 184
+    )
+    with pytest.raises(ValueError, match="negative"):
+        f.yearly_purchases(-1, dt.date(2025, 2, 1), as_of=AS_OF)
+    with pytest.raises(ValueError, match="after the evaluation date"):
+        f.yearly_purchases(1, dt.date(2026, 2, 1), as_of=AS_OF)
+
+
+def test_rfm_band_gives_no_purchase_its_own_band_and_ties_the_lowest() -> None:
+    cuts = (1.0, 1.0, 1.0, 2.0)  # most buyers bought once
+    assert [f.rfm_band(v, cuts) for v in (0, 1, 2, 3, 9)] == [0, 1, 4, 5, 5]
+    with pytest.raises(ValueError, match="ascending"):
+        f.rfm_band(1, (2.0, 1.0))
+
+
+MODEL = (0.6, 128.0, 0.8, 2.5)
+
+
+def test_bg_nbd_functions_by_hand() -> None:
+    # 11 purchases (x = 10 repeats), the last 1065 days after the first, 1096 days ago
+    odds = 0.8 / 11.5 * (1224 / 1193) ** 10.6
+    assert f.bg_nbd_active(11, 1065, 1096, MODEL) == pytest.approx(1 / (1 + odds))
+    assert f.bg_nbd_active(1, 0, 400, MODEL) == 1  # one purchase: cannot have left yet
+    # long silence after frequent buying: probably gone
+    assert f.bg_nbd_active(11, 300, 1096, MODEL) < 0.01
+    assert f.bg_nbd_rate(11, 1096, MODEL) == pytest.approx(10.6 / 1224 * 365.25)
+    rate = 10.6 / 1224 * 365.25
+    assert f.bg_nbd_retention(11, 1096, MODEL) == pytest.approx((1 + rate / 13.3) ** -0.8)
+    with pytest.raises(ValueError, match="4 positive numbers"):
+        f.bg_nbd_rate(1, 10, (1.0, 2.0))
+    with pytest.raises(ValueError, match="not a purchase history"):
+        f.bg_nbd_active(3, 500, 100, MODEL)
+    with pytest.raises(ValueError, match="at least one purchase"):
+        f.bg_nbd_rate(0, 100, MODEL)
+
+
+def test_coalesce() -> None:
+    from tierwise.stdlib.general import coalesce
+
+    assert coalesce(None, 0.3) == 0.3 and coalesce(0.2, 0.3) == 0.2 and coalesce(None, None) is None
 
 
 # -- through the engine: nulls and errors ---------------------------------------------------
@@ -222,16 +277,37 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("rank", (-1, tuple(float(c) for c in range(0, 990, 10)))),
     ("rank", (10**6, tuple(float(c) for c in range(0, 990, 10)))),
     ("lifecycle", (None, None, None, None)),
-    ("lifecycle", (3.0, 400, 500, 500)),
-    ("lifecycle", (0.5, 20, 500, 0)),
-    ("lifecycle", (3.0, 20, 1200, 1000)),
-    ("lifecycle", (3.0, 20, 1199.5, 1000)),
-    ("lifecycle", (3.0, 20, 800, 1000)),
-    ("lifecycle", (3.0, 20, 0, 0)),
-    ("lifecycle", (3.0, None, 800, 1000)),
+    ("lifecycle", (1100, 400, 500, 500)),
+    ("lifecycle", (1100, 365, 500, 500)),
+    ("lifecycle", (200, 20, 500, 0)),
+    ("lifecycle", (729, 20, 1200, 1000)),
+    ("lifecycle", (1100, 20, 1200, 1000)),
+    ("lifecycle", (1100, 20, 1199.5, 1000)),
+    ("lifecycle", (1100, 20, 800, 1000)),
+    ("lifecycle", (1100, 20, 0, 0)),
+    ("lifecycle", (1100, None, 800, 1000)),
+    ("yearly_purchases", (6, D(2024, 1, 1))),
+    ("yearly_purchases", (1, D(2025, 12, 31))),
+    ("yearly_purchases", (3, D(2025, 12, 2))),
+    ("yearly_purchases", (3, D(2026, 2, 1))),
+    ("rfm_band", (0, (1.0, 1.0, 1.0, 2.0))),
+    ("rfm_band", (1, (1.0, 1.0, 1.0, 2.0))),
+    ("rfm_band", (2.5, (1.0, 1.0, 1.0, 2.0))),
+    ("bg_nbd_active", (11, 1065, 1096, MODEL)),
+    ("bg_nbd_active", (1, 0, 400, MODEL)),
+    ("bg_nbd_active", (11, 300, 1096, MODEL)),
+    ("bg_nbd_active", (901, 0, 5000, MODEL)),  # odds beyond e^700: 0
+    ("bg_nbd_active", (3, 500, 100, MODEL)),
+    ("bg_nbd_active", (0, 0, 100, MODEL)),
+    ("bg_nbd_active", (2, 10, 20, (1.0, 2.0))),
+    ("bg_nbd_rate", (11, 1096, MODEL)),
+    ("bg_nbd_rate", (0, 1096, MODEL)),
+    ("bg_nbd_retention", (11, 1096, MODEL)),
+    ("bg_nbd_retention", (1, 30, MODEL)),
     ("satisfaction_trend", (3.5, 4.25)),
 ]
 PARAM_TYPES = {"number": sa.Double(), "integer": sa.Integer(), "date": sa.Date()}
+FUNCTIONS_UNDER_TEST = [*f.CRM_FUNCTIONS, function_registry()["coalesce"]]
 
 
 def _python(name: str, args: tuple[Any, ...]) -> Any:
@@ -305,14 +381,26 @@ STRATEGIES = {
     .map(sorted)
     .map(tuple),
 }
+MODELS = st.tuples(*(st.floats(0.05, 400).map(lambda x: round(x, 3)) for _ in range(4))) | st.just(
+    MODEL
+)
+"""Purchase models: four positive parameters (the bg_nbd_* functions' last argument)."""
 
 
-@pytest.mark.parametrize("name", [fn.name for fn in f.CRM_FUNCTIONS])
+@pytest.mark.parametrize("name", [fn.name for fn in FUNCTIONS_UNDER_TEST])
 def test_sql_form_equals_python_on_random_arguments(conn: sa.Connection, name: str) -> None:
     params = function_registry()[name].params
     rates = name.startswith("lifetime_value")  # retention and discount near their limits
+    model = name.startswith("bg_nbd")
     args = st.tuples(
-        *(RATES if rates and i in (1, 2) else STRATEGIES[p] for i, p in enumerate(params))
+        *(
+            RATES
+            if rates and i in (1, 2)
+            else MODELS
+            if model and p == "numbers"
+            else STRATEGIES[p]
+            for i, p in enumerate(params)
+        )
     )
 
     @settings(max_examples=25, deadline=None, database=None)

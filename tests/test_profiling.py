@@ -151,7 +151,8 @@ def test_facts_derived_from_the_profile_are_unknown_without_its_values(engine: E
         ("  s: {cut_points: revenue}\n", "groups: goes with cut_points"),
         ("  s: {mean: revenue, share: orders >= 1}\n", "exactly one of cut_points, mean, share"),
         ("  s: {mean: first_order}\n", "mean needs a number, but s reads a date"),
-        ("  s: {mean: score}\n", "reads score, which need(s) the profile itself"),
+        ("  s: {bg_nbd: revenue}\n", "bg_nbd needs a list of three values"),
+        ("  s: {bg_nbd: '[orders, first_order, revenue]'}\n", "bg_nbd needs numbers, got a date"),
         ("  s: {share: revenue}\n", "a condition must be true or false"),
     ],
 )
@@ -169,3 +170,74 @@ def test_a_broken_statistic_is_an_error_at_its_place(
         Engine.from_path(tmp_path)
     assert any(message in str(e) for e in caught.value.errors), caught.value
     assert all(e.pos.file.endswith("facts.yaml") for e in caught.value.errors)
+
+
+LAYERED = """\
+facts: layered
+inputs:
+  revenue: {type: number, min: 0}
+derive:
+  share_of_mean: revenue / revenue_mean
+  rank_of_share: band(share_of_mean, share_cuts)
+profile:
+  revenue_mean: {mean: revenue}
+  share_cuts: {cut_points: share_of_mean, groups: 4}
+"""
+
+
+def test_a_statistic_may_read_facts_that_need_other_statistics(tmp_path: Path) -> None:
+    """Layers: share_cuts reads share_of_mean, which reads revenue_mean; the profile is
+    computed layer by layer, from a list or from an iterator alike, and every derived fact
+    is counted, with its min, median and max."""
+    (tmp_path / "facts.yaml").write_text(LAYERED)
+    engine = Engine.from_path(tmp_path)
+    clients = [{"revenue": float(v)} for v in (1, 2, 3, 4, 5, 6, 7, 8)] + [{}]
+    profile = engine.profile(clients, AS_OF)
+    assert profile.values["revenue_mean"] == 4.5
+    assert profile.values["share_cuts"] == cut_points(sorted(v / 4.5 for v in range(1, 9)), 4)
+    assert profile.to_json() == engine.profile(iter(clients), AS_OF).to_json()
+    assert profile.present == {"revenue": 8, "share_of_mean": 8, "rank_of_share": 8}
+    assert profile.spread["revenue"].to_json() == {"min": 1, "median": 4, "max": 8}
+    assert profile.spread["rank_of_share"].to_json() == {"min": 1, "median": 2, "max": 4}
+    facts, _ = engine.derive({"revenue": 9.0}, AS_OF, profile=profile)
+    assert facts["rank_of_share"] == 4
+
+
+def test_dates_spread_as_iso_text_and_a_profile_round_trips(engine: Engine) -> None:
+    profile = engine.profile(_clients(40), AS_OF)
+    spread = profile.spread["first_order"].to_json()
+    assert all(isinstance(v, str) and dt.date.fromisoformat(v) for v in spread.values())
+    assert (
+        Profile.from_json(json.loads(json.dumps(profile.to_json()))).to_json() == profile.to_json()
+    )
+
+
+def test_the_purchase_model_from_grouped_rows_is_the_per_client_one() -> None:
+    """What the SQL side hands in (GROUP BY the three values, with counts) gives the same
+    statistic as the per-client pass; rows that are no history count for nothing."""
+    from tierwise.profile import bg_nbd_of_counts
+
+    rng = random.Random(5)
+    clients = []
+    for _ in range(400):
+        age = rng.randrange(30, 2000)
+        repeats = rng.choice([0, 0, 0, 1, 2, 5])
+        span = 0 if repeats == 0 else rng.randrange(0, age)
+        clients.append({"n": repeats + 1, "span": span, "age": age})
+    pack_text = (
+        "facts: m\ninputs: {n: integer, span: integer, age: integer}\n"
+        "profile:\n  model: {bg_nbd: '[n - 1, span, age]', where: n >= 1}\n"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "m.yaml").write_text(pack_text)
+        engine = Engine.from_path(tmp)
+        model = engine.profile(clients, AS_OF).values["model"]
+    counts: dict[tuple[int, int, int], int] = {}
+    for c in clients:
+        key = (c["n"] - 1, c["span"], c["age"])
+        counts[key] = counts.get(key, 0) + 1
+    rows = [(*k, n) for k, n in counts.items()] + [(-1, 0, 10, 3), (2, 50, 10, 1), (None, 1, 2, 1)]
+    assert bg_nbd_of_counts(rows) == model
+    assert len(model) == 4 and all(v > 0 for v in model)

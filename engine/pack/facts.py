@@ -2,8 +2,9 @@
 the whole base that facts files declare, typed and ordered once for the whole pack.
 
 A facts file starts with `facts: <name>`. Its derived facts may read inputs, each other and
-the base statistics of `profile:`; a statistic reads inputs and derived facts that do not
-need the profile themselves, so the profile is computed in one pass over the base.
+the base statistics of `profile:`; a statistic may read facts that need other statistics
+(the CLV percentiles read the CLV, which reads the purchase model), so the profile is
+computed in layers (tierwise.runtime.profile), one pass over the base per layer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from tierwise.errors import ErrorSink, Pos
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.expr import Node, names
+from tierwise.lang.expr import ListLit, Node, names, render
 from tierwise.lang.parse import ParseError, parse_expression
 from tierwise.lang.typecheck import TypeChecker
 from tierwise.lang.types import NUMBER, NUMBERS, FactType
@@ -23,7 +24,7 @@ from tierwise.pack.ir import Derived, FactTest, ProfileStat
 from tierwise.pack.load import Document
 from tierwise.pack.schema import DeriveSpec, FactsFile, ProfileSpec
 
-STAT_KINDS = ("cut_points", "mean", "share")
+STAT_KINDS = ("cut_points", "mean", "share", "bg_nbd")
 
 
 @dataclass
@@ -78,7 +79,7 @@ class FactsFileBuilder:
             self.sink.add(
                 self.doc.key_pos(path),
                 "wrong value type",
-                f"statistic {name!r} needs exactly one of cut_points, mean, share"
+                f"statistic {name!r} needs exactly one of {', '.join(STAT_KINDS)}"
                 + (f" (it has {', '.join(given)})" if given else ""),
                 "{cut_points: revenue_12m, groups: 5}, {mean: orders_total} or "
                 "{share: orders_total >= 2, where: orders_total >= 1}",
@@ -200,7 +201,7 @@ def build_shared(
         item = items[name]
         reads_profile = [n for n in item.reads if n in needs_profile]
         if item.stat is not None:
-            stat = _typed_stat(item, env, functions, sink, reads_profile)
+            stat = _typed_stat(item, env, functions, sink)
             if stat is not None:
                 stats.append(stat)
             needs_profile.add(name)
@@ -240,27 +241,17 @@ def build_shared(
 
 
 def _typed_stat(
-    item: _Parsed,
-    env: Mapping[str, FactType],
-    functions: FunctionRegistry,
-    sink: ErrorSink,
-    reads_profile: list[str],
+    item: _Parsed, env: Mapping[str, FactType], functions: FunctionRegistry, sink: ErrorSink
 ) -> ProfileStat | None:
     assert item.stat is not None
     if item.expr is None:
         return None
     kind = next(k for k in STAT_KINDS if getattr(item.stat, k) is not None)
     checker = TypeChecker(env, functions, sink)
-    if reads_profile:
-        sink.add(
-            _where(item),
-            "profile order",
-            f"statistic {item.name!r} reads {', '.join(reads_profile)}, which need(s) the "
-            "profile itself",
-            "a statistic reads inputs and derived facts computed without the profile",
-        )
     if kind == "share":
         checker.condition(item.expr)
+    elif kind == "bg_nbd":
+        _check_history(item, checker, sink)
     else:
         t = checker.infer(item.expr)
         if t is not None and not t.numeric:
@@ -276,6 +267,7 @@ def _typed_stat(
         "cut_points": NUMBERS,
         "mean": NUMBER,
         "share": FactType("number", minimum=0, maximum=1),
+        "bg_nbd": NUMBERS,
     }[kind]
     text = getattr(item.stat, kind) + (f" where {item.stat.where}" if item.stat.where else "")
     return ProfileStat(
@@ -289,6 +281,25 @@ def _typed_stat(
         f"{kind}({text}" + (f", {item.stat.groups} groups)" if item.stat.groups else ")"),
         item.description,
     )
+
+
+def _check_history(item: _Parsed, checker: TypeChecker, sink: ErrorSink) -> None:
+    """A `bg_nbd` statistic reads a list of three numbers: repeat purchases, days from the
+    first to the last purchase, days since the first purchase."""
+    assert item.expr is not None
+    if not isinstance(item.expr, ListLit) or len(item.expr.items) != 3:
+        sink.add(
+            item.expr.pos,
+            "wrong value type",
+            f"bg_nbd needs a list of three values, but {item.name} reads {render(item.expr)!r}",
+            "[orders_total - 1, days_between(first_purchase_at, last_purchase_at), "
+            "recency(first_purchase_at)]",
+        )
+        return
+    for part in item.expr.items:
+        t = checker.infer(part)
+        if t is not None and not t.numeric:
+            sink.add(part.pos, "type mismatch", f"bg_nbd needs numbers, got {_article(str(t))}")
 
 
 def _where(item: _Parsed) -> Pos:

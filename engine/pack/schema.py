@@ -51,13 +51,16 @@ class DeriveSpec(_Strict):
 
 class ProfileSpec(_Strict):
     """A statistic of the whole client base, computed once per run: the cut points of
-    `groups` equal groups of a value, the mean of a value, or the share of clients for whom
-    a condition holds; `where` limits the clients it is computed over."""
+    `groups` equal groups of a value, the mean of a value, the share of clients for whom
+    a condition holds, or the base's repeat-purchase model (`bg_nbd` over each client's
+    [repeat purchases, days from first to last purchase, days since the first]); `where`
+    limits the clients it is computed over."""
 
     cut_points: str | None = None
     groups: int | None = Field(default=None, ge=2, le=1000)
     mean: str | None = None
     share: str | None = None
+    bg_nbd: str | None = None
     where: str | None = None
     description: str | None = None
 

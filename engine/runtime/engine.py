@@ -23,7 +23,7 @@ from tierwise.runtime.explain import RuleExplainer
 from tierwise.runtime.facts import DomainCheck, FactValidator, UnreadableClient, domain_check
 from tierwise.runtime.match import Match, Matcher, MatchError
 from tierwise.runtime.memo import MEMO_LIMIT, REVIEW, Key, Memos
-from tierwise.runtime.profile import Profiler
+from tierwise.runtime.profile import profile_base
 from tierwise.runtime.resolve import Resolved, resolve
 from tierwise.stdlib import standard_functions
 
@@ -134,20 +134,18 @@ class Engine:
     def profile(
         self, clients: Iterable[Mapping[str, Any] | UnreadableClient], as_of: dt.date
     ) -> Profile:
-        """The pack's statistics of `clients` (one streaming pass), as the decisions will
-        read them: each client's inputs validated and its facts derived first; a client
-        whose facts cannot be read or derived is counted as skipped."""
-        profiler = Profiler(self.pack, as_of)
-        for facts in clients:
-            working = self._facts(facts, as_of, None, None) if isinstance(facts, Mapping) else None
-            if working is None:
-                profiler.skip()
-                continue
-            try:
-                profiler.add(working)
-            except EvaluationError:
-                profiler.skip()
-        return profiler.result()
+        """The pack's statistics of `clients` (a pass per layer of statistics, see
+        tierwise.runtime.profile), as the decisions will read them: each client's inputs
+        validated and its facts derived first; a client whose facts cannot be read or
+        derived is counted as skipped."""
+        return profile_base(
+            self.pack,
+            clients,
+            as_of,
+            lambda record, stats: (
+                self._facts(record, as_of, stats, None) if isinstance(record, Mapping) else None
+            ),
+        )
 
     def derive(
         self, facts: Mapping[str, Any], as_of: dt.date, *, profile: Profile | None = None
@@ -182,7 +180,7 @@ class Engine:
         self,
         facts: Mapping[str, Any],
         as_of: dt.date,
-        stats: dict[str, Any] | None,
+        stats: Mapping[str, Any] | None,
         pinned: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
         """Validated and derived facts for the profile step (stats None: only the derived
@@ -191,12 +189,14 @@ class Engine:
         if errors:
             return None
         working[AS_OF_KEY] = as_of
+        if stats:
+            working.update(stats)
         return None if self._derive(working, stats, pinned) else working
 
     def _derive(
         self,
         working: dict[str, Any],
-        stats: dict[str, Any] | None,
+        stats: Mapping[str, Any] | None,
         pinned: Mapping[str, Any] | None,
     ) -> list[FactError]:
         """Computes the shared derived facts into `working` (a pinned one is taken as

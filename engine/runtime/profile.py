@@ -1,9 +1,18 @@
-"""The profile step on the per-client path: one streaming pass over the base that derives
-each client's facts as the decisions will see them (validated inputs, then the derived facts
-that do not need the profile) and accumulates the pack's statistics and data health.
+"""The profile step on the per-client path: passes over the base that derive each client's
+facts as the decisions will see them (validated inputs, then derived facts) and accumulate
+the pack's statistics and data health (which clients have each fact, its min, median and
+max).
 
-Memory: the values of each cut-points statistic (8 bytes a client); everything else is a
-running count or sum.
+Statistics come in layers: layer 0 reads facts that need no statistic; layer k reads facts
+that need statistics of layers below k (the CLV percentiles read the CLV, which reads the
+purchase model). Pass k computes layer k with the layers below known, and counts the facts
+that became computable; one more pass counts the facts that read the last layer. A base
+given as an iterator is kept in memory for the passes after the first; anything that can
+be iterated again (a list, a source's reader) is read again instead.
+
+Memory: the values of each cut-points statistic, and of each numeric or date fact for its
+median (8 bytes a client each); a count per distinct purchase history for a `bg_nbd`
+statistic; everything else is a running count or sum.
 """
 
 from __future__ import annotations
@@ -11,54 +20,160 @@ from __future__ import annotations
 import datetime as dt
 import math
 from array import array
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from tierwise.lang.expr import names
+from tierwise.lang.types import FactType
 from tierwise.pack.ir import Pack, ProfileStat
-from tierwise.profile import Profile, cut_points, mean, share
-from tierwise.runtime.evaluate import Evaluator, compile_expr
+from tierwise.profile import (
+    Profile,
+    Spread,
+    bg_nbd,
+    cut_points,
+    mean,
+    median,
+    purchase_history,
+    share,
+)
+from tierwise.runtime.evaluate import EvaluationError, Evaluator, compile_expr
+from tierwise.stdlib.general import day_number
+
+SPREAD_KINDS = ("number", "integer", "date", "datetime")
+"""Facts of these kinds get a min, median and max in the profile."""
 
 
-class Profiler:
-    """Accumulates one pack's statistics and fact presence, one client's facts at a time."""
+FactsOf = Callable[[Any, Mapping[str, Any] | None], dict[str, Any] | None]
+"""A client's validated and derived facts, given the statistics known so far (None: none
+yet, so facts that need the profile are left out); None for a client that is invalid."""
 
-    def __init__(self, pack: Pack, as_of: dt.date) -> None:
-        self.pack = pack
-        self.as_of = as_of
+
+def profile_base(pack: Pack, clients: Iterable[Any], as_of: dt.date, facts_of: FactsOf) -> Profile:
+    """The profile of `clients`: every statistic of `pack`, layer by layer, and the data
+    health of every fact (tierwise.profile's definitions)."""
+    plan = _Plan(pack)
+    records = clients if plan.passes == 1 or iter(clients) is not clients else list(clients)
+    counts = _Counts(pack)
+    raw: dict[str, Any] = {}
+    known: dict[str, Any] | None = None
+    for layer in range(plan.passes):
+        stats = [_Accumulator(s, pack) for s in plan.stats[layer]]
+        facts = plan.facts[layer]
+        for record in records:
+            working = facts_of(record, known)
+            if working is None:
+                counts.skipped += layer == 0
+                continue
+            try:
+                parts = [stat.read(working) for stat in stats]
+            except EvaluationError:
+                counts.skipped += layer == 0
+                continue
+            counts.clients += layer == 0
+            counts.add(facts, working)
+            for stat, part in zip(stats, parts, strict=True):
+                stat.take(part)
+        raw.update({s.stat.name: s.value() for s in stats})
+        known = Profile(raw, {}).working_values(pack)
+    return Profile(
+        {s.name: raw.get(s.name) for s in pack.profile},
+        {s.name: s.text for s in pack.profile},
+        as_of,
+        counts.clients,
+        counts.skipped,
+        counts.present,
+        {name: s.result() for name, s in counts.spreads.items() if s.values},
+    )
+
+
+class _Plan:
+    """Which statistics each pass computes, and which facts it counts: a fact is counted in
+    the pass after the last layer of statistics it needs (inputs in the first)."""
+
+    def __init__(self, pack: Pack) -> None:
+        reads = {d.name: names(d.expr) for d in pack.derived}
+        stat_reads = {
+            s.name: names(s.expr) + ([] if s.where is None else names(s.where))
+            for s in pack.profile
+        }
+        level: dict[str, int] = {}  # -1: needs no statistic; k: needs layers up to k
+
+        def need(name: str) -> int:
+            """The layer of statistics `name` needs (-1: none), through what it reads."""
+            if name not in level:
+                level[name] = -1  # a cycle is a load error already
+                if name in stat_reads:
+                    level[name] = 1 + max([-1, *(need(n) for n in stat_reads[name])])
+                elif name in reads:
+                    level[name] = max([-1, *(need(n) for n in reads[name])])
+            return level[name]
+
+        layer = {s.name: need(s.name) for s in pack.profile}
+        fact_need = {d.name: need(d.name) for d in pack.derived}
+        self.passes = max(
+            [1, *(v + 1 for v in layer.values()), *(v + 2 for v in fact_need.values())]
+        )
+        self.stats = [[s for s in pack.profile if layer[s.name] == k] for k in range(self.passes)]
+        self.facts = [
+            [*pack.inputs, *(n for n, v in fact_need.items() if v == -1)]
+            if k == 0
+            else [n for n, v in fact_need.items() if v == k - 1]
+            for k in range(self.passes)
+        ]
+
+
+class _Counts:
+    """Clients counted and skipped, and per fact the clients that have it and its spread."""
+
+    def __init__(self, pack: Pack) -> None:
         self.clients = 0
         self.skipped = 0
-        self.present: dict[str, int] = dict.fromkeys(
-            [*pack.inputs, *(d.name for d in pack.derived if not d.needs_profile)], 0
-        )
-        """Clients with a value, per input and derived fact that needs no profile (the
-        others are not computed in this pass)."""
-        self._stats = [_Accumulator(s, pack) for s in pack.profile]
+        types = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
+        self.present: dict[str, int] = dict.fromkeys(types, 0)
+        self.spreads = {name: _Spread(t) for name, t in types.items() if t.kind in SPREAD_KINDS}
 
-    def add(self, facts: Mapping[str, Any]) -> None:
-        """Count one client whose facts were read and derived (without the profile); raises
-        EvaluationError, counting nothing, when a statistic's expression fails for it."""
-        parts = [stat.read(facts) for stat in self._stats]
-        self.clients += 1
-        present = self.present
-        for name in present:
-            if facts.get(name) is not None:
+    def add(self, facts: list[str], working: Mapping[str, Any]) -> None:
+        """Count the values `working` has of `facts`."""
+        present, spreads = self.present, self.spreads
+        for name in facts:
+            value = working.get(name)
+            if value is not None:
                 present[name] += 1
-        for stat, part in zip(self._stats, parts, strict=True):
-            stat.take(part)
+                spread = spreads.get(name)
+                if spread is not None:
+                    spread.take(value)
 
-    def skip(self) -> None:
-        """Count a client whose facts could not be read (it is an error in the run)."""
-        self.skipped += 1
 
-    def result(self) -> Profile:
-        return Profile(
-            {s.stat.name: s.value() for s in self._stats},
-            {s.stat.name: s.stat.text for s in self._stats},
-            self.as_of,
-            self.clients,
-            self.skipped,
-            self.present,
-        )
+class _Spread:
+    """One fact's values (numbers, or day numbers for dates), for its min, median and max."""
+
+    def __init__(self, t: FactType) -> None:
+        self.dates = t.kind in ("date", "datetime")
+        self.values = array("d")
+
+    def take(self, value: Any) -> None:
+        """Keep one client's value (a date by its day number)."""
+        if self.dates:
+            if isinstance(value, dt.date):
+                self.values.append(day_number(value))
+        elif (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            self.values.append(value)
+
+    def result(self) -> Spread:
+        """The min, median (lower, by nearest rank) and max."""
+        ordered = sorted(self.values)
+        low, mid, high = ordered[0], median(ordered), ordered[-1]
+        if self.dates:
+            return Spread(*(dt.date.fromordinal(int(v)).isoformat() for v in (low, mid, high)))
+        return Spread(*(_plain(v) for v in (low, mid, high)))
+
+
+def _plain(v: float) -> float | int:
+    """A whole number as an int (JSON without .0), any other as it is."""
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
 
 
 class _Accumulator:
@@ -71,6 +186,7 @@ class _Accumulator:
             None if stat.where is None else compile_expr(stat.where, pack.functions)
         )
         self.values = array("d")
+        self.histories: Counter[tuple[int, int, int]] = Counter()
         self.true = 0
         self.known = 0
 
@@ -85,6 +201,10 @@ class _Accumulator:
             if v is not None:
                 self.known += 1
                 self.true += v is True
+        elif self.stat.kind == "bg_nbd":
+            history = purchase_history(v)
+            if history is not None:
+                self.histories[history] += 1
         elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             self.values.append(v)
 
@@ -93,6 +213,8 @@ class _Accumulator:
             return share(self.true, self.known)
         if self.stat.kind == "mean":
             return mean(self.values)
+        if self.stat.kind == "bg_nbd":
+            return bg_nbd(self.histories)
         if not self.values:
             return None
         return cut_points(sorted(self.values), self.stat.groups or 2)

@@ -26,6 +26,12 @@ def days_between(start: dt.date, end: dt.date) -> int:
     return day_number(end) - day_number(start)
 
 
+def coalesce(value: float | None, otherwise: float | None) -> float | None:
+    """`value`, or `otherwise` when `value` is missing (SQL's COALESCE): for a fact that has
+    a better source and a fallback, e.g. coalesce(1 - churn_risk, bg_nbd_retention(...))."""
+    return value if value is not None else otherwise
+
+
 def standard(
     name: str,
     params: tuple[str, ...],
@@ -61,6 +67,7 @@ GENERAL_FUNCTIONS: tuple[Function, ...] = (
         "round", ("number",), "integer", round, "Round to the nearest integer (half to even)."
     ),
     standard("len", ("list",), "integer", len, "Number of items in a list."),
+    standard("coalesce", ("number", "number"), "number", coalesce, null_safe=True),
     standard(
         "lower", ("string",), "string", str.lower, "Lower-case text, for tests that ignore case."
     ),

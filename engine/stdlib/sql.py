@@ -17,8 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
 from tierwise.batch import dialects
-from tierwise.stdlib.crm import LAPSED_AFTER_DAYS, MIN_FREQUENCY_DAYS, NEW_FOR_YEARS, YEAR_DAYS
+from tierwise.stdlib.crm import (
+    COMPARED_AFTER_DAYS,
+    MIN_FREQUENCY_DAYS,
+    NEW_RATE_MIN_DAYS,
+    WINDOW_DAYS,
+    YEAR_DAYS,
+)
 from tierwise.stdlib.general import day_number
+from tierwise.stdlib.purchase_model import EXP_LIMIT, PurchaseModel
 
 Col = ColumnElement[Any]
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -61,6 +68,10 @@ def len_sql(xs: Col) -> Col:
 
 def lower_sql(x: Col) -> Col:
     return sa.func.lower(x)
+
+
+def coalesce_sql(value: Col, otherwise: Col) -> Col:
+    return sa.func.coalesce(value, otherwise)
 
 
 # -- value and profitability -------------------------------------------------------------
@@ -107,6 +118,17 @@ def purchase_frequency_sql(purchases: Col, since: Col, *, as_of: dt.date) -> Col
     )
 
 
+def yearly_purchases_sql(purchases: Col, first: Col, *, as_of: dt.date) -> Col:
+    age = days_since_sql(first, as_of=as_of)
+    repeats = sa.case((purchases > 1, purchases - 1), else_=0)
+    period = sa.case((age < NEW_RATE_MIN_DAYS, NEW_RATE_MIN_DAYS), else_=age)
+    return sa.case(
+        (sa.or_(purchases.is_(None), age.is_(None), purchases < 0, age < 0), sa.null()),
+        (age >= WINDOW_DAYS, _double(purchases)),
+        else_=_double(repeats) * _double(YEAR_DAYS) / _double(period),
+    )
+
+
 def observed_days_sql(since: Col, window: Col, *, as_of: dt.date) -> Col:
     days = days_since_sql(since, as_of=as_of)
     return sa.case(
@@ -149,14 +171,20 @@ def band_sql(value: Col, cuts: Sequence[float]) -> Col:
     return 1 + rank_sql(value, cuts)
 
 
+def rfm_band_sql(value: Col, cuts: Sequence[float]) -> Col:
+    return sa.case(
+        (value <= 0, sa.cast(sa.literal_column("0"), sa.BigInteger())), else_=band_sql(value, cuts)
+    )
+
+
 def lifecycle_sql(
-    tenure_years: Col, recency_days: Col, revenue_recent: Col, revenue_previous: Col
+    age_days: Col, recency_days: Col, revenue_recent: Col, revenue_previous: Col
 ) -> Col:
     return sa.case(
-        (tenure_years.is_(None), "prospect"),
+        (age_days.is_(None), "prospect"),
         (recency_days.is_(None), sa.null()),
-        (recency_days > LAPSED_AFTER_DAYS, "lapsed"),
-        (tenure_years < NEW_FOR_YEARS, "new"),
+        (recency_days >= WINDOW_DAYS, "lapsed"),
+        (age_days < COMPARED_AFTER_DAYS, "new"),
         (sa.or_(revenue_recent.is_(None), revenue_previous.is_(None)), sa.null()),
         (
             sa.and_(revenue_recent > revenue_previous, revenue_recent * 5 >= revenue_previous * 6),
@@ -172,3 +200,66 @@ def lifecycle_sql(
 
 def satisfaction_trend_sql(recent: Col, previous: Col) -> Col:
     return recent - previous
+
+
+# -- the base's repeat-purchase model, for one client -------------------------------------
+def _model(model: Sequence[float]) -> PurchaseModel | None:
+    """The run's purchase model (a constant of the query), or None when it is not one."""
+    try:
+        return PurchaseModel.of(model)
+    except (TypeError, ValueError):
+        return None
+
+
+def _const(x: float) -> Col:
+    """A double constant of the query, written exactly (repr), as rank_sql's edges are."""
+    return sa.cast(sa.literal_column(f"'{float(x)!r}'"), sa.Double())
+
+
+def bg_nbd_active_sql(purchases: Col, span_days: Col, age_days: Col, model: Sequence[float]) -> Col:
+    m = _model(model)
+    if m is None:
+        return sa.cast(sa.null(), sa.Double())
+    r, alpha, a, b = (_const(v) for v in m.as_list())
+    x = _double(purchases - 1)
+    z = sa.func.ln(a / (b + x - 1)) + (r + x) * (
+        sa.func.ln(alpha + _double(age_days)) - sa.func.ln(alpha + _double(span_days))
+    )
+    invalid = sa.or_(
+        purchases < 1,
+        span_days < 0,
+        age_days < span_days,
+        sa.and_(purchases == 1, span_days != 0),
+    )
+    missing = sa.or_(purchases.is_(None), span_days.is_(None), age_days.is_(None))
+    return sa.case(
+        (sa.or_(missing, invalid), sa.null()),
+        (purchases == 1, _double(1)),
+        (z >= EXP_LIMIT, _double(0)),
+        (z <= -EXP_LIMIT, _double(1)),
+        else_=_double(1) / (_double(1) + sa.func.exp(z)),
+    )
+
+
+def bg_nbd_rate_sql(purchases: Col, age_days: Col, model: Sequence[float]) -> Col:
+    m = _model(model)
+    if m is None:
+        return sa.cast(sa.null(), sa.Double())
+    return sa.case(
+        (sa.or_(purchases < 1, age_days < 0), sa.null()),
+        else_=(_const(m.r) + _double(purchases - 1))
+        / (_const(m.alpha) + _double(age_days))
+        * _double(YEAR_DAYS),
+    )
+
+
+def bg_nbd_retention_sql(purchases: Col, age_days: Col, model: Sequence[float]) -> Col:
+    m = _model(model)
+    if m is None:
+        return sa.cast(sa.null(), sa.Double())
+    rate = bg_nbd_rate_sql(purchases, age_days, model)
+    base = _double(1) + rate / (_const(m.a) + _const(m.b) + _double(purchases - 1))
+    return sa.case(
+        (_const(m.a) * sa.func.ln(base) >= EXP_LIMIT, _double(0)),
+        else_=sa.func.power(base, -_const(m.a)),
+    )

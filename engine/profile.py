@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.errors import TierwiseError
+from tierwise.lang.expr import names
 from tierwise.pack.ir import Pack, ProfileStat
 from tierwise.stdlib import purchase_model
 
@@ -230,3 +231,43 @@ def _value(stat: ProfileStat, value: Any) -> Any:
 
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+class ProfilePlan:
+    """Which statistics each pass of the profile step computes, and which facts it counts:
+    a fact is counted in the pass after the last layer of statistics it needs (inputs in
+    the first). `need`: derived fact -> the layer of statistics it needs (-1: none), so a
+    pass over layer k computes the facts whose need is below k. Every path's profile step
+    (per client, SQL) follows this one plan."""
+
+    def __init__(self, pack: Pack) -> None:
+        reads = {d.name: names(d.expr) for d in pack.derived}
+        stat_reads = {
+            s.name: names(s.expr) + ([] if s.where is None else names(s.where))
+            for s in pack.profile
+        }
+        level: dict[str, int] = {}  # -1: needs no statistic; k: needs layers up to k
+
+        def need(name: str) -> int:
+            """The layer of statistics `name` needs (-1: none), through what it reads."""
+            if name not in level:
+                level[name] = -1  # a cycle is a load error already
+                if name in stat_reads:
+                    level[name] = 1 + max([-1, *(need(n) for n in stat_reads[name])])
+                elif name in reads:
+                    level[name] = max([-1, *(need(n) for n in reads[name])])
+            return level[name]
+
+        layer = {s.name: need(s.name) for s in pack.profile}
+        fact_need = {d.name: need(d.name) for d in pack.derived}
+        self.need = fact_need
+        self.passes = max(
+            [1, *(v + 1 for v in layer.values()), *(v + 2 for v in fact_need.values())]
+        )
+        self.stats = [[s for s in pack.profile if layer[s.name] == k] for k in range(self.passes)]
+        self.facts = [
+            [*pack.inputs, *(n for n, v in fact_need.items() if v == -1)]
+            if k == 0
+            else [n for n, v in fact_need.items() if v == k - 1]
+            for k in range(self.passes)
+        ]

@@ -29,6 +29,7 @@ from tierwise.runtime.facts import UnreadableClient
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 MAPPING = ROOT / "adapters" / "sample_mapping.yaml"
+PURCHASE_LOG = ROOT / "adapters" / "sample_mapping_purchase_log.yaml"
 AS_OF = SAMPLE_END
 CLIENTS = 1500
 
@@ -57,8 +58,8 @@ def _logged(log: str) -> tuple[dict[tuple[str, str], tuple[Any, ...]], set[str]]
     return decisions, failed
 
 
-def _durable_run(engine: Engine, url: str, log: str) -> None:
-    source = open_sql(url, MAPPING)
+def _durable_run(engine: Engine, url: str, log: str, mapping: Path = MAPPING) -> None:
+    source = open_sql(url, mapping)
     try:
         profile = engine.profile(source.clients(AS_OF, engine.pack.inputs), AS_OF)
         run_job(engine, source, log, as_of=AS_OF, profile=profile, writeback=False)
@@ -66,8 +67,8 @@ def _durable_run(engine: Engine, url: str, log: str) -> None:
         source.close()
 
 
-def _sql_run(engine: Engine, url: str, log: str) -> None:
-    source = PushdownDecidedSource(BatchEngine(engine.pack), open_sql(url, MAPPING))
+def _sql_run(engine: Engine, url: str, log: str, mapping: Path = MAPPING) -> None:
+    source = PushdownDecidedSource(BatchEngine(engine.pack), open_sql(url, mapping))
     try:
         profile = source.profile(AS_OF)
         run_job(engine, source, log, as_of=AS_OF, profile=profile, writeback=False)
@@ -75,10 +76,10 @@ def _sql_run(engine: Engine, url: str, log: str) -> None:
         source.close()
 
 
-def _same(engine: Engine, url: str, tmp_path: Path, dirty: bool) -> None:
+def _same(engine: Engine, url: str, tmp_path: Path, dirty: bool, mapping: Path = MAPPING) -> None:
     durable, sql = f"sqlite:///{tmp_path / 'durable.db'}", f"sqlite:///{tmp_path / 'sql.db'}"
-    _durable_run(engine, url, durable)
-    _sql_run(engine, url, sql)
+    _durable_run(engine, url, durable, mapping)
+    _sql_run(engine, url, sql, mapping)
     (by_client, failed), (pushed, pushed_failed) = _logged(durable), _logged(sql)
     assert len(by_client) > CLIENTS * 3 and bool(failed) == dirty
     assert failed == pushed_failed
@@ -86,10 +87,11 @@ def _same(engine: Engine, url: str, tmp_path: Path, dirty: bool) -> None:
     assert not differing, f"{len(differing)} decisions differ, e.g. {differing[:3]}"
 
 
+@pytest.mark.parametrize("mapping", [MAPPING, PURCHASE_LOG], ids=["full", "purchase-log"])
 def test_sqlite_push_down_decides_the_sample_as_the_per_client_path(
-    engine: Engine, crm: Path, tmp_path: Path
+    engine: Engine, crm: Path, tmp_path: Path, mapping: Path
 ) -> None:
-    _same(engine, f"sqlite:///{crm}", tmp_path, dirty=True)
+    _same(engine, f"sqlite:///{crm}", tmp_path, dirty=True, mapping=mapping)
 
 
 def _into_postgresql(crm: Path, url: str) -> None:

@@ -22,8 +22,9 @@ from tierwise.batch import shared
 from tierwise.batch.dialects import Col, dialect_for, sql_type
 from tierwise.batch.expressions import PushdownError, SqlExpressions, Val
 from tierwise.batch.inputs import SourceColumn, validated_inputs
-from tierwise.lang.expr import Call, Exists, Name
+from tierwise.lang.expr import Call, Exists, ListLit, Name
 from tierwise.pack.ir import Decision, Pack, Rule
+from tierwise.profile import ProfilePlan
 
 ERRORS_COLUMN = "errors"
 STATUSES = ("decided", "default", "no_decision", "error")
@@ -137,11 +138,17 @@ class SqlCompiler:
         columns: Mapping[str, SourceColumn],
         as_of: dt.date,
         id_source: str = "client_id",
+        *,
+        layer: int = 0,
+        statistics: Mapping[str, Any] | None = None,
     ) -> sa.Select[Any]:
-        """One row per client for the profile step: `ok` (its facts were read and derived),
-        `p_<fact>` per input and derived fact that needs no profile, and `s_<statistic>` the
-        value each statistic counts for it (null where its `where` does not hold)."""
-        return _Query(self, as_of, None).profile_base(source, columns, id_source)
+        """One row per client for pass `layer` of the profile step (ProfilePlan), with the
+        `statistics` of the layers below: `ok` (its facts were read and derived), `p_<fact>`
+        per fact the pass counts, and `s_<statistic>` (a `bg_nbd` one: `s_<statistic>__<i>`
+        per value) what each statistic of the layer counts for it (null where its `where`
+        does not hold)."""
+        query = _Query(self, as_of, dict(statistics or {}))
+        return query.profile_base(source, columns, id_source, ProfilePlan(self.pack), layer)
 
 
 class _Query:
@@ -225,23 +232,31 @@ class _Query:
         }
 
     def profile_base(
-        self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
+        self,
+        source: sa.FromClause,
+        columns: Mapping[str, SourceColumn],
+        id_source: str,
+        plan: ProfilePlan,
+        layer: int,
     ) -> sa.Select[Any]:
-        """See SqlCompiler.profile_base: the facts computed without the profile, and what
-        each statistic reads of them."""
+        """See SqlCompiler.profile_base: the facts the statistics known so far allow, and
+        what each statistic of the layer reads of them."""
         pack = self.c.pack
         scope = self._inputs(source, columns, id_source)
-        before = [d for d in pack.derived if not d.needs_profile]
-        derived = shared.derive(self, before, scope)
+        computable = [d for d in pack.derived if plan.need[d.name] < layer]
+        derived = shared.derive(self, computable, scope)
         stats: dict[str, Col] = {}
         fails: list[Col] = []
-        for stat in pack.profile:
-            counted = self.expr.visit(stat.expr, scope)[0]
-            if stat.kind == "share":
-                counted = sa.case((counted, 1.0), (sa.not_(counted), 0.0))
-            if stat.where is not None:
-                counted = sa.case((self.expr.condition(stat.where, scope), counted))
-            stats[f"s_{stat.name}"] = counted
+        for stat in plan.stats[layer]:
+            items = stat.expr.items if isinstance(stat.expr, ListLit) else (stat.expr,)
+            for k, item in enumerate(items):
+                counted = self.expr.visit(item, scope)[0]
+                if stat.kind == "share":
+                    counted = sa.case((counted, 1.0), (sa.not_(counted), 0.0))
+                if stat.where is not None:
+                    counted = sa.case((self.expr.condition(stat.where, scope), counted))
+                label = f"s_{stat.name}__{k}" if stat.kind == "bg_nbd" else f"s_{stat.name}"
+                stats[label] = counted
             nodes = [stat.expr, *([stat.where] if stat.where is not None else [])]
             fails += [
                 self.fails(n, scope)
@@ -254,7 +269,7 @@ class _Query:
             ok = sa.and_(ok, self.col(derived).is_(None))
         if fails:
             ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
-        present = [*pack.inputs, *(d.name for d in before)]
+        present = plan.facts[layer]
         return sa.select(
             ok.label("ok"),
             *(self.col(scope[n].label).label(f"p_{n}") for n in present),

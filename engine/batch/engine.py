@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -448,9 +449,15 @@ class BatchEngine:
 
         source, columns = self._duckdb_source(con, relation, text_mode)
         compiler = self.compiler("duckdb")
-        base = compiler.profile_base(source, columns, as_of, self.id_field)
+
+        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
+            return compiler.profile_base(
+                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
+            )
+
         try:
-            return sql_profile.compute(lambda q: con.execute(q).fetchall(), compiler, base, as_of)
+            run = partial(sql_profile.fetched, con)
+            return sql_profile.compute(run, compiler, base, as_of)
         except duckdb.Error as e:
             raise BatchError(f"the profile step failed: {_first_line(e)}") from None
 
@@ -460,14 +467,16 @@ class BatchEngine:
         """The pack's statistics of a table (or a SELECT of facts) in a SQLite or PostgreSQL
         database, computed inside it."""
         engine, compiler, source, columns = self._database_source(url, table)
-        base = compiler.profile_base(source, columns, as_of, self.id_field)
+
+        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
+            return compiler.profile_base(
+                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
+            )
+
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
 
-            def run(sql: str) -> list[Any]:
-                cursor.execute(sql)
-                return list(cursor.fetchall()) if cursor.description else []
-
+            run = partial(sql_profile.fetched, cursor)
             try:
                 for statement in compiler.dialect.session:
                     cursor.execute(statement)

@@ -24,11 +24,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from tierwise.lang.expr import names
 from tierwise.lang.types import FactType
 from tierwise.pack.ir import Pack, ProfileStat
 from tierwise.profile import (
     Profile,
+    ProfilePlan,
     Spread,
     bg_nbd,
     cut_points,
@@ -52,7 +52,7 @@ yet, so facts that need the profile are left out); None for a client that is inv
 def profile_base(pack: Pack, clients: Iterable[Any], as_of: dt.date, facts_of: FactsOf) -> Profile:
     """The profile of `clients`: every statistic of `pack`, layer by layer, and the data
     health of every fact (tierwise.profile's definitions)."""
-    plan = _Plan(pack)
+    plan = ProfilePlan(pack)
     records = clients if plan.passes == 1 or iter(clients) is not clients else list(clients)
     counts = _Counts(pack)
     raw: dict[str, Any] = {}
@@ -85,42 +85,6 @@ def profile_base(pack: Pack, clients: Iterable[Any], as_of: dt.date, facts_of: F
         counts.present,
         {name: s.result() for name, s in counts.spreads.items() if s.values},
     )
-
-
-class _Plan:
-    """Which statistics each pass computes, and which facts it counts: a fact is counted in
-    the pass after the last layer of statistics it needs (inputs in the first)."""
-
-    def __init__(self, pack: Pack) -> None:
-        reads = {d.name: names(d.expr) for d in pack.derived}
-        stat_reads = {
-            s.name: names(s.expr) + ([] if s.where is None else names(s.where))
-            for s in pack.profile
-        }
-        level: dict[str, int] = {}  # -1: needs no statistic; k: needs layers up to k
-
-        def need(name: str) -> int:
-            """The layer of statistics `name` needs (-1: none), through what it reads."""
-            if name not in level:
-                level[name] = -1  # a cycle is a load error already
-                if name in stat_reads:
-                    level[name] = 1 + max([-1, *(need(n) for n in stat_reads[name])])
-                elif name in reads:
-                    level[name] = max([-1, *(need(n) for n in reads[name])])
-            return level[name]
-
-        layer = {s.name: need(s.name) for s in pack.profile}
-        fact_need = {d.name: need(d.name) for d in pack.derived}
-        self.passes = max(
-            [1, *(v + 1 for v in layer.values()), *(v + 2 for v in fact_need.values())]
-        )
-        self.stats = [[s for s in pack.profile if layer[s.name] == k] for k in range(self.passes)]
-        self.facts = [
-            [*pack.inputs, *(n for n, v in fact_need.items() if v == -1)]
-            if k == 0
-            else [n for n, v in fact_need.items() if v == k - 1]
-            for k in range(self.passes)
-        ]
 
 
 class _Counts:

@@ -19,8 +19,8 @@ from click.testing import CliRunner
 from tierwise import Engine
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
-from tierwise.cli import main
 from tierwise.outcome import Outcome
+from tierwise.plugins.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPINGS = {

@@ -126,7 +126,7 @@ class _Query:
     (each passes every column on and adds new ones), their labels and the scope of values."""
 
     def __init__(self, compiler: SqlCompiler, as_of: dt.date) -> None:
-        self.c = compiler
+        self.compiler = compiler
         self.d = compiler.dialect
         self.expr = SqlExpressions(self.d, compiler.pack.functions, as_of, self.col)
         self.sub: Any = None
@@ -161,7 +161,7 @@ class _Query:
     ) -> sa.Select[Any]:
         """Inputs, then every decision's layers, then the result columns (null for a row
         with invalid facts, whose `errors` say why)."""
-        pack = self.c.pack
+        pack = self.compiler.pack
         first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
         self.sub = self.d.layer(first, "l0")
         self.add({"ok": self.col("err").is_(None)})
@@ -188,7 +188,7 @@ class _Query:
             self.add({label: expr})
             local[dv.name] = Val(label, kind, item)
         labels = self._matches(decision, scope, local)
-        calls = self.c.calls[decision.name]
+        calls = self.compiler.calls[decision.name]
         if not calls:
             return labels
         # built now, over the newest layer: an expression over an older one cross-joins
@@ -298,7 +298,7 @@ class _Query:
     def _needs_plain_twin(self, decision: Decision, field: str, kind: str) -> bool:
         """Whether later decisions read this output from a plain-text twin of its column:
         an ENUM output that another decision reads, so it compares with any string."""
-        read = f"{decision.name}.{field}" in self.c.names_read
+        read = f"{decision.name}.{field}" in self.compiler.names_read
         return self.d.has_enum and kind == "string" and read
 
     def _collect_by_mask(

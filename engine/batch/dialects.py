@@ -10,6 +10,7 @@ division, lists hold non-null scalars.
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -35,7 +36,7 @@ def sql_type(kind: str) -> sa.types.TypeEngine[Any]:
     return types.get(kind, sa.String())
 
 
-class Dialect:
+class Dialect(ABC):
     """Standard SQL, as PostgreSQL and DuckDB mostly agree on it; a subclass per engine
     overrides the flags and methods where that engine differs."""
 
@@ -68,8 +69,9 @@ class Dialect:
             self._renderer = self._sqlalchemy()
         return self._renderer
 
+    @abstractmethod
     def _sqlalchemy(self) -> sa.Dialect:
-        raise NotImplementedError(f"{type(self).__name__} names no SQLAlchemy dialect")
+        """A new SQLAlchemy dialect object for this engine."""
 
     # -- the query's shape ---------------------------------------------------------------
     def layer(self, select: sa.Select[Any], name: str) -> Any:

@@ -457,10 +457,14 @@ class PostgreSQL(Dialect):
         return _pg_numeric(a).op("%")(_pg_numeric(b))
 
     def finite(self, a: Col, op: str, b: Col) -> Col:
-        """PostgreSQL raises on overflow, so the result's size is checked in NUMERIC first."""
-        exact = sa.cast(a, sa.Numeric()).op(op)(sa.cast(b, sa.Numeric()))
-        fits = sa.func.abs(exact) <= sa.literal_column("1.7976931348623157e308")
-        return sa.case((fits, a.op(op)(b)))
+        """PostgreSQL raises where a double overflows, and where a product or quotient of
+        non-zero doubles rounds to zero ('underflow'), so the result's size is checked in
+        NUMERIC first: too large is null (the durable path's inf), too small is 0.0 (as
+        Python gives it)."""
+        size = sa.func.abs(sa.cast(a, sa.Numeric()).op(op)(sa.cast(b, sa.Numeric())))
+        vanishes = size < sa.literal_column("2.4703282292062328e-324")  # half the least double
+        fits = size <= sa.literal_column("1.7976931348623157e308")
+        return sa.case((vanishes, self.literal(0.0, "number")), (fits, a.op(op)(b)))
 
 
 DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (DuckDB, SQLite, PostgreSQL)}

@@ -40,6 +40,8 @@ def read_clients(
                 broken += 1
             else:
                 clients.append(record)
+    except TierwiseError as e:  # a mapping that names no column of the file, a dead database
+        raise AdapterError(f"--source {source}: {e}") from None
     finally:
         src.close()
     return clients, broken

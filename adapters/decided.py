@@ -18,16 +18,25 @@ class BatchDecidedSource:
     one transaction, resume, change detection, hooks). Enrichment hooks do not run here:
     the batch path evaluates the rules only."""
 
-    def __init__(self, batch: Any, path: str | Path, url: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        batch: Any,
+        path: str | Path,
+        url: str,
+        workdir: Path,
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
         self.batch = batch
         self.path = Path(path)
         self.url = url
         self.workdir = workdir
+        self.columns = columns
+        """The file source's id column and fact renames (`FileSource.table_columns`)."""
         self.rows = OutcomeRows(batch.pack, batch.id_field)
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
         decided = self.workdir / "tierwise-batch-result.parquet"
-        self.batch.decide_file(self.path, decided, as_of)
+        self.batch.decide_file(self.path, decided, as_of, columns=self.columns)
         try:
             yield from self.rows.from_parquet(decided, as_of, row_label(self.path))
         finally:

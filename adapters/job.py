@@ -14,7 +14,11 @@ progress=None, profile=None, pm=None) -> RunSummary`
 - Each page of `page_size` clients is decided, then written in one transaction, so a
   killed run loses at most the page in flight and a resume or rerun logs every client
   exactly once. Write-back (when the source's mapping configures it and `writeback` is
-  true) follows the log write; it only sets values, so repeating it is harmless.
+  true) joins that guarantee: into the log's own database it runs inside the page's
+  transaction; elsewhere the page is logged as pending and cleared once written back, and
+  every start first completes the pending pages of earlier starts (`complete_writeback`,
+  also `tierwise run --repair-writeback`), so the CRM never stays behind the log. Writing
+  back only sets values, so repeating a page is harmless.
 - Enrichment hooks run before a client is decided; if one raises, that client's outcome
   is the error (kind `client`). `decision_made` / `decision_changed` run after the page
   is stored; if one raises, the run goes on and the error is logged against the client
@@ -29,16 +33,25 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
+from tierwise.errors import TierwiseError
 from tierwise.outcome import FactError, Outcome
 from tierwise.plugins.manager import TierwisePluginManager, get_plugin_manager, safe_call
 from tierwise.runtime.engine import Engine
+from tierwise.runtime.facts import printable
 
-from .base import Record, Source, UnreadableClient
-from .log import Change, DecisionLog, RunState
+from .base import (
+    AdapterError,
+    Record,
+    Source,
+    TransactionalWriteback,
+    UnreadableClient,
+    Writeback,
+)
+from .log import Change, DecisionLog, Pending, RunState
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,17 @@ class RunSummary:
     wall_seconds: float = 0.0
     previous_run_id: str | None = None
     resumed: bool = False
+    repaired: int = 0
+    """Clients of earlier starts whose missing write-back this run completed first."""
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """Pending write-backs completed: how many pages and clients, logged by which runs."""
+
+    pages: int
+    clients: int
+    runs: tuple[str, ...]
 
 
 def run_job(
@@ -96,17 +120,18 @@ def run_job(
         resumed=run.resumed,
     )
     decider = _Decider(engine, pm, as_of, dict(profile or {}))
-    processed = skipped = hook_errors = 0
+    store = _Store(log, run, target)
+    processed = skipped = hook_errors = repaired = 0
     try:
+        if target is not None:
+            repaired = complete_writeback(log, target).clients
         for page in _pages(source.clients(as_of, engine.pack.inputs), page_size):
             if run.resumed:
                 done = log.done_clients(run, [_id(r) for r in page])
                 skipped += sum(1 for r in page if _id(r) in done)
                 page = [r for r in page if _id(r) not in done]
             outcomes = decider.decide(page)
-            changes = log.write_outcomes(run, outcomes)
-            if target is not None:
-                target.write(outcomes)
+            changes = store.page(outcomes)
             failures = _react(pm, run, outcomes, changes)
             log.add_hook_errors(run, failures)
             processed += len(outcomes)
@@ -118,21 +143,98 @@ def run_job(
                         clients=processed,
                         skipped=skipped,
                         hook_errors=hook_errors,
+                        repaired=repaired,
                         wall_seconds=time.perf_counter() - started,
                     )
                 )
-    except BaseException:
-        log.mark(run, "failed")
-        raise
-    stats = log.finish_run(run)
+    except BaseException as e:
+        failure = _marked_failed(log, run, e)
+        if failure is e:
+            raise
+        raise failure from None
+    stats = store.finish()
     return replace(
         summary,
         status="finished",
         skipped=skipped,
         hook_errors=hook_errors,
+        repaired=repaired,
         wall_seconds=time.perf_counter() - started,
         **stats,
     )
+
+
+def complete_writeback(log: DecisionLog, target: Writeback) -> Repaired:
+    """Write back every page the log holds as pending for `target` (left by a run that died
+    or whose write-back failed), oldest first, from the outcomes the log has for it."""
+    pages = log.pending_pages(target.target)
+    for page in pages:
+        target.write(log.logged_outcomes(page.run_id, page.client_ids))
+        log.written_back(page.mark)
+    runs = tuple(sorted({p.run_id for p in pages}))
+    return Repaired(len(pages), sum(len(p.client_ids) for p in pages), runs)
+
+
+def repair_writeback(source: Source, log: str | DecisionLog) -> Repaired:
+    """Complete the pending write-backs of `source`'s CRM without deciding anything."""
+    target = getattr(source, "writeback", None)
+    if target is None:
+        raise AdapterError(
+            f"{source.url}: its mapping configures no write-back, so none is missing"
+        )
+    return complete_writeback(log if isinstance(log, DecisionLog) else DecisionLog(log), target)
+
+
+class _Store:
+    """How each page is stored: logged, and written back in the same transaction (a CRM in
+    the log's database) or logged as pending until written back (elsewhere). A page written
+    back is cleared from the pending list by the next page's log transaction (or the run's
+    last one), so the bookkeeping costs no commit of its own; a page written back but not
+    cleared yet is written again by the next start, which is harmless."""
+
+    def __init__(self, log: DecisionLog, run: RunState, target: Writeback | None) -> None:
+        self.log = log
+        self.run = run
+        self.target = target
+        self.shared = isinstance(target, TransactionalWriteback) and log.shares(target.engine)
+        self.done: list[Pending] = []
+
+    def page(self, outcomes: list[Outcome]) -> list[Change]:
+        """Log one page (and write it back); its changes since the previous run."""
+        target = self.target
+        if target is None:
+            return self.log.write_outcomes(self.run, outcomes)
+        if self.shared:
+            shared = cast("TransactionalWriteback", target)
+            return self.log.write_outcomes(
+                self.run, outcomes, within=lambda conn: shared.write_on(conn, outcomes)
+            )
+        mark, done = Pending(target.target), self.done
+        changes = self.log.write_outcomes(self.run, outcomes, pending=mark, confirmed=done)
+        self.done = []
+        target.write(outcomes)
+        self.done = [mark]
+        return changes
+
+    def finish(self) -> dict[str, Any]:
+        """Close the run, clearing the last page's pending mark in the same commit."""
+        return self.log.finish_run(self.run, confirmed=self.done)
+
+
+def _marked_failed(log: DecisionLog, run: RunState, error: BaseException) -> BaseException:
+    """Mark the run failed and give back the error to raise: the first cause, also when
+    the log itself cannot be reached any more (a stopped server), with that said."""
+    try:
+        log.mark(run, "failed")
+    except AdapterError as cleanup:
+        note = (
+            f"the run could not be marked failed either ({cleanup}); it stays 'running' "
+            f"until it is resumed with --run-id {run.id}"
+        )
+        if isinstance(error, TierwiseError):
+            return AdapterError(f"{error}\n{note}")
+        error.add_note(note)
+    return error
 
 
 class _Decider:
@@ -208,9 +310,10 @@ def _react(
 
 
 def _id(record: Record | Outcome) -> str:
+    """A record's client id as the log keeps it (bad bytes escaped, as `write_outcomes` does)."""
     if isinstance(record, UnreadableClient | Outcome):
-        return str(record.client_id)
-    return str(record["client_id"])
+        return printable(str(record.client_id))
+    return printable(str(record["client_id"]))
 
 
 def _pages(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -2,18 +2,26 @@
 database or a separate one, written idempotently one page per transaction.
 
 Tables: `tierwise_runs`, `tierwise_decisions` (primary key run_id + client_id +
-decision), `tierwise_client_errors` (run_id + client_id + seq). A page is written by
-deleting that page's clients from the run and inserting their rows again, in one
-transaction, so a page written twice (a resumed or repeated run) leaves each client
-exactly once. The batch path reuses `write_page` with rows it builds itself.
+decision), `tierwise_client_errors` (run_id + client_id + seq), and
+`tierwise_writeback_pending` (target + page): pages whose CRM write-back has not been
+confirmed yet. A page is written by deleting that page's clients from the run and
+inserting their rows again, in one transaction, so a page written twice (a resumed or
+repeated run) leaves each client exactly once. The batch path reuses `write_page` with rows
+it builds itself.
+
+Write-back shares that guarantee: where the CRM lives in the log's database, the page's
+write-back runs inside the page's transaction; elsewhere the page is recorded as pending
+in that transaction and cleared once the CRM has it, so a run that dies (or whose
+write-back fails) in between leaves a pending page that the next start completes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -21,10 +29,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome
+from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome, new_outcome
+from tierwise.runtime.facts import is_text, jsonable, printable
 
-from .base import AdapterError
-from .db import connect, reason, safe_url
+from .base import ID_KEY, AdapterError
+from .db import connect, reason, safe_url, same_database
+from .log_schema import prepare
 
 CLIENT = "client"
 """Error kind: the client's outcome is these errors (bad facts, unreadable row, enrichment)."""
@@ -89,21 +99,53 @@ class ClientErrorRow(SQLModel, table=True):
     as_of: dt.date
 
 
-TABLES = (Run.__table__, DecisionRow.__table__, ClientErrorRow.__table__)  # type: ignore[attr-defined]
+class PendingWritebackRow(SQLModel, table=True):
+    """A page logged in a run whose write-back to `target` is not confirmed yet."""
+
+    __tablename__ = "tierwise_writeback_pending"
+
+    target: str = Field(primary_key=True, max_length=512)
+    page: str = Field(primary_key=True, max_length=32)
+    run_id: str = Field(max_length=64)
+    client_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: dt.datetime
+
+
+TABLES = (
+    Run.__table__,  # type: ignore[attr-defined]
+    DecisionRow.__table__,  # type: ignore[attr-defined]
+    ClientErrorRow.__table__,  # type: ignore[attr-defined]
+    PendingWritebackRow.__table__,  # type: ignore[attr-defined]
+)
 DECISIONS: sa.Table = DecisionRow.__table__  # type: ignore[attr-defined]
 ERRORS: sa.Table = ClientErrorRow.__table__  # type: ignore[attr-defined]
 RUNS: sa.Table = Run.__table__  # type: ignore[attr-defined]
+PENDING: sa.Table = PendingWritebackRow.__table__  # type: ignore[attr-defined]
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+def _dumps(value: Any, option: int = 0) -> str:
+    """JSON text of a value; one that orjson refuses (an integer beyond 64 bits, text that
+    is not valid Unicode) is written with those parts as `jsonable` makes them."""
+    try:
+        return orjson.dumps(value, option=option, default=str).decode()
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_encodable(value), option=option, default=str).decode()
+
+
+def _encodable(value: Any) -> Any:
+    """A value with every part orjson refuses made `jsonable` (mapping keys as text)."""
+    if isinstance(value, Mapping):
+        return {printable(str(k)): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return jsonable(value)
 
 
 def canonical(output: Any) -> str | None:
     """An output as canonical JSON text (sorted keys), or None for no output."""
     if output is None:
         return None
-    return orjson.dumps(output, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    return _dumps(output, orjson.OPT_SORT_KEYS)
 
 
 def output_label(status: str, output: str | None) -> str:
@@ -126,6 +168,23 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Pending:
+    """A page's write-back to `target` that the log holds as pending until it is confirmed."""
+
+    target: str
+    page: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    """A pending write-back as the log keeps it: which run logged the page, which clients."""
+
+    mark: Pending
+    run_id: str
+    client_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class RunState:
     """An open run: its id, what it decides against, and whether it resumes an earlier start."""
 
@@ -134,6 +193,12 @@ class RunState:
     as_of: dt.date
     previous_run_id: str | None
     resumed: bool
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A fresh run id: the start time, then random hex (`20261128T191049-b1705d5d`)."""
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
 def write_page(
@@ -171,7 +236,7 @@ def decision_row(run: RunState, client_id: str, result: DecisionResult) -> dict[
         "output": canonical(result.output),
         "rules": list(result.rules),
         "explanation": [_explanation(e) for e in result.explanations],
-        "error": result.error,
+        "error": None if result.error is None else printable(result.error),
         "pack_hash": run.pack_hash,
         "as_of": run.as_of,
         "changed": False,
@@ -181,8 +246,27 @@ def decision_row(run: RunState, client_id: str, result: DecisionResult) -> dict[
 
 
 def _explanation(e: Explanation) -> dict[str, Any]:
-    facts = orjson.loads(orjson.dumps(e.facts, default=str)) if e.facts else {}
+    facts = orjson.loads(_dumps(e.facts)) if e.facts else {}
     return {"rule": e.rule, "because": e.because, "condition": e.condition, "facts": facts}
+
+
+def _confirm(conn: sa.Connection, marks: Sequence[Pending]) -> None:
+    """Clear pages whose write-back is done from the pending list, on `conn`."""
+    for mark in marks:
+        conn.execute(
+            sa.delete(PENDING).where(PENDING.c.target == mark.target, PENDING.c.page == mark.page)
+        )
+
+
+def _loggable(outcome: Outcome) -> Outcome:
+    """The outcome, or, when its client id is not valid text (undecodable bytes a source
+    let through), that client's error under the id with its bad bytes escaped."""
+    cid = str(outcome.client_id)
+    if is_text(cid):
+        return outcome
+    shown = printable(cid)
+    error = FactError(ID_KEY, f"client id '{shown}' is not valid UTF-8 text", shown)
+    return new_outcome(shown, outcome.pack_hash, outcome.as_of, {}, [error])
 
 
 def error_rows(
@@ -195,8 +279,8 @@ def error_rows(
             "client_id": client_id,
             "seq": start + i,
             "kind": kind,
-            "fact": e.fact,
-            "message": e.message,
+            "fact": printable(e.fact),
+            "message": printable(e.message),
             "value": canonical(e.value),
             "pack_hash": run.pack_hash,
             "as_of": run.as_of,
@@ -219,21 +303,35 @@ def result_of(row: Mapping[str, Any]) -> DecisionResult:
 
 
 class DecisionLog:
-    """The decision log at a database URL (tables are created when missing)."""
+    """The decision log at a database URL (created when missing, upgraded when an older
+    tierwise wrote it: see log_schema)."""
 
-    def __init__(self, url: str | sa.Engine) -> None:
+    def __init__(self, url: str | sa.Engine, *, create: bool = True) -> None:
+        """Open the log at `url`, creating it or upgrading its schema (log_schema);
+        `create=False` refuses a database that holds no log instead of creating one."""
         self.engine = (
-            connect(url, json_serializer=_json, json_deserializer=orjson.loads)
+            connect(url, json_serializer=_dumps, json_deserializer=orjson.loads)
             if isinstance(url, str)
             else url
         )
         self.url = safe_url(self.engine.url)
+        with self._failing("creating or upgrading the tables"):
+            prepare(self.engine, self.url, create=create)
+
+    @contextlib.contextmanager
+    def _failing(self, action: str) -> Iterator[None]:
+        """A database failure while doing `action` as an error naming the log, never a
+        driver traceback (a server that stopped, a full disk, a lost connection)."""
         try:
-            SQLModel.metadata.create_all(self.engine, tables=list(TABLES))
+            yield
         except DBAPIError as e:
             raise AdapterError(
-                f"cannot create the decision log tables in {self.url}: {reason(e)}"
+                f"{action} in the decision log {self.url} failed: {reason(e)}"
             ) from None
+
+    def shares(self, engine: sa.Engine) -> bool:
+        """Whether `engine` reaches the log's own database (one transaction can write both)."""
+        return same_database(self.engine, engine)
 
     def start_run(
         self,
@@ -244,7 +342,35 @@ class DecisionLog:
         run_id: str | None = None,
         profile: Mapping[str, Any] | None = None,
     ) -> RunState:
-        """Open a new run, or resume `run_id` if it exists (same pack and as_of required)."""
+        """Open a new run, or resume `run_id` if it exists (same pack and as_of required).
+        Two starts of one new run id at once: the one that loses is a clear error."""
+        try:
+            return self._start(pack_hash, as_of, source, run_id, profile)
+        except DBAPIError as e:
+            with self._failing("starting the run"):
+                if run_id is not None and self._exists(run_id):
+                    raise AdapterError(
+                        f"run {run_id} was started by another process at the same moment; "
+                        f"let that one go on, or resume the run later with --run-id {run_id}"
+                    ) from None
+            raise AdapterError(
+                f"starting the run in the decision log {self.url} failed: {reason(e)}"
+            ) from None
+
+    def _exists(self, run_id: str) -> bool:
+        """Whether the log holds a run with this id (committed by anyone)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(RUNS.c.id).where(RUNS.c.id == run_id)).first()
+        return found is not None
+
+    def _start(
+        self,
+        pack_hash: str,
+        as_of: dt.date,
+        source: str,
+        run_id: str | None,
+        profile: Mapping[str, Any] | None,
+    ) -> RunState:
         now = dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
             if run_id is not None:
@@ -264,7 +390,7 @@ class DecisionLog:
                         .values(status="running", finished_at=None)
                     )
                     return RunState(run_id, pack_hash, as_of, existing["previous_run_id"], True)
-            run_id = run_id or f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            run_id = run_id or new_run_id(now)
             previous = conn.execute(
                 sa.select(RUNS.c.id)
                 .where(RUNS.c.status == "finished", RUNS.c.source == source, RUNS.c.id != run_id)
@@ -288,7 +414,7 @@ class DecisionLog:
 
     def done_clients(self, run: RunState, client_ids: Sequence[str]) -> set[str]:
         """Which of these clients already have their outcome in the run (for resuming)."""
-        with self.engine.connect() as conn:
+        with self._failing("reading the clients already logged"), self.engine.connect() as conn:
             decided = sa.select(DECISIONS.c.client_id).where(
                 DECISIONS.c.run_id == run.id, DECISIONS.c.client_id.in_(client_ids)
             )
@@ -308,7 +434,7 @@ class DecisionLog:
             return {}
         c = DECISIONS.c
         columns = list(DECISIONS.columns) if full else [c.client_id, c.decision, c.status, c.output]
-        with self.engine.connect() as conn:
+        with self._failing("reading the previous run"), self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(*columns).where(
                     c.run_id == run.previous_run_id, c.client_id.in_(client_ids)
@@ -316,26 +442,57 @@ class DecisionLog:
             ).mappings()
             return {(r["client_id"], r["decision"]): dict(r) for r in rows}
 
-    def write_outcomes(self, run: RunState, outcomes: Sequence[Outcome]) -> list[Change]:
+    def write_outcomes(
+        self,
+        run: RunState,
+        outcomes: Sequence[Outcome],
+        *,
+        within: Callable[[sa.Connection], None] | None = None,
+        pending: Pending | None = None,
+        confirmed: Sequence[Pending] = (),
+    ) -> list[Change]:
         """Write one page of outcomes in one transaction and return their changes since
         the previous run. A client id given twice keeps its last outcome, as it does
-        across pages."""
+        across pages. `within(conn)` runs inside that transaction (a write-back into this
+        database); `pending` records the page as written back nowhere yet, in it too, and
+        `confirmed` clears earlier pages written back since (no commit of their own)."""
         unnamed = next((o for o in outcomes if o.client_id is None), None)
         if unnamed is not None:
             raise ValueError(
                 "an outcome without a client id cannot be logged (its decisions would be "
                 f"lost): give each client an id (decided as of {unnamed.as_of})"
             )
-        latest = {o.client_id: o for o in outcomes}
-        outcomes = list(latest.values())
-        ids = list(latest)
-        before = self.previous(run, ids)
+        latest = {o.client_id: _loggable(o) for o in outcomes}
+        page = list(latest.values())
+        ids = [str(o.client_id) for o in page]
+        decisions, errors, changes = self._page_rows(run, page)
+        with self._failing("writing a page"), self.engine.begin() as conn:
+            write_page(conn, run.id, ids, decisions, errors)
+            if pending is not None:
+                conn.execute(
+                    sa.insert(PENDING).values(
+                        target=pending.target,
+                        page=pending.page,
+                        run_id=run.id,
+                        client_ids=ids,
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+            if within is not None:
+                within(conn)
+            _confirm(conn, confirmed)
+        return changes
+
+    def _page_rows(
+        self, run: RunState, outcomes: list[Outcome]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Change]]:
+        """The decision and error rows of a page, each compared with the previous run."""
+        before = self.previous(run, [str(o.client_id) for o in outcomes])
         decisions: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         changes: list[Change] = []
         for outcome in outcomes:
-            cid = outcome.client_id
-            assert cid is not None  # checked above
+            cid = str(outcome.client_id)
             if outcome.errors:
                 errors += error_rows(run, cid, outcome.errors, CLIENT)
             for result in outcome.decisions.values():
@@ -355,26 +512,71 @@ class DecisionLog:
             changes = [
                 replace(
                     c,
-                    before=result_of(full[key])
-                    if (key := (c.client_id, c.decision)) in full
-                    else None,
+                    before=result_of(full[k]) if (k := (c.client_id, c.decision)) in full else None,
                 )
                 for c in changes
             ]
-        try:
-            with self.engine.begin() as conn:
-                write_page(conn, run.id, ids, decisions, errors)
-        except DBAPIError as e:
-            raise AdapterError(
-                f"writing to the decision log {self.url} failed: {reason(e)}"
-            ) from None
-        return changes
+        return decisions, errors, changes
+
+    def pending_pages(self, target: str) -> list[PendingPage]:
+        """The pages whose write-back to `target` is not confirmed, oldest first."""
+        with self._failing("reading the pending write-backs"), self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(PENDING)
+                .where(PENDING.c.target == target)
+                .order_by(PENDING.c.created_at, PENDING.c.page)
+            ).mappings()
+            return [
+                PendingPage(Pending(r["target"], r["page"]), r["run_id"], list(r["client_ids"]))
+                for r in rows
+            ]
+
+    def logged_outcomes(self, run_id: str, client_ids: Sequence[str]) -> list[Outcome]:
+        """These clients' outcomes as run `run_id` logged them (a client logged with errors
+        gets them as one error), to write a page back again."""
+        decided: dict[str, dict[str, DecisionResult]] = {}
+        failed: set[str] = set()
+        with self._failing("reading a logged page"), self.engine.connect() as conn:
+            run = conn.execute(
+                sa.select(RUNS.c.pack_hash, RUNS.c.as_of).where(RUNS.c.id == run_id)
+            ).one()
+            for start in range(0, len(client_ids), 500):
+                chunk = list(client_ids[start : start + 500])
+                rows = conn.execute(
+                    sa.select(DECISIONS).where(
+                        DECISIONS.c.run_id == run_id, DECISIONS.c.client_id.in_(chunk)
+                    )
+                ).mappings()
+                for row in rows:
+                    decided.setdefault(row["client_id"], {})[row["decision"]] = result_of(dict(row))
+                failed.update(
+                    conn.execute(
+                        sa.select(ERRORS.c.client_id).where(
+                            ERRORS.c.run_id == run_id,
+                            ERRORS.c.kind == CLIENT,
+                            ERRORS.c.client_id.in_(chunk),
+                        )
+                    ).scalars()
+                )
+        logged_error = [FactError("*", f"logged with errors in run {run_id}")]
+        return [
+            new_outcome(
+                cid, run.pack_hash, run.as_of, decided.get(cid, {}),
+                logged_error if cid in failed else [],
+            )
+            for cid in client_ids
+        ]  # fmt: skip
+
+    def written_back(self, mark: Pending) -> None:
+        """Confirm a page's write-back: it is no longer pending."""
+        with self._failing("confirming a write-back"), self.engine.begin() as conn:
+            _confirm(conn, [mark])
 
     def add_hook_errors(self, run: RunState, errors: Mapping[str, list[FactError]]) -> None:
         """Log reaction-hook failures (kind `hook`) against their clients."""
         if not errors:
             return
-        with self.engine.begin() as conn:
+        with self._failing("logging hook errors"), self.engine.begin() as conn:
             for cid, errs in errors.items():
                 start = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(ERRORS.c.seq) + 1, 0)).where(
@@ -383,9 +585,13 @@ class DecisionLog:
                 ).scalar_one()
                 conn.execute(sa.insert(ERRORS), error_rows(run, cid, errs, HOOK, start))
 
-    def finish_run(self, run: RunState, status: str = "finished") -> dict[str, Any]:
-        """Close the run with statistics computed from the log itself (right after a resume too)."""
-        with self.engine.begin() as conn:
+    def finish_run(
+        self, run: RunState, status: str = "finished", confirmed: Sequence[Pending] = ()
+    ) -> dict[str, Any]:
+        """Close the run with statistics computed from the log itself (right after a resume
+        too), clearing the pending pages `confirmed` as written back in the same commit."""
+        with self._failing("finishing the run"), self.engine.begin() as conn:
+            _confirm(conn, confirmed)
             stats = self._stats(conn, run.id)
             conn.execute(
                 sa.update(RUNS)
@@ -396,7 +602,7 @@ class DecisionLog:
 
     def mark(self, run: RunState, status: str) -> None:
         """Set a run's status without statistics (a run that failed or was interrupted)."""
-        with self.engine.begin() as conn:
+        with self._failing(f"marking the run {status}"), self.engine.begin() as conn:
             conn.execute(sa.update(RUNS).where(RUNS.c.id == run.id).values(status=status))
 
     def _stats(self, conn: sa.Connection, run_id: str) -> dict[str, Any]:

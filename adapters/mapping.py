@@ -18,6 +18,8 @@ writeback:                              # CRM column -> decision.output_field
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,6 +100,19 @@ class Mapping:
         if key and self.doc is not None:
             return AdapterError(f"{self.doc.key_pos(path)}: {message}")
         return AdapterError(f"{self.where(*path)}: {message}")
+
+    def check_facts(self, declared: Iterable[str]) -> None:
+        """Every fact that `facts:` renames a file column to must be one the pack declares:
+        a misspelt fact would be read as missing for every client. (A file's other columns
+        reach enrichment plugins under their own names, so a rename is for declared facts.)"""
+        known = list(declared)
+        for fact in self.model.facts:
+            if fact not in known:
+                close = difflib.get_close_matches(fact, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise self.error(
+                    ("facts", fact), f"the rule pack declares no fact {fact!r}{hint}", key=True
+                )
 
 
 def load_mapping(path: str | Path | None) -> Mapping:

@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError, NoSuchTableError
 from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Pack
+from tierwise.runtime.facts import printable
 
-from .base import ID_KEY, AdapterError, Record, coerce_record, without_id
+from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id, without_id
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -66,7 +67,7 @@ class SqlSource:
     def __init__(self, url: str, mapping: MappingFile) -> None:
         self.url = safe_url(url)
         _check_sqlite_file(url)
-        self.engine = connect(url)
+        self.engine = connect(url, undecodable=True)
         self.mapping = mapping
         tables = _Tables(self.engine, mapping, self.url)
         m = mapping.model
@@ -81,6 +82,7 @@ class SqlSource:
         self.aggregates = {
             fact: _Aggregate(fact, spec, tables) for fact, spec in m.aggregates.items()
         }
+        self.padded = _padded(self.clients_table, self.fact_columns, self.aggregates)
         self.writeback: SqlWriteback | None = (
             SqlWriteback(self.engine, tables, mapping, self.clients_table, self.id_column)
             if m.writeback is not None
@@ -117,17 +119,28 @@ class SqlSource:
                 result = conn.execution_options(**options).execute(statement)
                 unnamed = 0
                 for row in result.mappings():
-                    cid = row[ID_KEY]
-                    if cid is None:
+                    if row[ID_KEY] is None:
                         unnamed += 1
                         yield without_id(self.unnamed_label(unnamed), self.id_column.name)
                         continue
-                    where = f"{table} {self.id_column.name}={cid}"
-                    yield coerce_record(dict(row), types, str(cid), where)
+                    yield self.record(dict(row), types)
         except DBAPIError as e:
             raise AdapterError(
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
+
+    def record(self, row: dict[str, Any], types: Mapping[str, FactType]) -> Record:
+        """One row of `query` as a client record (CHAR padding stripped, its id and facts
+        checked), or that client's error; every reader of this source's rows uses it."""
+        for label in self.padded:
+            value = row.get(label)
+            if type(value) is str:
+                row[label] = value.rstrip(" ")
+        where = f"{self.clients_table.name} {self.id_column.name}={printable(str(row[ID_KEY]))}"
+        cid = row_id(row[ID_KEY], where, self.id_column.name)
+        if isinstance(cid, UnreadableClient):
+            return cid
+        return coerce_record(row, types, cid, where)
 
     def unnamed_label(self, n: int) -> str:
         """The label of the n-th client row whose id is null (in the query's id order)."""
@@ -207,6 +220,8 @@ class SqlWriteback:
 
     Idempotent (it sets values), so a rerun after a crash rewrites the same values.
     A client whose facts were invalid keeps its columns; one with no decision gets null.
+    `write_on` runs the same UPDATEs on a connection of the caller's (the decision log's
+    transaction, when the log lives in the CRM's database).
     """
 
     def __init__(
@@ -238,6 +253,7 @@ class SqlWriteback:
             for column, target in spec.columns.items()
         }
         self._key_type = _python_type(self.key)
+        self.target = f"{_identity(engine.url)} table {self.table.name}"
 
     def check(self, pack: Pack) -> None:
         """Every target must name a decision of the pack and one of its output fields."""
@@ -257,6 +273,14 @@ class SqlWriteback:
 
     def write(self, outcomes: Sequence[Outcome]) -> None:
         """Update the configured columns of every decided client of a page, in one transaction."""
+        try:
+            with self.engine.begin() as conn:
+                self.write_on(conn, outcomes)
+        except DBAPIError as e:
+            raise self._failed(e) from None
+
+    def write_on(self, conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
+        """The page's UPDATEs on `conn`, inside the caller's transaction."""
         params = [self._params(o) for o in outcomes if not o.errors and o.client_id is not None]
         if not params:
             return
@@ -266,12 +290,15 @@ class SqlWriteback:
             .values({column: sa.bindparam(f"_{column}") for column in self.targets})
         )
         try:
-            with self.engine.begin() as conn:
-                conn.execute(statement, params)
+            conn.execute(statement, params)
         except DBAPIError as e:
-            raise AdapterError(
-                f"write-back into table {self.table.name!r} failed: {reason(e)}"
-            ) from None
+            raise self._failed(e) from None
+
+    def _failed(self, error: DBAPIError) -> AdapterError:
+        where = safe_url(self.engine.url)
+        return AdapterError(
+            f"write-back into table {self.table.name!r} of {where} failed: {reason(error)}"
+        )
 
     def _params(self, outcome: Outcome) -> dict[str, Any]:
         params: dict[str, Any] = {"_key": self._key(outcome.client_id)}
@@ -292,6 +319,35 @@ class SqlWriteback:
             except ValueError:
                 return client_id
         return client_id
+
+
+def _identity(url: sa.URL) -> str:
+    """A database URL without its password, a SQLite file by its absolute path: the same
+    CRM table gets the same write-back target name from any working folder."""
+    file = url.database if url.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not file.startswith("file:"):
+        url = url.set(database=str(Path(file).resolve()))
+    return safe_url(url)
+
+
+def _padded(
+    clients: sa.Table, facts: Mapping[str, sa.Column[Any]], aggregates: Mapping[str, _Aggregate]
+) -> frozenset[str]:
+    """Result labels read from CHAR columns, which PostgreSQL pads with blanks to their
+    length (`'gold      '`); the source strips them, as comparisons in SQL ignore them."""
+    labels = {c.name for c in clients.columns if _is_char(c)}
+    labels |= {fact for fact, column in facts.items() if _is_char(column)}
+    labels |= {
+        fact
+        for fact, a in aggregates.items()
+        if a.value is not None and a.spec.function in ("latest", "min", "max") and _is_char(a.value)
+    }
+    return frozenset(labels)
+
+
+def _is_char(column: Any) -> bool:
+    """Whether a column is blank-padded CHAR (or NCHAR)."""
+    return isinstance(column.type, sa.CHAR | sa.NCHAR)
 
 
 def _python_type(column: sa.Column[Any]) -> type | None:

@@ -6,66 +6,88 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, NoReturn
 
 import click
 import orjson
 
+from tierwise.cli import ExitCode
 from tierwise.errors import RulePackError
 from tierwise.outcome import FactError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient
+from tierwise.runtime.records import json_line
 
+from .console import paint, rule_error_data, say, show_rule_error, write_json
 from .manager import hookimpl
+from .options import AS_OF_OPTION, JSON_OPTION, RULES_OPTION, default_rules, setting_argument
 
-RULES_OPTION = click.option(
-    "--rules",
-    "rules",
-    type=click.Path(exists=True, path_type=Path),
-    default=Path("rules"),
-    show_default=True,
-    help="A rule file or a folder of rule files.",
-)
-AS_OF_OPTION = click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Evaluation date (YYYY-MM-DD); default: today, once for the whole run.",
-)
+PATH_ARGUMENT = setting_argument("rules", "path", type=click.Path(exists=True, path_type=Path))
 
 
-def load_engine(path: Path) -> Engine:
-    """Load a pack for a command; a broken pack prints every error and exits with 1."""
+def exit_with(code: ExitCode) -> NoReturn:
+    """End the command with `code` (what was to be said is said)."""
+    raise click.exceptions.Exit(code)
+
+
+def load_engine(path: Path, as_json: bool = False) -> Engine:
+    """Load a pack for a command; a broken pack shows every error (as JSON with `as_json`)
+    and ends the command with exit code 1."""
     try:
         return Engine.from_path(path)
     except RulePackError as e:
-        for error in e.errors:
-            click.echo(str(error), err=True)
-        click.echo(f"{len(e.errors)} error(s); nothing was decided.", err=True)
-        raise SystemExit(1) from None
+        if as_json:
+            errors = [rule_error_data(error) for error in e.errors]
+            write_json({"path": str(path), "ok": False, "errors": errors})
+        else:
+            for error in e.errors:
+                show_rule_error(error)
+            say(paint(f"{len(e.errors)} error(s) in {path}", "error", err=True), err=True)
+        exit_with(ExitCode.FAILED)
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@PATH_ARGUMENT
 @click.option(
     "--strict", is_flag=True, help="Treat solver findings (dead rules, gaps, overlaps) as errors."
 )
-def check(path: Path, strict: bool) -> None:
-    """Check rule files: every error at file:line:col, then dead rules, overlaps and gaps."""
-    engine = load_engine(path)
+@JSON_OPTION
+def check(path: Path | None, strict: bool, as_json: bool) -> None:
+    """Check rule files: every error at file:line:col, then dead rules, overlaps and gaps.
+
+    PATH is a rule file or folder; default: the rules setting, ./rules, else the shipped packs.
+    """
+    path = path or default_rules()
+    engine = load_engine(path, as_json)
     pack = engine.pack
     rules = sum(len(d.rules) for d in pack.decisions)
-    click.echo(
-        f"{path}: {len(pack.decisions)} decision(s), {rules} rule(s), no errors (pack {pack.hash})"
-    )
     findings = _findings(pack)
-    for finding in findings:
-        click.echo(("error: " if strict else "warning: ") + str(finding), err=strict)
-    if findings:
-        click.echo(f"{len(findings)} finding(s)" + (" (--strict: failing)" if strict else ""))
-        if strict:
-            raise SystemExit(1)
+    failing = strict and bool(findings)
+    if as_json:
+        write_json(
+            {
+                "path": str(path),
+                "ok": not failing,
+                "pack": pack.hash,
+                "decisions": len(pack.decisions),
+                "rules": rules,
+                "errors": [],
+                "findings": [f.to_dict() for f in findings],
+                "strict": strict,
+            }
+        )
+    else:
+        say(
+            f"{path}: {len(pack.decisions)} decision(s), {rules} rule(s), "
+            f"{paint('no errors', 'ok')} (pack {pack.hash})"
+        )
+        label = paint("error: ", "error", strict) if strict else paint("warning: ", "warning")
+        for finding in findings:
+            say(label + str(finding), err=strict)
+        if findings:
+            say(f"{len(findings)} finding(s)" + (" (--strict: failing)" if strict else ""))
+    if failing:
+        exit_with(ExitCode.FAILED)
 
 
 def _findings(pack: Any) -> list[Any]:
@@ -77,22 +99,47 @@ def _findings(pack: Any) -> list[Any]:
 
 
 @click.command(name="test")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@PATH_ARGUMENT
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
-def test_command(path: Path, verbose: bool) -> None:
-    """Run the tests written in rule files (`tests:` with given/expect)."""
+@JSON_OPTION
+def test_command(path: Path | None, verbose: bool, as_json: bool) -> None:
+    """Run the tests written in rule files (`tests:` with given/expect).
+
+    PATH is a rule file or folder; default: the rules setting, ./rules, else the shipped packs.
+    """
     from tierwise.testing.rule_tests import run_all
 
-    results = run_all(load_engine(path))
+    path = path or default_rules()
+    results = run_all(load_engine(path, as_json))
     failed = [r for r in results if not r.passed]
-    for r in results:
-        if verbose or not r.passed:
-            click.echo(r.report())
-    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if failed or not results:
+    if as_json:
+        cases = [
+            {
+                "decision": r.decision,
+                "name": r.name,
+                "file": r.pos.file,
+                "line": r.pos.line,
+                "col": r.pos.col,
+                "passed": r.passed,
+                "problems": list(r.problems),
+            }
+            for r in results
+        ]
+        passed = len(results) - len(failed)
+        write_json({"path": str(path), "passed": passed, "failed": len(failed), "cases": cases})
+    else:
+        for r in results:
+            if verbose or not r.passed:
+                head, _, rest = r.report().partition("\n")
+                status = "ok" if r.passed else "FAILED"
+                head = head.removesuffix(status) + paint(status, "ok" if r.passed else "error")
+                say(head + ("\n" + rest if rest else ""))
+        summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
+        say(paint(summary, "error" if failed else "ok"))
         if not results:
-            click.echo("no tests found: add 'tests:' with given/expect to the rule files", err=True)
-        raise SystemExit(1)
+            say("no tests found: add 'tests:' with given/expect to the rule files", err=True)
+    if failed or not results:
+        exit_with(ExitCode.FAILED)
 
 
 @click.command()
@@ -101,27 +148,28 @@ def test_command(path: Path, verbose: bool) -> None:
 @click.option(
     "--input",
     "input_",
-    type=click.File("r"),
+    type=click.File("rb"),
     default="-",
     help="JSON lines of client facts; - is stdin.",
 )
-def decide(rules: Path, as_of: dt.datetime | None, input_: TextIO) -> None:
+def decide(rules: Path | None, as_of: dt.datetime | None, input_: BinaryIO) -> None:
     """Decide for clients given as JSON lines; write one outcome per line as JSON."""
-    engine = load_engine(rules)
+    engine = load_engine(rules or default_rules())
     day = as_of.date() if as_of else dt.date.today()
     out = sys.stdout.buffer
-    for outcome in engine.decide_many(_json_lines(input_), as_of=day):
-        out.write(orjson.dumps(outcome.model_dump(mode="json")) + b"\n")
+    for outcome in engine.decide_many(_json_lines(input_, engine.id_field), as_of=day):
+        out.write(outcome.model_dump_json().encode() + b"\n")
     out.flush()
 
 
-def _json_lines(stream: TextIO) -> Iterator[Any]:
-    """Each line parsed; a broken line is passed on as-is so that it becomes that client's error."""
+def _json_lines(stream: BinaryIO, id_field: str) -> Iterator[Any]:
+    """Each line parsed, as bytes, so one line that is not UTF-8 is that line's error and
+    never costs its neighbours; a broken line is passed on as that client's error."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
-            yield orjson.loads(line)
+            yield json_line(line, (id_field,))
         except orjson.JSONDecodeError as e:
             yield UnreadableClient(None, (FactError("*", f"line {number} is not valid JSON: {e}"),))
 
@@ -129,25 +177,48 @@ def _json_lines(stream: TextIO) -> Iterator[Any]:
 @click.command()
 @RULES_OPTION
 @AS_OF_OPTION
+@JSON_OPTION
 @click.argument("facts")
-def explain(rules: Path, as_of: dt.datetime | None, facts: str) -> None:
-    """Explain the decisions for one client: FACTS is JSON, or @file.json."""
+def explain(rules: Path | None, as_of: dt.datetime | None, as_json: bool, facts: str) -> None:
+    """Explain the decisions for one client: FACTS is JSON, @file.json, or @- (stdin).
+
+    Exits with 1 when a fact is invalid or a decision fails for this client.
+    """
     from tierwise.runtime.explain import describe
 
-    text = Path(facts[1:]).read_text() if facts.startswith("@") else facts
+    data = _facts(facts)
+    engine = load_engine(rules or default_rules(), as_json)
+    outcome = engine.decide(data, as_of=as_of.date() if as_of else None)
+    if as_json:
+        write_json(outcome.model_dump(mode="json"))
+    else:
+        say(
+            f"client {outcome.client_id or '(no id)'}, as of {outcome.as_of}, "
+            f"pack {outcome.pack_hash}"
+        )
+        for error in outcome.errors:
+            label = paint(f"invalid fact {error.fact}", "error")
+            say(f"{label}: {error.message} (value: {error.value!r})")
+        for result in outcome.decisions.values():
+            say(describe(result))
+    if not outcome.ok:
+        if not as_json:
+            say("this client's facts or decisions have errors (shown above)", err=True)
+        exit_with(ExitCode.FAILED)
+
+
+def _facts(text: str) -> Any:
+    """FACTS as given: JSON text, `@file.json`, or `@-` for stdin; usage errors if unreadable."""
+    if text.startswith("@"):
+        name = text[1:]
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except OSError as e:
+            raise click.BadParameter(f"{name}: {e.strerror}", param_hint="FACTS") from None
     try:
-        data = orjson.loads(text)
+        return orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise click.BadParameter(f"not valid JSON: {e}", param_hint="FACTS") from None
-    engine = load_engine(rules)
-    outcome = engine.decide(data, as_of=as_of.date() if as_of else None)
-    click.echo(
-        f"client {outcome.client_id or '(no id)'}, as of {outcome.as_of}, pack {outcome.pack_hash}"
-    )
-    for error in outcome.errors:
-        click.echo(f"invalid fact {error.fact}: {error.message} (value: {error.value!r})")
-    for result in outcome.decisions.values():
-        click.echo(describe(result))
 
 
 @hookimpl

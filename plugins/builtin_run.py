@@ -8,36 +8,40 @@ prints a summary; --source, --mapping, --rules and --out point it at a user's ow
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
-import sqlalchemy as sa
 
-from tierwise.adapters import AdapterError, open_source
-from tierwise.adapters.job import RunSummary, run_job
-from tierwise.adapters.log import DECISIONS, ERRORS, RUNS, DecisionLog, result_of
+from tierwise.cli import ExitCode
 from tierwise.errors import TierwiseError
 from tierwise.paths import Request, Source, choose_path
-from tierwise.runtime.explain import describe
-from tierwise.runtime.profile import build_profile, profile_digest
 
-from .builtin_cli import AS_OF_OPTION, load_engine
+from .builtin_cli import exit_with, load_engine
+from .console import paint, say, write_json
+from .log_access import SAMPLE_LOG, log_url, open_log, reading_log
 from .manager import get_plugin_manager, hookimpl
+from .options import (
+    AS_OF_OPTION,
+    JSON_OPTION,
+    LOG_OPTION,
+    MAPPING_OPTION,
+    RULES_OPTION,
+    default_rules,
+    setting_option,
+)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from tierwise.adapters.job import RunSummary
+    from tierwise.adapters.log import DecisionLog
 
 SAMPLE_DIR = Path("tierwise-sample")
-
-
-def default_rules() -> Path:
-    """./rules when it exists (a checkout, or a user's project), else the packs shipped inside."""
-    local = Path("rules")
-    if local.is_dir():
-        return local
-    from importlib.resources import files
-
-    return Path(str(files("tierwise.packs")))
 
 
 def _sample_mapping() -> Path:
@@ -47,36 +51,110 @@ def _sample_mapping() -> Path:
     return Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
 
 
+class ErrorRate(click.ParamType):
+    """A share of clients: a fraction (0.05) or a percentage (5%), from 0 to 1."""
+
+    name = "rate"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a fraction (0.05) or a percentage (5%)", param, ctx)
+        if not 0 <= rate <= 1:
+            self.fail(f"{value!r} is not between 0 and 1 (0% and 100%)", param, ctx)
+        return rate
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run decides and where it logs, as resolved from flags, settings and the
+    sample's defaults; enough to say how to resume it."""
+
+    source: str
+    mapping: Path | None
+    rules: Path
+    out: str
+    as_of: dt.date
+    engine: str
+    writeback: bool
+    sample: bool
+
+    def resume_command(self, run_id: str) -> str:
+        """The command that resumes run `run_id` (passwords hidden)."""
+        parts = ["tierwise", "run"]
+        if not self.sample:
+            parts += ["--source", _shown(self.source)]
+        if self.mapping is not None and not (self.sample and self.mapping == _sample_mapping()):
+            parts += ["--mapping", str(self.mapping)]
+        parts += ["--rules", str(self.rules), "--out", _shown(self.out)]
+        parts += ["--as-of", self.as_of.isoformat(), "--run-id", run_id]
+        if self.engine != "auto":
+            parts += ["--engine", self.engine]
+        if not self.writeback:
+            parts.append("--no-writeback")
+        return shlex.join(parts)
+
+
+def _shown(url: str) -> str:
+    """A URL for the terminal: a database URL with its password hidden."""
+    from tierwise.adapters.db import safe_url
+
+    return safe_url(url) if "://" in url else url
+
+
 @click.command()
-@click.option(
+@setting_option(
+    "source",
     "--source",
     help="Where the clients are: sqlite:///crm.db, postgresql://..., "
-    "csv:clients.csv, jsonl:clients.jsonl. Default: the sample CRM.",
+    "csv:clients.csv, jsonl:clients.jsonl, parquet:clients.parquet. Default: the sample CRM.",
 )
-@click.option(
-    "--mapping",
-    type=click.Path(exists=True, path_type=Path),
-    help="YAML mapping of CRM tables and columns to facts (SQL sources).",
+@MAPPING_OPTION
+@RULES_OPTION
+@setting_option(
+    "log",
+    "--out",
+    "--log",
+    "out",
+    help="Decision log: a database URL or a SQLite file path. Default: beside the sample "
+    "CRM, or tierwise-decisions.db.",
 )
-@click.option(
-    "--rules",
-    type=click.Path(exists=True, path_type=Path),
-    default=None,
-    help="Rule file or folder. Default: ./rules, else the shipped packs.",
-)
-@click.option("--out", help="Decision log database URL. Default: beside the sample CRM.")
 @AS_OF_OPTION
-@click.option("--run-id", help="Resume this interrupted run (same pack and as_of).")
+@click.option(
+    "--run-id",
+    help="Resume this interrupted run (same pack and as_of); an id the log does not have "
+    "is an error unless --new-run is given.",
+)
+@click.option("--new-run", is_flag=True, help="Start a new run, named by --run-id if given.")
+@click.option(
+    "--max-error-rate",
+    type=ErrorRate(),
+    default=None,
+    help="Exit with 3 when more than this share of clients end in errors (0.05 or 5%). "
+    "Default: only when every client does.",
+)
 @click.option(
     "--clients",
     "sample_size",
-    type=int,
+    type=click.IntRange(min=1),
     default=10_000,
     show_default=True,
     help="Size of the sample CRM when it is created.",
 )
-@click.option("--page-size", type=int, default=1000, show_default=True)
+@click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
+@click.option(
+    "--repair-writeback",
+    is_flag=True,
+    help="Only complete the CRM write-back of pages an interrupted or failed run logged "
+    "but did not write back (every start does this first); decides nothing.",
+)
 @click.option(
     "--engine",
     "engine_choice",
@@ -87,6 +165,7 @@ def _sample_mapping() -> Path:
     "run by DuckDB over a table file or inside a SQLite/PostgreSQL CRM. auto: sql "
     "whenever the pack compiles for the source and reads no plugin's facts, else durable.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Write the run summary as JSON to stdout.")
 def run(
     source: str | None,
     mapping: Path | None,
@@ -94,42 +173,278 @@ def run(
     out: str | None,
     as_of: dt.datetime | None,
     run_id: str | None,
+    new_run: bool,
+    max_error_rate: float | None,
     sample_size: int,
     page_size: int,
     no_writeback: bool,
+    repair_writeback: bool,
     engine_choice: str,
+    as_json: bool,
 ) -> None:
-    """Decide every client of a source and store the outcomes (the main job)."""
+    """Decide every client of a source and store the outcomes (the main job).
+
+    The run id and the command that resumes the run are printed when it starts, and again
+    if it is interrupted (Ctrl-C: exit code 130).
+    """
     rules = rules or default_rules()
-    engine = load_engine(rules)
+    engine = load_engine(rules, as_json)
+    request = _request(source, mapping, rules, out, as_of, engine_choice, sample_size)
+    if no_writeback:
+        request = replace(request, writeback=False)
+    pm = get_plugin_manager()
+    if repair_writeback:
+        _repair(request.source, request.mapping, request.out, pm)
+        return
+    job = _prepare(engine, request, pm, page_size)
+    log = open_log(request.out, create=True, option="--out")
+    try:
+        run_id, resumed = _choose_run(log, run_id, new_run)
+        resume = request.resume_command(run_id)
+        say(paint(_start_line(log, run_id, resumed), "heading", err=True), err=True)
+        say(f"if it stops, resume it with: {resume}", err=True)
+        summary = _guarded(job, log, run_id, resume)
+        profile = job.profile
+        if as_json:
+            write_json(_summary_data(summary, request, log, profile, max_error_rate))
+        else:
+            _print_summary(summary, request.out, rules, profile)
+            _point_at_errors(summary, log)
+    finally:
+        log.close()
+    if too_many_errors(summary.clients, summary.errors, max_error_rate):
+        _fail_on_errors(summary, max_error_rate)
+
+
+def _request(
+    source: str | None,
+    mapping: Path | None,
+    rules: Path,
+    out: str | None,
+    as_of: dt.datetime | None,
+    engine: str,
+    sample_size: int,
+) -> RunRequest:
+    """What the run decides and where it logs: the flags and settings, or the sample CRM
+    (created on first use) with its mapping, date and log."""
     day = as_of.date() if as_of else None
+    sample = source is None
     if source is None:
         source, mapping, day, out = _sample(sample_size, mapping, day, out)
-    day = day or dt.date.today()
-    out = out or "sqlite:///tierwise-decisions.db"
-    pm = get_plugin_manager()
+    out = log_url(out, "--out") if out else "sqlite:///tierwise-decisions.db"
+    return RunRequest(source, mapping, rules, out, day or dt.date.today(), engine, True, sample)
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run ready to start: the engine, what to decide, the plugins, the source (a
+    batch-decided one when the SQL path is taken), and the profile of its clients."""
+
+    engine: Any
+    request: RunRequest
+    pm: Any
+    source: Any
+    profile: dict[str, Any]
+    page_size: int
+
+
+def _prepare(engine: Any, request: RunRequest, pm: Any, page_size: int) -> Job:
+    """Open the source and profile its clients (the per-client path) before the log is
+    touched, so a source or mapping that cannot be read leaves no log behind."""
+    from tierwise.adapters import open_source
+    from tierwise.runtime.profile import build_profile
+
+    workdir = Path(out_dir(request.out))
+    batch = _batch_source(engine, request.source, request.mapping, request.engine, workdir, pm)
+    if batch is not None:
+        return Job(engine, request, pm, batch, {}, page_size)
+    source = open_source(request.source, request.mapping, pm=pm)
+    click.echo(f"profiling {_shown(request.source)} ...", err=True)
+    day = request.as_of
+    profile = build_profile(source.clients(day, engine.pack.inputs), day, pm=pm)
+    return Job(engine, request, pm, source, profile, page_size)
+
+
+def _guarded(job: Job, log: DecisionLog, run_id: str, resume: str) -> RunSummary:
+    """The run, with what an interrupt or an error leaves said: what is saved, how to resume."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tierwise.adapters.db import reason
+
     try:
-        batch = _batch_source(engine, source, mapping, engine_choice, Path(out_dir(out)), pm)
-        if batch is not None:
-            src, profile = batch, {}
-        else:
-            src = open_source(source, mapping, pm=pm)
-            click.echo(f"profiling {source} ...", err=True)
-            profile = build_profile(src.clients(day, engine.pack.inputs), day, pm=pm)
-        summary = _run_with_progress(
-            engine,
-            src,
-            out,
-            as_of=day,
+        return _run_with_progress(
+            job.engine,
+            job.source,
+            log,
+            as_of=job.request.as_of,
             run_id=run_id,
-            page_size=page_size,
-            profile=profile,
-            pm=pm,
-            writeback=not no_writeback,
+            page_size=job.page_size,
+            profile=job.profile,
+            pm=job.pm,
+            writeback=job.request.writeback,
         )
+    except KeyboardInterrupt:
+        _interrupted(log, run_id, resume)
+    except TierwiseError as e:
+        _stopped(log, run_id, resume, str(e))
+    except DBAPIError as e:
+        where = f"check --source {_shown(job.request.source)} and --out {log.url}"
+        _stopped(log, run_id, resume, f"the database reported: {reason(e)}\n{where}")
+
+
+def _choose_run(log: DecisionLog, run_id: str | None, new_run: bool) -> tuple[str, bool]:
+    """The run's id and whether it resumes one: `--run-id` must name a run of the log,
+    unless `--new-run` asks for a new run (whose id then must be free)."""
+    from tierwise.adapters.log import new_run_id
+    from tierwise.adapters.run_report import run_exists
+
+    if run_id is None:
+        return new_run_id(), False
+    exists = run_exists(log, run_id)
+    if exists and new_run:
+        raise click.BadParameter(
+            f"run {run_id} already exists in {log.url}; leave out --new-run to resume it",
+            param_hint="'--run-id'",
+        )
+    if not exists and not new_run:
+        newest = ", ".join(f"{r['id']} ({r['status']})" for r in log.runs()[:3])
+        raise click.BadParameter(
+            f"no run {run_id!r} in {log.url} to resume"
+            + (f" (newest: {newest})" if newest else " (it has no runs yet)")
+            + f"; add --new-run to start a new run named {run_id}",
+            param_hint="'--run-id'",
+        )
+    return run_id, exists
+
+
+def _start_line(log: DecisionLog, run_id: str, resumed: bool) -> str:
+    """`run X starts`, or `run X resumes` with how many clients it has saved already."""
+    if not resumed:
+        return f"run {run_id} starts"
+    from tierwise.adapters.run_report import saved_clients
+
+    return f"run {run_id} resumes ({saved_clients(log, run_id):,} client(s) saved before)"
+
+
+def _interrupted(log: DecisionLog, run_id: str, resume: str) -> NoReturn:
+    """Say what an interrupted run saved and how to resume it, and exit with 130."""
+    from tierwise.adapters.run_report import run_exists, saved_clients
+
+    say(err=True)
+    if run_exists(log, run_id):
+        saved = saved_clients(log, run_id)
+        say(
+            paint(f"interrupted: run {run_id} has {saved:,} client(s) saved", "warning", True)
+            + f" in {log.url}; the page being decided was not saved and is decided on resume",
+            err=True,
+        )
+        say(f"resume it with: {resume}", err=True)
+    else:
+        say(
+            paint("interrupted before the first client was decided", "warning", True)
+            + ": nothing was saved; run the same command again",
+            err=True,
+        )
+    exit_with(ExitCode.INTERRUPTED)
+
+
+def _stopped(log: DecisionLog, run_id: str, resume: str, reason: str) -> NoReturn:
+    """A run stopped by an error: the error, then what is saved and how to resume."""
+    from tierwise.adapters.run_report import run_exists, saved_clients
+
+    try:
+        saved = saved_clients(log, run_id) if run_exists(log, run_id) else 0
+    except Exception:  # the log itself may be what failed
+        saved = 0
+    if saved:
+        reason += (
+            f"\nrun {run_id} has {saved:,} client(s) saved; once fixed, resume it with: {resume}"
+        )
+    raise click.ClickException(reason)
+
+
+def too_many_errors(clients: int, errors: int, max_rate: float | None) -> bool:
+    """Whether a finished run fails on its errors: more than `max_rate` of its clients, and
+    always when every client failed."""
+    if clients == 0:
+        return False
+    return errors == clients or (max_rate is not None and errors / clients > max_rate)
+
+
+def _fail_on_errors(summary: RunSummary, max_rate: float | None) -> NoReturn:
+    """Exit with ERROR_RATE, saying why, after the summary (everything is logged)."""
+    allowed = "" if max_rate is None else f", more than --max-error-rate {max_rate:.2%} allows"
+    share = summary.errors / summary.clients
+    say(
+        paint(f"run {summary.run_id} finished, but ", "error", True)
+        + f"{summary.errors:,} of {summary.clients:,} clients ({share:.1%}) ended in errors"
+        + allowed,
+        err=True,
+    )
+    exit_with(ExitCode.ERROR_RATE)
+
+
+def _point_at_errors(summary: RunSummary, log: DecisionLog) -> None:
+    """Where to read a run's client errors, when it has any."""
+    if summary.errors:
+        say(f"see its client errors: tierwise errors --log {log.url} {summary.run_id}")
+
+
+def _summary_data(
+    summary: RunSummary,
+    request: RunRequest,
+    log: DecisionLog,
+    profile: dict[str, Any],
+    max_rate: float | None,
+) -> dict[str, Any]:
+    """The run summary as JSON data."""
+    from tierwise.runtime.profile import profile_digest
+
+    failing = too_many_errors(summary.clients, summary.errors, max_rate)
+    return {
+        "run_id": summary.run_id,
+        "status": summary.status,
+        "resumed": summary.resumed,
+        "as_of": summary.as_of,
+        "pack": summary.pack_hash,
+        "rules": str(request.rules),
+        "source": _shown(request.source),
+        "log": log.url,
+        "profile": profile_digest(profile),
+        "clients": summary.clients,
+        "errors": summary.errors,
+        "error_rate": summary.errors / summary.clients if summary.clients else 0.0,
+        "max_error_rate": max_rate,
+        "exit_code": int(ExitCode.ERROR_RATE if failing else ExitCode.OK),
+        "skipped": summary.skipped,
+        "changes": summary.changes,
+        "hook_errors": summary.hook_errors,
+        "previous_run_id": summary.previous_run_id,
+        "counts": summary.counts,
+        "wall_seconds": round(summary.wall_seconds, 3),
+    }
+
+
+def _repair(source: str, mapping: Path | None, out: str, pm: Any) -> None:
+    """`run --repair-writeback`: write back the pending pages of the source's CRM."""
+    from tierwise.adapters import open_source
+    from tierwise.adapters.job import repair_writeback
+
+    try:
+        src = open_source(source, mapping, pm=pm)
+        try:
+            repaired = repair_writeback(src, out)
+        finally:
+            src.close()
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
-    _print_summary(summary, out, rules, profile)
+    if not repaired.pages:
+        click.echo(f"no write-back is missing: the CRM has every page logged in {_shown(out)}")
+        return
+    click.echo(
+        f"write-back completed for {repaired.clients:,} client(s) in {repaired.pages} page(s) "
+        f"of run(s) {', '.join(repaired.runs)}"
+    )
 
 
 TABLE_SCHEMES = ("parquet", "csv", "jsonl")
@@ -142,7 +457,7 @@ def _batch_source(
     source, else None (the per-client path); says which path and why on stderr."""
     from .manager import enrichments
 
-    where = run_source(source, mapping)
+    where = run_source(source)
     try:
         path = choose_path([engine.pack], where, cast("Request", choice), enrichments(pm))
     except TierwiseError as e:
@@ -150,28 +465,31 @@ def _batch_source(
     if path.engine == "durable":
         click.echo(f"engine: durable ({path.reason})", err=True)
         return None
+    from tierwise.adapters import open_source
     from tierwise.adapters.decided import BatchDecidedSource, PushdownDecidedSource
     from tierwise.batch import BatchEngine
 
     click.echo(f"engine: sql ({path.reason})", err=True)
     batch = BatchEngine(engine.pack)
     if where.kind == "table":
-        return BatchDecidedSource(batch, source.partition(":")[2], source, workdir)
+        scheme, _, file = source.partition(":")
+        columns = None  # a CSV or JSONL file: its source's id column and renames, checked
+        if scheme != "parquet":
+            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+        return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
 
-def run_source(source: str, mapping: Path | None) -> Source:
+def run_source(source: str) -> Source:
     """A --source as the choice of path sees it: table files (parquet: only SQL reads;
-    csv: and jsonl: with no mapping, which only the per-client reader applies), SQLite or
-    PostgreSQL databases, and streams read client by client (stdin, other adapters)."""
+    csv: and jsonl:, whose mapping both paths apply), SQLite or PostgreSQL databases, and
+    streams read client by client (stdin, other adapters)."""
     from tierwise.adapters.db import SCHEME_ALIASES, safe_url
 
     scheme, _, path = source.partition(":")
     scheme = scheme.split("+", 1)[0].lower()
     scheme = SCHEME_ALIASES.get(scheme, scheme)
     if scheme in TABLE_SCHEMES and path != "-":
-        if mapping is not None and scheme != "parquet":
-            return Source("stream", f"{source} with a mapping")
         return Source("table", source, per_client=scheme != "parquet")
     if scheme in ("sqlite", "postgresql"):
         return Source("database", safe_url(source), scheme)
@@ -194,13 +512,17 @@ def _sample(
     crm = SAMPLE_DIR / "crm.db"
     if not crm.exists():
         click.echo(f"creating the sample CRM ({size:,} clients) in {crm} ...", err=True)
-        generate(crm, clients=size)
-    log = out or f"sqlite:///{SAMPLE_DIR / 'decisions.db'}"
+        partial = crm.with_name(crm.name + ".partial")
+        generate(partial, clients=size)
+        partial.replace(crm)  # an interrupted creation leaves no half-made CRM behind
+    log = out or SAMPLE_LOG
     return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
 
 
-def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> RunSummary:
+def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: Any) -> RunSummary:
     """run_job, with a progress bar when a person watches the terminal."""
+    from tierwise.adapters.job import run_job
+
     if not sys.stderr.isatty():
         return run_job(engine, source, out, **options)
     profile = options["profile"]
@@ -217,7 +539,10 @@ def _run_with_progress(engine: Any, source: Any, out: str, **options: Any) -> Ru
 
 
 def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str, Any]) -> None:
+    from tierwise.runtime.profile import profile_digest
+
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
+    shown = _shown(out)
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
         f"rules {rules} (pack {summary.pack_hash}), profile {profile_digest(profile)}"
@@ -227,6 +552,10 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
         f"changes since last run: {summary.changes:,}  hook errors: {summary.hook_errors}"
     )
     click.echo(f"wall time: {summary.wall_seconds:.2f} s  ({rate:,.0f} clients/s)")
+    if summary.repaired:
+        click.echo(
+            f"write-back completed first for {summary.repaired:,} client(s) of earlier starts"
+        )
     for decision, counts in summary.counts.items():
         per_output = _per_output(counts)
         several = " (a client may get several)" if per_output != counts else ""
@@ -235,12 +564,12 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
         for label, count in sorted(per_output.items(), key=lambda kv: (-kv[1], kv[0])):
             click.echo(f"  {label:<{width}}  {count:>7,}")
     click.echo(
-        f"\noutcomes are in {out} (tables tierwise_runs, tierwise_decisions, "
+        f"\noutcomes are in {shown} (tables tierwise_runs, tierwise_decisions, "
         "tierwise_client_errors)"
     )
     example = _example_client(out, summary.run_id)
     hint = f" {example}" if example else " CLIENT_ID"
-    click.echo(f"see one client's explanation: tierwise why{hint} --log {out}")
+    click.echo(f"see one client's explanation: tierwise why{hint} --log {shown}")
 
 
 def _per_output(counts: dict[str, int]) -> dict[str, int]:
@@ -253,7 +582,16 @@ def _per_output(counts: dict[str, int]) -> dict[str, int]:
 
 
 def _example_client(url: str, run_id: str) -> str | None:
-    log = DecisionLog(url)
+    """The first client of the run, for the `why` hint (none when the log cannot be read)."""
+    import sqlalchemy as sa
+
+    from tierwise.adapters import AdapterError
+    from tierwise.adapters.log import DECISIONS, DecisionLog
+
+    try:
+        log = DecisionLog(url)
+    except AdapterError:
+        return None
     try:
         with log.engine.connect() as conn:
             return conn.execute(
@@ -262,32 +600,33 @@ def _example_client(url: str, run_id: str) -> str | None:
                 .order_by(DECISIONS.c.client_id)
                 .limit(1)
             ).scalar()
+    except sa.exc.DBAPIError:
+        return None
     finally:
         log.close()
 
 
 @click.command()
 @click.argument("client_id")
-@click.option(
-    "--log",
-    "log_url",
-    default=f"sqlite:///{SAMPLE_DIR / 'decisions.db'}",
-    show_default=True,
-    help="Decision log database URL.",
-)
+@LOG_OPTION
 @click.option("--run", "run_id", help="Run id; default: the latest run that has this client.")
-def why(client_id: str, log_url: str, run_id: str | None) -> None:
+@JSON_OPTION
+def why(client_id: str, log_url: str | None, run_id: str | None, as_json: bool) -> None:
     """Show one client's stored decisions and why each was made."""
-    try:
-        log = DecisionLog(log_url)
-    except AdapterError as e:
-        raise click.ClickException(str(e)) from None
+    import sqlalchemy as sa
+
+    from tierwise.adapters.log import DECISIONS, ERRORS, RUNS
+
+    url = reading_log(log_url)
+    log = open_log(url, create=False, option="--log")
     try:
         with log.engine.connect() as conn:
             run_id = run_id or _latest_run(conn, client_id)
             if run_id is None:
-                raise click.ClickException(f"client {client_id!r} is in no run of {log_url}")
+                raise click.ClickException(f"client {client_id!r} is in no run of {log.url}")
             run_row = conn.execute(sa.select(RUNS).where(RUNS.c.id == run_id)).mappings().first()
+            if run_row is None:
+                raise click.ClickException(f"no run {run_id!r} in the decision log {log.url}")
             rows = (
                 conn.execute(
                     sa.select(DECISIONS).where(
@@ -308,11 +647,44 @@ def why(client_id: str, log_url: str, run_id: str | None) -> None:
             )
     finally:
         log.close()
+    if not rows and not errors:
+        raise click.ClickException(f"client {client_id!r} is not in run {run_id} of {log.url}")
+    if as_json:
+        write_json(_client_data(client_id, run_row, rows, errors))
+        return
     for line in _describe_client(client_id, run_row, rows, errors):
         click.echo(line)
 
 
+def _client_data(client_id: str, run_row: Any, rows: Any, errors: Any) -> dict[str, Any]:
+    """One client's stored outcome in a run, as JSON data."""
+    from tierwise.adapters.log import result_of
+
+    run = {k: run_row[k] for k in ("id", "status", "as_of", "pack_hash", "started_at", "source")}
+    run["source"] = _shown(run["source"])
+    return {
+        "client_id": client_id,
+        "run": run,
+        "errors": [
+            {"kind": e["kind"], "fact": e["fact"], "message": e["message"], "value": e["value"]}
+            for e in errors
+        ],
+        "decisions": {row["decision"]: _result_data(result_of(row)) for row in rows},
+    }
+
+
+def _result_data(result: Any) -> dict[str, Any]:
+    """A DecisionResult as JSON data."""
+    from dataclasses import asdict
+
+    return asdict(result)
+
+
 def _latest_run(conn: sa.Connection, client_id: str) -> str | None:
+    import sqlalchemy as sa
+
+    from tierwise.adapters.log import DECISIONS, ERRORS, RUNS
+
     runs = sa.union(
         sa.select(DECISIONS.c.run_id).where(DECISIONS.c.client_id == client_id),
         sa.select(ERRORS.c.run_id).where(ERRORS.c.client_id == client_id),
@@ -330,8 +702,12 @@ def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> It
         f"client {client_id}, run {run_row['id']}, as of {run_row['as_of']}, "
         f"pack {run_row['pack_hash']}"
     )
+    from tierwise.adapters.log import result_of
+    from tierwise.runtime.explain import describe
+
     for error in errors:
-        yield f"error ({error['kind']}) in {error['fact']}: {error['message']}"
+        label = paint(f"error ({error['kind']}) in {error['fact']}", "error")
+        yield f"{label}: {error['message']}"
     for row in rows:
         yield describe(result_of(row))
 

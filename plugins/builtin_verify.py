@@ -15,13 +15,16 @@ from typing import Any
 import click
 import orjson
 
+from .console import say, write_file
 from .manager import hookimpl
+from .options import AS_OF_OPTION, MAPPING_OPTION, setting_option
 
 
 @click.command()
 @click.argument("old")
 @click.argument("new")
-@click.option(
+@setting_option(
+    "source",
     "--source",
     required=True,
     help="The clients: a CSV, JSONL or Parquet file, or a source URL (csv:, jsonl:, sqlite:///...).",
@@ -29,14 +32,14 @@ from .manager import hookimpl
 @click.option(
     "--json",
     "json_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report as JSON.",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write the report as JSON to this file; - is stdout.",
 )
 @click.option(
     "--html",
     "html_out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML report.",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write a self-contained HTML report to this file; - is stdout.",
 )
 @click.option(
     "--weight",
@@ -44,19 +47,8 @@ from .manager import hookimpl
     help="Numeric fact to weight numeric outputs by (default: revenue_12m when declared).",
 )
 @click.option("--no-weight", is_flag=True, help="Do not weight numeric outputs.")
-@click.option(
-    "--mapping",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Mapping file (YAML) from the source's fields to fact names.",
-)
-@click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    help="Evaluation date; default today.",
-)
+@MAPPING_OPTION
+@AS_OF_OPTION
 def diff(
     old: str,
     new: str,
@@ -68,9 +60,14 @@ def diff(
     mapping: Path | None,
     as_of: dt.datetime | None,
 ) -> None:
-    """Compare two versions of the rules, and their impact on a client base."""
+    """Compare two versions of the rules, and their impact on a client base.
+
+    The text report goes to stdout, or to stderr when --json or --html is - (stdout).
+    """
+    if json_out is not None and html_out is not None and str(json_out) == str(html_out) == "-":
+        raise click.UsageError("--json - and --html - both ask for stdout: give one a file")
     from tierwise.adapters.clients import read_clients
-    from tierwise.errors import RulePackError
+    from tierwise.errors import RulePackError, TierwiseError
     from tierwise.impact.impact import default_weight
     from tierwise.impact.impact import diff as run_diff
     from tierwise.impact.static import DiffError
@@ -105,18 +102,17 @@ def diff(
                 weight=chosen,
                 unreadable=unreadable,
             )
-        except (RevisionError, DiffError) as e:
+        except (RevisionError, DiffError, TierwiseError) as e:  # a source or its mapping too
             raise click.ClickException(str(e)) from None
     data = result.to_dict()
-    click.echo(render_text(data))
+    to_stdout = "-" in (str(json_out), str(html_out))
+    say(render_text(data), err=to_stdout)
     if json_out is not None:
-        json_out.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        click.echo(f"JSON report: {json_out}")
+        write_file(json_out, orjson.dumps(data, option=orjson.OPT_INDENT_2).decode(), "JSON report")
     if html_out is not None:
         from tierwise.impact.report_html import render
 
-        html_out.write_text(render(data), encoding="utf-8")
-        click.echo(f"HTML report: {html_out}")
+        write_file(html_out, render(data), "HTML report")
 
 
 def render_text(data: dict[str, Any]) -> str:

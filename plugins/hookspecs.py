@@ -51,7 +51,8 @@ def tierwise_adapters() -> Mapping[str, Any]:  # type: ignore[empty-body]
 
     A factory is called as `factory(url, mapping_path_or_None)` and returns a Source
     (tierwise.adapters.base.Source: `.url`, `.clients(as_of, types)`, `.close()`, and
-    optionally `.writeback` with `.check(pack)` and `.write(outcomes)`).
+    optionally `.writeback` with `.target` (a name for the log's pending pages),
+    `.check(pack)` and an idempotent `.write(outcomes)`).
     """
 
 

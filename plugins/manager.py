@@ -94,13 +94,15 @@ class TierwisePluginManager(pluggy.PluginManager):
             )
 
 
-def get_plugin_manager() -> TierwisePluginManager:
+def get_plugin_manager(*, builtins: bool = True) -> TierwisePluginManager:
     """A fresh manager: the built-in plugins, then the entry points of group `tierwise`
     that TIERWISE_PLUGINS allows. A plugin that fails to import is reported (a warning,
-    `tierwise plugins`) and kept out; `require_loaded` lets a run refuse to go on."""
+    `tierwise plugins`) and kept out; `require_loaded` lets a run refuse to go on.
+    `builtins=False` loads only the installed plugins (the command line asks them for
+    their commands without importing every built-in one)."""
     pm = TierwisePluginManager()
     pm.add_hookspecs(hookspecs)
-    for name in BUILTINS:
+    for name in BUILTINS if builtins else ():
         pm.register(importlib.import_module(name), name=name)
         pm.origins[name] = "built-in"
     allowed = _allowed()

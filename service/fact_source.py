@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from tierwise.adapters.base import Record, coerce_record
+from tierwise.adapters.base import Record
 from tierwise.adapters.db import reason
 from tierwise.adapters.sql import open_sql
 from tierwise.lang.types import FactType
@@ -51,9 +51,7 @@ class FactSource:
             ) from None
         if row is None:
             raise ProblemError("unknown-client", f"no client {client_id!r} in {self.url}")
-        table = self.source.clients_table.name
-        where = f"{table} {self.source.id_column.name}={client_id}"
-        return coerce_record(dict(row), types, client_id, where)
+        return self.source.record(dict(row), types)
 
     def close(self) -> None:
         """Close the source's connections."""

@@ -57,7 +57,7 @@ def test_a_broken_csv_row_is_that_clients_error(tmp_path: Path) -> None:
         ("purchases_per_year", f"{path} row 3: purchases_per_year: '2.5' is not an integer", "2.5"),
     ]
     assert isinstance(records[2], UnreadableClient)
-    assert records[2].errors[0].message == f"{path} row 4: no client_id or id"
+    assert records[2].errors[0].message == f"{path} row 4: no client_id"
     assert isinstance(records[3], UnreadableClient)
     assert records[3].errors[0].message == f"{path} row 5: 4 cells, the header has 3"
 

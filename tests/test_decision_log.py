@@ -141,6 +141,7 @@ def test_a_second_run_detects_changes(crm_url: str, pack_dir: Path, mapping_file
 
 def test_changes_of_an_unknown_run_is_a_clear_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.db'}"
+    DecisionLog(url).close()
     result = CliRunner().invoke(main, ["changes", "--log", url, "--run", "nope"])
     assert result.exit_code == 1 and "no run 'nope' in the decision log sqlite:///" in result.output
 

@@ -235,7 +235,7 @@ def test_run_keeps_a_pack_that_reads_a_plugins_facts_per_client(workdir: Path) -
     ("source", "line", "clients"),
     [
         ("sqlite:///crm.db", "engine: sql (the pack compiles to SQL for sqlite)", 1),
-        ("csv:clients.csv", "engine: durable (csv:clients.csv with a mapping is read client", 3),
+        ("csv:clients.csv", "engine: sql (the pack compiles to SQL for duckdb)", 3),
         ("jsonl:-", "engine: durable (jsonl:- is read client by client)", None),
     ],
 )

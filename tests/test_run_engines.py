@@ -121,7 +121,7 @@ def test_sql_engine_pushes_down_into_a_sqlite_crm_with_the_same_outcomes(
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert "clients: 400" in result.stdout
-        chosen[engine] = result.stderr.splitlines()[0]
+        chosen[engine] = next(x for x in result.stderr.splitlines() if x.startswith("engine:"))
     assert chosen["auto"] == "engine: sql (the pack compiles to SQL for sqlite)"
     assert chosen["durable"] == "engine: durable (the durable path was asked for)"
     assert _logged(workdir / "sql.db") == _logged(workdir / "durable.db")

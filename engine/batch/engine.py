@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
 from tierwise.batch.dialects import Dialect
 from tierwise.batch.inputs import SourceColumn
+from tierwise.batch.unreadable import Unreadable, set_apart
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.types import FactType
@@ -136,19 +138,37 @@ class BatchEngine:
 
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pandas(table, preserve_index=False)
+        import duckdb
+
         con = self._connect()
         try:
             con.register("tierwise_source", table)
             query = self._duckdb_query(con, "tierwise_source", as_of or dt.date.today())
             return con.sql(query).to_arrow_table()
+        except duckdb.Error as e:
+            raise BatchError(
+                f"deciding a table of {table.num_rows} rows: {_first_line(e)}"
+            ) from None
         finally:
             con.close()
 
     def decide_file(
-        self, in_path: str | Path, out_path: str | Path, as_of: dt.date | None = None
+        self,
+        in_path: str | Path,
+        out_path: str | Path,
+        as_of: dt.date | None = None,
+        *,
+        columns: Mapping[str, str] | None = None,
     ) -> int:
         """Decide a Parquet, CSV or JSONL file into a Parquet (or CSV/JSONL) file, streamed by
-        DuckDB so memory stays bounded; returns the number of clients written."""
+        DuckDB so memory stays bounded; returns the number of clients written.
+
+        `columns` maps the id field and facts to the file columns that hold them (a mapping
+        file's `clients.id` and `facts`, as the file sources apply them). CSV is read as
+        RFC 4180 (commas, double quotes), as the CSV source reads it. A CSV or JSONL file
+        DuckDB cannot read whole (a ragged row, bytes that are not UTF-8, a broken JSON
+        line) is decided without those records, each of which comes out in its place as
+        that client's error."""
         src, out = Path(in_path), Path(out_path)
         in_format = FILE_FORMATS.get(src.suffix.lower())
         out_format = FILE_FORMATS.get(out.suffix.lower())
@@ -159,34 +179,59 @@ class BatchEngine:
             )
         if not src.is_file():
             raise BatchError(f"{src}: no such file")
-        reader = {
-            "parquet": f"read_parquet({_quote(src)})",
-            "csv": f"read_csv({_quote(src)}, all_varchar = true, header = true)",
-            "json": f"read_json_auto({_quote(src)}, format = 'newline_delimited')",
-        }[in_format]
+        import duckdb
+
+        file = _TableFile(src, in_format, dict(columns or {}), self.id_field)
+        try:
+            return self._decide_file(file, out, out_format, as_of or dt.date.today())
+        except duckdb.Error as e:
+            if in_format == "parquet":
+                raise BatchError(f"{src}: {_first_line(e)}") from None
+            return self._decide_apart(file, out, out_format, as_of or dt.date.today(), e)
+
+    def _decide_file(self, file: _TableFile, out: Path, out_format: str, as_of: dt.date) -> int:
+        """One COPY of the decision query over the file into `out` (written whole or not)."""
         con = self._connect()
         try:
-            if in_format == "parquet":
-                _threads_for_row_groups(con, src)
-            con.execute(f"CREATE VIEW tierwise_source AS SELECT * FROM {reader}")
-            query = self._duckdb_query(
-                con, "tierwise_source", as_of or dt.date.today(), in_format == "csv"
-            )
-            options = {
-                "parquet": "FORMAT parquet",
-                "csv": "FORMAT csv, HEADER true",
-                "json": "FORMAT json",
-            }[out_format]
+            if file.format == "parquet":
+                _threads_for_row_groups(con, file.path)
+            con.execute(f"CREATE VIEW tierwise_source AS {file.select(con)}")
+            query = self._duckdb_query(con, "tierwise_source", as_of, file.format == "csv")
             tmp = out.with_name(out.name + ".partial")
-            result = con.execute(f"COPY ({query}) TO {_quote(tmp)} ({options})").fetchone()
+            try:
+                copied = con.execute(f"COPY ({query}) TO {_quote(tmp)} ({_COPY[out_format]})")
+                result = copied.fetchone()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             tmp.replace(out)
             return int(result[0]) if result else 0
-        except Exception as e:
-            if type(e).__module__.startswith("duckdb"):
-                raise BatchError(f"{src}: {e}") from None
-            raise
         finally:
             con.close()
+
+    def _decide_apart(
+        self, file: _TableFile, out: Path, out_format: str, as_of: dt.date, error: Exception
+    ) -> int:
+        """The file decided without the records DuckDB cannot read, those merged back in
+        their places as errors; the first error when every record is readable."""
+        import duckdb
+
+        clean = out.with_name(out.name + ".readable" + file.path.suffix)
+        decided = out.with_name(out.name + ".decided.parquet")
+        try:
+            apart, kept = set_apart(file.path, file.format, file.id_column, file.facts, clean)
+            if not apart:
+                raise BatchError(f"{file.path}: {_first_line(error)}") from None
+            log.info("%s: %d record(s) cannot be read; deciding the others", file.path, len(apart))
+            if kept:
+                self._decide_file(file.moved(clean), decided, "parquet", as_of)
+            rows = decided if kept else None
+            return _merge(self.columns, rows, apart, out, _COPY[out_format], self._connect())
+        except duckdb.Error as e:
+            raise BatchError(f"{file.path}: {_first_line(e)}") from None
+        finally:
+            clean.unlink(missing_ok=True)
+            decided.unlink(missing_ok=True)
 
     # -- push-down ------------------------------------------------------------------------
     def decide_sql(
@@ -294,6 +339,134 @@ class BatchEngine:
         if self._durable is None:
             self._durable = Engine(self.pack, id_field=self.id_field)
         return self._durable.decide(client_facts, as_of=as_of or dt.date.today())
+
+
+_COPY = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true", "json": "FORMAT json"}
+"""COPY options of each output format."""
+
+
+@dataclass(frozen=True)
+class _TableFile:
+    """A table file to decide: its format, and which of its columns hold the id and facts."""
+
+    path: Path
+    format: str
+    columns: dict[str, str]
+    id_field: str
+
+    @property
+    def id_column(self) -> str:
+        """The file column that holds the client id."""
+        return self.columns.get(self.id_field, self.id_field)
+
+    @property
+    def facts(self) -> dict[str, str]:
+        """File column -> the fact it is renamed to."""
+        return {column: fact for fact, column in self.columns.items() if fact != self.id_field}
+
+    def moved(self, path: Path) -> _TableFile:
+        """The same table read from another file (its readable records)."""
+        return _TableFile(path, self.format, self.columns, self.id_field)
+
+    def reader(self, con: Any) -> str:
+        """The DuckDB table function reading the file; a JSON id column is read as text,
+        so that ids beyond 64 bits keep their digits (DuckDB would read them as doubles)."""
+        path = _quote(self.path)
+        if self.format == "parquet":
+            return f"read_parquet({path})"
+        if self.format == "csv":
+            dialect = "delim = ',', quote = '\"', escape = '\"'"
+            return f"read_csv({path}, all_varchar = true, header = true, {dialect})"
+        auto = f"read_json_auto({path}, format = 'newline_delimited')"
+        types = {
+            row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {auto}").fetchall()
+        }
+        if types.get(self.id_column, "VARCHAR") == "VARCHAR":
+            return auto
+        spec = ", ".join(
+            f"{_text(name)}: {_text('VARCHAR' if name == self.id_column else t)}"
+            for name, t in types.items()
+        )
+        return f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
+
+    def select(self, con: Any) -> str:
+        """SELECT over the file with the mapped columns under their fact names; a column
+        named like a renamed fact, and a renamed fact's own column, give way."""
+        reader = self.reader(con)
+        moves = {name: column for name, column in self.columns.items() if name != column}
+        if not moves:
+            return f"SELECT * FROM {reader}"
+        present = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+        missing = sorted(set(moves.values()) - set(present))
+        if missing:
+            raise BatchError(
+                f"{self.path}: no column {missing[0]!r} (columns: {', '.join(present)})"
+            )
+        gone = [c for c in present if c in moves or c in self.facts]
+        exclude = f" EXCLUDE ({', '.join(map(_name, gone))})" if gone else ""
+        renamed = ", ".join(f"{_name(column)} AS {_name(name)}" for name, column in moves.items())
+        return f"SELECT *{exclude}, {renamed} FROM {reader}"
+
+
+def _merge(
+    columns: OutputColumns,
+    decided: Path | None,
+    apart: list[Unreadable],
+    out: Path,
+    options: str,
+    con: Any,
+) -> int:
+    """The decided rows (None: no record was readable) and the set-apart records in file
+    order, into `out`: a decided row after k set-apart records moves down k places (its
+    file_row_number counts only decided rows)."""
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE tierwise_apart (tierwise_pos BIGINT, tierwise_slot BIGINT, "
+            f"{_name(columns.id)} VARCHAR, {_name(columns.errors)} VARCHAR)"
+        )
+        con.executemany(
+            "INSERT INTO tierwise_apart VALUES (?, ?, ?, ?)",
+            [
+                (
+                    u.position,
+                    u.position - k,
+                    u.client_id,
+                    "; ".join(f"{e.fact}: {e.message}" for e in u.errors),
+                )
+                for k, u in enumerate(sorted(apart, key=lambda u: u.position))
+            ],
+        )
+        everything = "SELECT * EXCLUDE (tierwise_slot) FROM tierwise_apart"
+        if decided is not None:
+            rows = (
+                f"SELECT * EXCLUDE (file_row_number), file_row_number + (SELECT count(*) FROM "
+                f"tierwise_apart a WHERE a.tierwise_slot <= d.file_row_number) AS tierwise_pos "
+                f"FROM read_parquet({_quote(decided)}, file_row_number = true) d"
+            )
+            everything = f"{rows} UNION ALL BY NAME {everything}"
+        merged = f"SELECT * EXCLUDE (tierwise_pos) FROM ({everything}) ORDER BY tierwise_pos"
+        tmp = out.with_name(out.name + ".partial")
+        result = con.execute(f"COPY ({merged}) TO {_quote(tmp)} ({options})").fetchone()
+        tmp.replace(out)
+        return int(result[0]) if result else 0
+    finally:
+        con.close()
+
+
+def _first_line(error: Exception) -> str:
+    """An error's first line, without DuckDB's `LINE 1: ...` query excerpt."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _name(identifier: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _text(value: str) -> str:
+    """A quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _threads_for_row_groups(con: Any, path: Path) -> None:

@@ -8,11 +8,12 @@ date type. Adapters that read text (CSV) coerce with `coerce_text` first.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, Strict, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from tierwise.lang.types import FactType
@@ -20,6 +21,9 @@ from tierwise.outcome import FactError
 
 MAX_SAFE_INTEGER = 2**53
 """Integers beyond this cannot be compared exactly as doubles (as durable and SQL engines do)."""
+TEXT = StringConstraints(max_length=2**62)
+"""Makes pydantic-core read a string as UTF-8, so a lone surrogate ("\\ud800", which durable
+and every JSON encoder reject) is that fact's error (`string_unicode`) instead of a crash."""
 
 
 def _annotation(t: FactType) -> Any:
@@ -39,7 +43,7 @@ def _annotation(t: FactType) -> Any:
             high = bounds.get("le", MAX_SAFE_INTEGER)
             return Annotated[int, Strict(), Field(ge=low, le=high)] | None
         case "string":
-            return Annotated[str, Strict()] | None
+            return Annotated[str, Strict(), TEXT] | None
         case "bool":
             return Annotated[bool, Strict()] | None
         case "date":
@@ -47,7 +51,7 @@ def _annotation(t: FactType) -> Any:
         case "datetime":
             return dt.datetime | None
         case "list":
-            return list[Annotated[str, Strict()]] | None
+            return list[Annotated[str, Strict(), TEXT]] | None
     raise ValueError(f"unknown type {t.kind}")
 
 
@@ -74,7 +78,7 @@ class FactValidator:
             for err in e.errors():
                 name = str(err["loc"][0]) if err["loc"] else "?"
                 message = _message(name, err, self.inputs.get(name))
-                errors.append(FactError(name, message, _jsonable(facts.get(name))))
+                errors.append(FactError(name, message, jsonable(facts.get(name))))
             return {}, errors
         for name in self._datetimes:
             value = clean.get(name)
@@ -100,6 +104,9 @@ def _message(name: str, err: Any, t: FactType | None) -> str:
     expected = str(t) if t is not None else "a value"
     if err["type"] in ("literal_error",) and t is not None and t.enum:
         return f"{name} must be one of {', '.join(t.enum)}"
+    if err["type"] == "string_unicode":
+        shown = printable(err["input"])
+        return f"{name} should be {_article(expected)}: '{shown}' is not valid Unicode text"
     return f"{name} should be {_article(expected)}: {err['msg']}"
 
 
@@ -107,12 +114,44 @@ def _article(text: str) -> str:
     return ("an " if text[:1] in "aeiou" else "a ") + text
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
+def jsonable(value: Any) -> Any:
+    """A value as every JSON encoder can write it, for errors and the log: an integer beyond
+    64 bits, NaN or infinity as text, text that is not valid Unicode with its bad parts
+    escaped (`caf\\xe9`), anything else as its repr."""
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if is_text(value) else printable(value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    return repr(value)
+    return printable(repr(value))
+
+
+def is_text(value: str) -> bool:
+    """Whether a string is valid Unicode text (no lone surrogates, which UTF-8 cannot hold)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(value: str) -> str:
+    """A string with its lone surrogates escaped: undecodable bytes read with
+    `surrogateescape` as `\\xe9`, other surrogates as `\\ud800`."""
+    if is_text(value):
+        return value
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def coerce_text(text: str | None, t: FactType) -> Any:

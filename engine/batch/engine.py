@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tierwise.batch.compiler import (
-    OutputColumns,
-    SourceColumn,
-    SqlCompiler,
-    output_columns,
-)
+from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
+from tierwise.batch.dialects import Dialect
+from tierwise.batch.inputs import SourceColumn
 from tierwise.batch.unreadable import Unreadable, set_apart
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
@@ -53,6 +51,8 @@ _INTEGER_TYPES = {
     "UBIGINT",
 }
 _NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
+PUSHDOWN_DIALECTS = ("sqlite", "postgresql")
+"""The databases a decision query is pushed into (DuckDB decides files and tables here)."""
 log = logging.getLogger(__name__)
 
 
@@ -71,6 +71,7 @@ class BatchEngine:
         self.memory_limit = memory_limit
         self.columns: OutputColumns = output_columns(pack, id_field)
         self._compilers: dict[str, SqlCompiler] = {}
+        self._compiling = threading.Lock()
         self._durable: Engine | None = None
         self.compiler("duckdb")
 
@@ -90,9 +91,11 @@ class BatchEngine:
         return cls(load_pack(path, functions), id_field=id_field)
 
     def compiler(self, dialect: str) -> SqlCompiler:
-        if dialect not in self._compilers:
-            self._compilers[dialect] = SqlCompiler(self.pack, dialect)
-        return self._compilers[dialect]
+        """The pack compiled for `dialect`, once per engine (threads share it: it is immutable)."""
+        with self._compiling:
+            if dialect not in self._compilers:
+                self._compilers[dialect] = SqlCompiler(self.pack, dialect)
+            return self._compilers[dialect]
 
     # -- DuckDB --------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -250,8 +253,8 @@ class BatchEngine:
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
             try:
-                if dialect == "postgresql":
-                    cursor.execute("SET LOCAL TimeZone = 'UTC'")
+                for statement in dialect.session:
+                    cursor.execute(statement)
                 target = engine.dialect.identifier_preparer.quote(into)
                 cursor.execute(f"DROP TABLE IF EXISTS {target}")
                 cursor.execute(f"CREATE TABLE {target} AS {query}")
@@ -279,18 +282,18 @@ class BatchEngine:
         return self._stream(engine, dialect, query, page_size)
 
     def _stream(
-        self, engine: sa.Engine, dialect: str, query: str, page_size: int
+        self, engine: sa.Engine, dialect: Dialect, query: str, page_size: int
     ) -> Iterator[dict[str, Any]]:
         """Rows of `query`, `page_size` per round trip, inside one read transaction."""
         with engine.begin() as conn:
             raw = conn.connection
-            if dialect == "postgresql":
-                setup = raw.cursor()
-                setup.execute("SET LOCAL TimeZone = 'UTC'")
-                setup.close()
-                cursor = raw.cursor(name="tierwise_decide")  # DECLARE ... CURSOR: server side
-            else:
-                cursor = raw.cursor()  # the driver's own: no parameter parsing of '%'
+            setup = raw.cursor()
+            for statement in dialect.session:
+                setup.execute(statement)
+            setup.close()
+            # a named cursor is DECLARE ... CURSOR, server side; a plain one is the driver's
+            # own, which does no parameter parsing of '%'
+            cursor = raw.cursor(name="tierwise_decide") if dialect.named_cursor else raw.cursor()
             try:
                 cursor.execute(query)
                 names: list[str] | None = None
@@ -311,21 +314,24 @@ class BatchEngine:
         url: str | sa.Engine,
         table: str | sa.FromClause | sa.Select[Any],
         as_of: dt.date | None,
-    ) -> tuple[sa.Engine, str, str]:
+    ) -> tuple[sa.Engine, Dialect, str]:
         """The engine, its dialect and the decision query's text over `table` in it."""
         engine = url if isinstance(url, sa.Engine) else sa.create_engine(_with_driver(url))
-        dialect = engine.dialect.name
-        if dialect not in ("sqlite", "postgresql"):
-            raise BatchError(f"push-down supports SQLite and PostgreSQL, not {dialect}")
-        compiler = self.compiler(dialect)
+        name = engine.dialect.name
+        if name not in PUSHDOWN_DIALECTS:
+            raise BatchError(f"push-down supports SQLite and PostgreSQL, not {name}")
+        compiler = self.compiler(name)
         if isinstance(table, sa.Select):
             table = table.subquery("facts")
         source = table if isinstance(table, sa.FromClause) else _reflect(engine, table)
-        columns = {n: _db_source_column(n, t, source, dialect) for n, t in self.pack.inputs.items()}
+        columns = {
+            n: _db_source_column(n, t, source, compiler.dialect)
+            for n, t in self.pack.inputs.items()
+        }
         query = compiler.sql_text(
             compiler.select(source, columns, as_of or dt.date.today(), self.id_field)
         )
-        return engine, dialect, query
+        return engine, compiler.dialect, query
 
     # -- one client ------------------------------------------------------------------------
     def explain(self, client_facts: dict[str, Any], as_of: dt.date | None = None) -> Outcome:
@@ -516,13 +522,10 @@ def _source_column(name: str, t: FactType, sql_type: str | None, text_mode: bool
     return SourceColumn(name, "wrong")
 
 
-def _db_source_column(name: str, t: FactType, source: sa.FromClause, dialect: str) -> SourceColumn:
-    """How a database column is read: natively typed, or ISO text for dates on PostgreSQL."""
+def _db_source_column(
+    name: str, t: FactType, source: sa.FromClause, dialect: Dialect
+) -> SourceColumn:
+    """How a database column is read, as the dialect says (absent: no such column)."""
     if name not in source.c:
         return SourceColumn(None, "absent")
-    if dialect == "sqlite":
-        return SourceColumn(name, "native")
-    col_type = source.c[name].type
-    if t.kind in ("date", "datetime") and isinstance(col_type, sa.String):
-        return SourceColumn(name, "iso")
-    return SourceColumn(name, "native")
+    return SourceColumn(name, dialect.column_mode(t.kind, source.c[name].type))

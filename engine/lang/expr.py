@@ -7,8 +7,9 @@ explainer all walk these nodes. Nodes are immutable and carry their source posit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
 
 from tierwise.errors import Pos
 
@@ -18,6 +19,7 @@ COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=")
 ARITH_OPS = ("+", "-", "*", "/", "%")
 NEGATED_COMPARE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 FLIPPED_COMPARE = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,42 +147,104 @@ def names(node: Node) -> list[str]:
     return list(seen)
 
 
+class NodeVisitor(Generic[R]):
+    """A back end's walk over a tree, as jinja2's: `visit(node, ...)` calls the subclass's
+    `visit_<NodeClass>` (found once per node class and cached per visitor class), else
+    `generic_visit`; extra arguments pass through to the method."""
+
+    _methods: ClassVar[dict[type[Node], Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._methods = {}
+
+    def visit(self, node: Node, *args: Any) -> R:
+        """The result of this visitor's method for `node`'s class."""
+        method = self._methods.get(type(node))
+        if method is None:
+            method = self._method_for(type(node))
+        result: R = method(self, node, *args)
+        return result
+
+    @classmethod
+    def _method_for(cls, node_class: type[Node]) -> Callable[..., Any]:
+        """`visit_<Class>` for the node class or its nearest base that has one."""
+        for klass in node_class.__mro__:
+            method = getattr(cls, f"visit_{klass.__name__}", None)
+            if method is not None:
+                break
+        else:
+            method = cls.generic_visit
+        cls._methods[node_class] = method
+        return method
+
+    def generic_visit(self, node: Node, *args: Any) -> Any:
+        """A node without a `visit_` method: its children are visited, the result is None."""
+        for child in node.children():
+            self.visit(child, *args)
+        return None
+
+
+class _Render(NodeVisitor[str]):
+    """Source-like text of a tree: the rule language's own spelling of each node."""
+
+    def visit_Literal(self, node: Literal) -> str:
+        v = node.value
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        return repr(v) if v is not None else "null"
+
+    def visit_ListLit(self, node: ListLit) -> str:
+        return "[" + ", ".join(self.visit(i) for i in node.items) + "]"
+
+    def visit_Name(self, node: Name) -> str:
+        return node.name
+
+    def visit_Call(self, node: Call) -> str:
+        return node.func + "(" + ", ".join(self.visit(a) for a in node.args) + ")"
+
+    def visit_Exists(self, node: Exists) -> str:
+        return f"exists({node.name})"
+
+    def visit_Neg(self, node: Neg) -> str:
+        return "-" + self.paren(node.operand)
+
+    def visit_Arith(self, node: Arith) -> str:
+        return f"{self.paren(node.left)} {node.op} {self.paren(node.right)}"
+
+    visit_Compare = visit_Arith
+
+    def visit_In(self, node: In) -> str:
+        keyword = "not in" if node.negated else "in"
+        return f"{self.paren(node.item)} {keyword} {self.paren(node.container)}"
+
+    def visit_And(self, node: And) -> str:
+        return " and ".join(self.paren(i) for i in node.items)
+
+    def visit_Or(self, node: Or) -> str:
+        return " or ".join(self.paren(i) for i in node.items)
+
+    def visit_Not(self, node: Not) -> str:
+        return "not " + self.paren(node.operand)
+
+    def generic_visit(self, node: Node, *args: Any) -> str:
+        raise TypeError(f"unknown node {node!r}")
+
+    def paren(self, node: Node) -> str:
+        """An operand's text, in parentheses when it is itself an operation."""
+        text = self.visit(node)
+        if isinstance(node, Arith | Compare | In | And | Or | Not):
+            return f"({text})"
+        return text
+
+
+_RENDER = _Render()
+
+
 def render(node: Node) -> str:
     """Source-like text of a tree, for explanations and messages."""
-    match node:
-        case Literal(value=v):
-            if isinstance(v, bool):
-                return "true" if v else "false"
-            if isinstance(v, str):
-                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            if isinstance(v, dt.date):
-                return v.isoformat()
-            return repr(v) if v is not None else "null"
-        case ListLit(items=items):
-            return "[" + ", ".join(render(i) for i in items) + "]"
-        case Name(name=n):
-            return n
-        case Call(func=f, args=args):
-            return f + "(" + ", ".join(render(a) for a in args) + ")"
-        case Exists(name=n):
-            return f"exists({n})"
-        case Neg(operand=o):
-            return "-" + _paren(o)
-        case Arith(op=op, left=left, right=right) | Compare(op=op, left=left, right=right):
-            return f"{_paren(left)} {op} {_paren(right)}"
-        case In(item=i, container=c, negated=neg):
-            return f"{_paren(i)} {'not in' if neg else 'in'} {_paren(c)}"
-        case And(items=items):
-            return " and ".join(_paren(i) for i in items)
-        case Or(items=items):
-            return " or ".join(_paren(i) for i in items)
-        case Not(operand=o):
-            return "not " + _paren(o)
-    raise TypeError(f"unknown node {node!r}")
-
-
-def _paren(node: Node) -> str:
-    text = render(node)
-    if isinstance(node, Arith | Compare | In | And | Or | Not):
-        return f"({text})"
-    return text
+    return _RENDER.visit(node)

@@ -26,6 +26,7 @@ from tierwise.lang.expr import (
     Name,
     Neg,
     Node,
+    NodeVisitor,
     Not,
     Or,
 )
@@ -98,96 +99,118 @@ def comparable_value(v: Any) -> Any:
 
 def compile_expr(node: Node, functions: FunctionRegistry) -> Evaluator:
     """A closure computing `node` over a facts dict (missing keys read as null)."""
-    match node:
-        case Literal(value=v):
-            if isinstance(v, dt.datetime) and v.tzinfo is None:
-                v = v.replace(tzinfo=dt.UTC)  # facts are made aware (UTC); so are literals
-            return lambda f: v
-        case Name(name=n):
-            return lambda f: f.get(n)
-        case Exists(name=n):
-            return lambda f: f.get(n) is not None
-        case ListLit(items=items):
-            evs = [compile_expr(i, functions) for i in items]
-            return lambda f: [e(f) for e in evs]
-        case Neg(operand=o):
-            ev = compile_expr(o, functions)
-            return lambda f: None if (x := ev(f)) is None else -x
-        case Arith(op=op, left=left, right=right):
-            le, re_ = compile_expr(left, functions), compile_expr(right, functions)
-            return lambda f: arith(op, le(f), re_(f))
-        case Compare(op=op, left=left, right=right):
-            le, re_ = compile_expr(left, functions), compile_expr(right, functions)
-            cmp = _COMPARE[op]
-
-            def compare(f: Facts) -> bool | None:
-                a, b = le(f), re_(f)
-                return None if a is None or b is None else cmp(a, b)
-
-            return compare
-        case In(item=item, container=container, negated=neg):
-            ie, ce = compile_expr(item, functions), compile_expr(container, functions)
-
-            def member(f: Facts) -> bool | None:
-                x, xs = ie(f), ce(f)
-                if x is None or xs is None:
-                    return None
-                return (x in xs) != neg
-
-            return member
-        case And(items=items):
-            evs = [compile_expr(i, functions) for i in items]
-
-            def and_(f: Facts) -> bool | None:
-                unknown = False
-                for e in evs:
-                    v = e(f)
-                    if v is False:
-                        return False
-                    if v is None:
-                        unknown = True
-                return None if unknown else True
-
-            return and_
-        case Or(items=items):
-            evs = [compile_expr(i, functions) for i in items]
-
-            def or_(f: Facts) -> bool | None:
-                unknown = False
-                for e in evs:
-                    v = e(f)
-                    if v is True:
-                        return True
-                    if v is None:
-                        unknown = True
-                return None if unknown else False
-
-            return or_
-        case Not(operand=o):
-            ev = compile_expr(o, functions)
-            return lambda f: None if (v := ev(f)) is None else not v
-        case Call():
-            return _compile_call(node, functions)
-    raise TypeError(f"unknown node {node!r}")
+    return _Closures(functions).visit(node)
 
 
-def _compile_call(node: Call, functions: FunctionRegistry) -> Evaluator:
-    fn = functions[node.func]
-    raw_args = [compile_expr(a, functions) for a in node.args]
-    impl, null_safe, needs_as_of = fn.impl, fn.null_safe, fn.needs_as_of
+class _Closures(NodeVisitor[Evaluator]):
+    """Builds one closure per node, once per pack; evaluating a client then only calls them."""
 
-    def call(f: Facts) -> Any:
-        args = [a(f) for a in raw_args]
-        if not null_safe and any(a is None for a in args):
-            return None
-        try:
-            result = impl(*args, as_of=f[AS_OF_KEY]) if needs_as_of else impl(*args)
-        except (ArithmeticError, ValueError, TypeError) as e:
-            raise EvaluationError(f"{fn.name}(): {e}") from e
-        if isinstance(result, float) and not math.isfinite(result):
-            raise EvaluationError(f"{fn.name}() gave {result}")
-        if type(result) is int and not -INT64 <= result < INT64:
-            return float(result)
-        return result
+    def __init__(self, functions: FunctionRegistry) -> None:
+        self.functions = functions
 
-    return call
+    def visit_Literal(self, node: Literal) -> Evaluator:
+        v = node.value
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            v = v.replace(tzinfo=dt.UTC)  # facts are made aware (UTC); so are literals
+        return lambda f: v
+
+    def visit_Name(self, node: Name) -> Evaluator:
+        n = node.name
+        return lambda f: f.get(n)
+
+    def visit_Exists(self, node: Exists) -> Evaluator:
+        n = node.name
+        return lambda f: f.get(n) is not None
+
+    def visit_ListLit(self, node: ListLit) -> Evaluator:
+        evs = [self.visit(i) for i in node.items]
+        return lambda f: [e(f) for e in evs]
+
+    def visit_Neg(self, node: Neg) -> Evaluator:
+        ev = self.visit(node.operand)
+        return lambda f: None if (x := ev(f)) is None else -x
+
+    def visit_Arith(self, node: Arith) -> Evaluator:
+        op, le, re_ = node.op, self.visit(node.left), self.visit(node.right)
+        return lambda f: arith(op, le(f), re_(f))
+
+    def visit_Compare(self, node: Compare) -> Evaluator:
+        le, re_ = self.visit(node.left), self.visit(node.right)
+        cmp = _COMPARE[node.op]
+
+        def compare(f: Facts) -> bool | None:
+            a, b = le(f), re_(f)
+            return None if a is None or b is None else cmp(a, b)
+
+        return compare
+
+    def visit_In(self, node: In) -> Evaluator:
+        ie, ce, neg = self.visit(node.item), self.visit(node.container), node.negated
+
+        def member(f: Facts) -> bool | None:
+            x, xs = ie(f), ce(f)
+            if x is None or xs is None:
+                return None
+            return (x in xs) != neg
+
+        return member
+
+    def visit_And(self, node: And) -> Evaluator:
+        evs = [self.visit(i) for i in node.items]
+
+        def and_(f: Facts) -> bool | None:
+            unknown = False
+            for e in evs:
+                v = e(f)
+                if v is False:
+                    return False
+                if v is None:
+                    unknown = True
+            return None if unknown else True
+
+        return and_
+
+    def visit_Or(self, node: Or) -> Evaluator:
+        evs = [self.visit(i) for i in node.items]
+
+        def or_(f: Facts) -> bool | None:
+            unknown = False
+            for e in evs:
+                v = e(f)
+                if v is True:
+                    return True
+                if v is None:
+                    unknown = True
+            return None if unknown else False
+
+        return or_
+
+    def visit_Not(self, node: Not) -> Evaluator:
+        ev = self.visit(node.operand)
+        return lambda f: None if (v := ev(f)) is None else not v
+
+    def visit_Call(self, node: Call) -> Evaluator:
+        """A registered function: null in gives null out unless it is null-safe; a failure
+        or a non-finite result is the client's EvaluationError."""
+        fn = self.functions[node.func]
+        raw_args = [self.visit(a) for a in node.args]
+        impl, null_safe, needs_as_of = fn.impl, fn.null_safe, fn.needs_as_of
+
+        def call(f: Facts) -> Any:
+            args = [a(f) for a in raw_args]
+            if not null_safe and any(a is None for a in args):
+                return None
+            try:
+                result = impl(*args, as_of=f[AS_OF_KEY]) if needs_as_of else impl(*args)
+            except (ArithmeticError, ValueError, TypeError) as e:
+                raise EvaluationError(f"{fn.name}(): {e}") from e
+            if isinstance(result, float) and not math.isfinite(result):
+                raise EvaluationError(f"{fn.name}() gave {result}")
+            if type(result) is int and not -INT64 <= result < INT64:
+                return float(result)
+            return result
+
+        return call
+
+    def generic_visit(self, node: Node, *args: Any) -> Evaluator:
+        raise TypeError(f"unknown node {node!r}")

@@ -29,6 +29,7 @@ from tierwise.lang.expr import (
     Name,
     Neg,
     Node,
+    NodeVisitor,
     Not,
     Or,
     render,
@@ -223,6 +224,8 @@ class Encoder:
         self.decision = decision
         self._derived = {d.name: d for d in decision.derived}
         self._memo: dict[str, tuple[Val, Trace]] = {}
+        self._truths = _Truths(self)
+        self._values = _Values(self)
 
     # -- entry points --------------------------------------------------------------------
     def condition(self, node: Node) -> tuple[Truth, Trace]:
@@ -248,29 +251,8 @@ class Encoder:
 
     # -- conditions ----------------------------------------------------------------------
     def truth(self, node: Node) -> Truth:
-        match node:
-            case Literal(value=v) if v is None or isinstance(v, bool):
-                return Truth(_TRUE if v is True else _FALSE, _TRUE if v is False else _FALSE)
-            case Not(operand=o):
-                t = self.truth(o)
-                return Truth(t.false, t.true)
-            case And(items=items):
-                parts = [self.truth(i) for i in items]
-                return Truth(conj([p.true for p in parts]), disj([p.false for p in parts]))
-            case Or(items=items):
-                parts = [self.truth(i) for i in items]
-                return Truth(disj([p.true for p in parts]), conj([p.false for p in parts]))
-            case Exists(name=n):
-                p = self.name(n).present
-                return Truth(p, neg(p))
-            case Compare():
-                return self.compare(node)
-            case In():
-                return self.member(node)
-        val = self.value(node)
-        if val.kind == "bool":
-            return Truth(conj([val.present, val.term]), conj([val.present, neg(val.term)]))
-        return self.space.free_truth(f"{render(node)} treated as a free condition")
+        """When a condition holds and when it fails (neither: unknown)."""
+        return self._truths.visit(node)
 
     def compare(self, node: Compare) -> Truth:
         left, right = self.value(node.left), self.value(node.right)
@@ -305,24 +287,8 @@ class Encoder:
 
     # -- values --------------------------------------------------------------------------
     def value(self, node: Node) -> Val:
-        match node:
-            case Literal(value=v):
-                return self.literal(v)
-            case Name(name=n):
-                return self.name(n)
-            case Neg(operand=o):
-                inner = self.value(o)
-                if inner.kind not in NUMERIC:
-                    return self.space.free_value(inner.kind, f"{render(node)} treated as free")
-                return Val(inner.present, -inner.term, inner.kind)
-            case Arith():
-                return self.memo("\0" + render(node), lambda: self.arith(node))
-            case Call():
-                return self.memo("\0" + render(node), lambda: self.call(node))
-            case Compare() | In() | And() | Or() | Not() | Exists():
-                t = self.truth(node)
-                return Val(disj([t.true, t.false]), t.true, "bool")
-        return self.space.free_value("opaque", f"{render(node)} treated as free")
+        """A value's presence and term."""
+        return self._values.visit(node)
 
     def literal(self, v: Any) -> Val:
         yes = _TRUE
@@ -451,6 +417,83 @@ class Encoder:
         if fn is not None and not fn.null_safe:
             self.space.constraints.append(z3.Implies(val.present, present))
         return val
+
+
+class _Truths(NodeVisitor[Truth]):
+    """A condition node's truth for one Encoder: when it holds and when it fails."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.e = encoder
+
+    def visit_Literal(self, node: Literal) -> Truth:
+        v = node.value
+        if v is None or isinstance(v, bool):
+            return Truth(_TRUE if v is True else _FALSE, _TRUE if v is False else _FALSE)
+        return self.generic_visit(node)
+
+    def visit_Not(self, node: Not) -> Truth:
+        t = self.visit(node.operand)
+        return Truth(t.false, t.true)
+
+    def visit_And(self, node: And) -> Truth:
+        parts = [self.visit(i) for i in node.items]
+        return Truth(conj([p.true for p in parts]), disj([p.false for p in parts]))
+
+    def visit_Or(self, node: Or) -> Truth:
+        parts = [self.visit(i) for i in node.items]
+        return Truth(disj([p.true for p in parts]), conj([p.false for p in parts]))
+
+    def visit_Exists(self, node: Exists) -> Truth:
+        p = self.e.name(node.name).present
+        return Truth(p, neg(p))
+
+    def visit_Compare(self, node: Compare) -> Truth:
+        return self.e.compare(node)
+
+    def visit_In(self, node: In) -> Truth:
+        return self.e.member(node)
+
+    def generic_visit(self, node: Node, *args: Any) -> Truth:
+        """Any other node is a value: a bool holds when true, anything else is free."""
+        val = self.e.value(node)
+        if val.kind == "bool":
+            return Truth(conj([val.present, val.term]), conj([val.present, neg(val.term)]))
+        return self.e.space.free_truth(f"{render(node)} treated as a free condition")
+
+
+class _Values(NodeVisitor[Val]):
+    """A value node's (present, term) pair for one Encoder; what it cannot model is free."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.e = encoder
+
+    def visit_Literal(self, node: Literal) -> Val:
+        return self.e.literal(node.value)
+
+    def visit_Name(self, node: Name) -> Val:
+        return self.e.name(node.name)
+
+    def visit_Neg(self, node: Neg) -> Val:
+        inner = self.visit(node.operand)
+        if inner.kind not in NUMERIC:
+            return self.e.space.free_value(inner.kind, f"{render(node)} treated as free")
+        return Val(inner.present, -inner.term, inner.kind)
+
+    def visit_Arith(self, node: Arith) -> Val:
+        return self.e.memo("\0" + render(node), lambda: self.e.arith(node))
+
+    def visit_Call(self, node: Call) -> Val:
+        return self.e.memo("\0" + render(node), lambda: self.e.call(node))
+
+    def _condition(self, node: Node) -> Val:
+        """A condition used as a value: a bool, present when the condition is not unknown."""
+        t = self.e.truth(node)
+        return Val(disj([t.true, t.false]), t.true, "bool")
+
+    visit_Compare = visit_In = visit_And = visit_Or = visit_Not = visit_Exists = _condition
+
+    def generic_visit(self, node: Node, *args: Any) -> Val:
+        return self.e.space.free_value("opaque", f"{render(node)} treated as free")
 
 
 def _resolution(

@@ -15,13 +15,13 @@ from typing import Any
 from tierwise.errors import ErrorSink, Pos
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import Literal, Node, names
-from tierwise.lang.parse import ParseError, parse_expression
+from tierwise.lang.parse import MAX_DEPTH, ParseError, depth, parse_expression
 from tierwise.lang.typecheck import TypeChecker, literal_type
 from tierwise.lang.types import BOOL, INTEGER, LIST, NUMBER, FactType
 from tierwise.pack.ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
-from tierwise.pack.load import Document, load_csv, load_yaml
+from tierwise.pack.load import Document, load_table, load_yaml
 from tierwise.pack.schema import DecisionFile, InputSpec, validate_document
-from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value
+from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value, row_id
 
 _AGGREGATE = re.compile(r"^\s*(count|sum|min|max)\s*(?:\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\))?\s*$")
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -60,7 +60,8 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         model = validate_document(doc, sink)
         if model is not None:
             parsed.append((doc, model))
-    builders = [_DecisionBuilder(doc, model, functions, sink) for doc, model in parsed]
+    folder = root if root.is_dir() else root.parent
+    builders = [_DecisionBuilder(doc, model, functions, sink, folder) for doc, model in parsed]
     for b in builders:
         for csv_text in b.csv_sources:
             digest.update(csv_text.encode() + b"\0")
@@ -180,9 +181,15 @@ class _DecisionBuilder:
     """Turns one validated file into a Decision, reporting problems with positions."""
 
     def __init__(
-        self, doc: Document, model: DecisionFile, functions: FunctionRegistry, sink: ErrorSink
+        self,
+        doc: Document,
+        model: DecisionFile,
+        functions: FunctionRegistry,
+        sink: ErrorSink,
+        folder: Path,
     ) -> None:
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
+        self.folder = folder  # the pack's folder, which its decision tables must be in
         self.csv_sources: list[str] = []
         self.inputs = {name: self._input_type(name, spec) for name, spec in model.inputs.items()}
         self.rules = self._rules()
@@ -336,11 +343,11 @@ class _DecisionBuilder:
         assert table is not None
         rows: list[tuple[dict[str, Cell], Pos, tuple[Any, ...]]] = []
         if table.file is not None:
-            csv_path = Path(self.doc.path).parent / table.file
-            loaded = load_csv(csv_path, self.sink, self.doc.pos(("table", "file")))
+            origin = self.doc.pos(("table", "file"))
+            loaded = load_table(table.file, Path(self.doc.path), self.folder, self.sink, origin)
             if loaded is None:
                 return []
-            self.csv_sources.append(csv_path.read_text(encoding="utf-8-sig"))
+            self.csv_sources.append(loaded.text)
             for row in loaded.rows:
                 cells = {
                     name: Cell(text, text, pos)
@@ -394,7 +401,7 @@ class _DecisionBuilder:
                 if len(parts) == 1
                 else And(pos, tuple(parts))
             )
-            rid = cells["id"].text if "id" in cells and cells["id"].text else f"row_{n}"
+            rid = row_id(cells.get("id"), n, self.sink)
             prio = cells.get("priority")
             if prio and prio.text.strip() and not prio.text.strip().lstrip("-").isdigit():
                 self.sink.add(
@@ -432,8 +439,11 @@ class _DecisionBuilder:
         }
         order, cyclic = self._derive_order(parsed)
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
+        written_out: dict[str, int] = {}  # each derived fact's nesting, derived facts inlined
         for dname in order:
             node = parsed[dname]
+            where = self.doc.key_pos(("derive", dname))
+            written_out[dname] = self._check_depth(node, written_out, where)
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env and dname not in cyclic:
@@ -452,6 +462,7 @@ class _DecisionBuilder:
         for i, raw in enumerate(self.rules):
             if raw.condition is None:
                 continue
+            self._check_depth(raw.condition, written_out, raw.pos)
             checker.condition(raw.condition)
             rules.append(
                 Rule(
@@ -504,6 +515,20 @@ class _DecisionBuilder:
             frozenset(depends),
             self.doc.pos(("decision",)),
         )
+
+    def _check_depth(self, node: Node, written_out: dict[str, int], pos: Pos) -> int:
+        """How deep an expression nests once the derived facts it reads are written out (the
+        solver and the SQL compiler inline them); past MAX_DEPTH is an error here."""
+        levels = depth(node, written_out)
+        if levels > MAX_DEPTH:
+            self.sink.add(
+                pos,
+                "expression syntax",
+                f"an expression may nest at most {MAX_DEPTH} levels, counting the derived "
+                f"facts it reads as written out; this one nests {levels}",
+                "compute long chains of derived facts in the source (the CRM's query)",
+            )
+        return levels
 
     def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
         """Derived facts so that each comes after those it reads (else in file order), and

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         outputs_env.update(b.reference_types())
     decisions = [b.build(outputs_env) for b in builders]
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
+    _check_chain_depth(ordered, sink)
     sink.raise_if_any()
     return Pack(
         tuple(ordered),
@@ -134,32 +136,64 @@ def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str
     return {n: t for n, (t, _) in merged.items()}
 
 
-def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
-    by_name = {d.name: d for d in decisions}
-    order: list[Decision] = []
-    state: dict[str, str] = {}
-
-    def visit(d: Decision, trail: list[str]) -> None:
-        if state.get(d.name) == "done":
-            return
-        if state.get(d.name) == "active":
-            cycle = [*trail[trail.index(d.name) :], d.name]
+def _check_chain_depth(ordered: list[Decision], sink: ErrorSink) -> None:
+    """Decisions read each other at most MAX_DEPTH deep: the SQL path nests one query per
+    decision read, and Python's stack holds only so many."""
+    level: dict[str, int] = {}
+    for d in ordered:
+        level[d.name] = 1 + max((level.get(dep, 0) for dep in d.depends_on), default=0)
+        if level[d.name] == MAX_DEPTH + 1:
             sink.add(
                 d.pos,
-                "decision cycle",
-                "decisions read each other's outputs in a cycle: " + " -> ".join(cycle),
-                "a decision can only read decisions that do not read it back",
+                "limit",
+                f"decisions may read each other's outputs at most {MAX_DEPTH} deep; "
+                f"{d.name!r} is at the end of a chain of {level[d.name]}",
+                "read the first decisions' facts directly instead of through the chain",
             )
-            return
-        state[d.name] = "active"
-        for dep in sorted(d.depends_on):
-            if dep in by_name:
-                visit(by_name[dep], [*trail, d.name])
-        state[d.name] = "done"
-        order.append(d)
 
-    for d in decisions:
-        visit(d, [])
+
+def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
+    by_name = {d.name: d for d in decisions}
+
+    def cycle(names: list[str]) -> None:
+        sink.add(
+            by_name[names[-1]].pos,
+            "decision cycle",
+            "decisions read each other's outputs in a cycle: " + " -> ".join(names),
+            "a decision can only read decisions that do not read it back",
+        )
+
+    reads = {d.name: [dep for dep in sorted(d.depends_on) if dep in by_name] for d in decisions}
+    return [by_name[n] for n in reads_first(list(by_name), reads, cycle)]
+
+
+def reads_first(
+    names: list[str], reads: dict[str, list[str]], cycle: Callable[[list[str]], None]
+) -> list[str]:
+    """Names so that each comes after those it reads (else in the given order), depth first;
+    each cycle found is passed to `cycle` (a -> b -> a). Without recursion: a pack may chain
+    thousands of decisions or derived facts, and the chain's length is checked later."""
+    state: dict[str, str] = {}
+    order: list[str] = []
+    for root in names:
+        if root in state:
+            continue
+        state[root] = "active"
+        stack = [(root, iter(reads[root]))]
+        while stack:
+            name, pending = stack[-1]
+            for dep in pending:
+                if state.get(dep) == "active":
+                    trail = [n for n, _ in stack]
+                    cycle([*trail[trail.index(dep) :], dep])
+                elif dep not in state:
+                    state[dep] = "active"
+                    stack.append((dep, iter(reads[dep])))
+                    break
+            else:
+                stack.pop()
+                state[name] = "done"
+                order.append(name)
     return order
 
 
@@ -520,7 +554,8 @@ class _DecisionBuilder:
         """How deep an expression nests once the derived facts it reads are written out (the
         solver and the SQL compiler inline them); past MAX_DEPTH is an error here."""
         levels = depth(node, written_out)
-        if levels > MAX_DEPTH:
+        reported = any(written_out.get(n, 0) > MAX_DEPTH for n in names(node))
+        if levels > MAX_DEPTH and not reported:  # once, where a chain passes the limit
             self.sink.add(
                 pos,
                 "expression syntax",
@@ -533,34 +568,23 @@ class _DecisionBuilder:
     def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
         """Derived facts so that each comes after those it reads (else in file order), and
         the names in a cycle, which is an error."""
-        order: list[str] = []
-        state: dict[str, str] = {}
         cyclic: set[str] = set()
 
-        def visit(dname: str, trail: list[str]) -> None:
-            if state.get(dname) == "done":
-                return
-            if state.get(dname) == "active":
-                cycle = [*trail[trail.index(dname) :], dname]
-                cyclic.update(cycle)
-                self.sink.add(
-                    self.doc.key_pos(("derive", dname)),
-                    "derive cycle",
-                    "derived facts read each other in a cycle: " + " -> ".join(cycle),
-                    "a derived fact can only read inputs and other derived facts that do not "
-                    "read it back",
-                )
-                return
-            state[dname] = "active"
-            for used in names(parsed[dname]):
-                if used in parsed and used not in self.inputs:
-                    visit(used, [*trail, dname])
-            state[dname] = "done"
-            order.append(dname)
+        def cycle(chain: list[str]) -> None:
+            cyclic.update(chain)
+            self.sink.add(
+                self.doc.key_pos(("derive", chain[-1])),
+                "derive cycle",
+                "derived facts read each other in a cycle: " + " -> ".join(chain),
+                "a derived fact can only read inputs and other derived facts that do not "
+                "read it back",
+            )
 
-        for dname in parsed:
-            visit(dname, [])
-        return order, cyclic
+        reads = {
+            dname: [u for u in names(node) if u in parsed and u not in self.inputs]
+            for dname, node in parsed.items()
+        }
+        return reads_first(list(parsed), reads, cycle), cyclic
 
     def _priority_order(self) -> tuple[str, tuple[Any, ...]] | None:
         order = self.model.priority_order

@@ -403,6 +403,7 @@ class _Walk:
         return Mark(self.doc.path, 0, where.line - 1, where.col - 1, None, None)
 
     def walk(self, node: Node, path: Path_) -> Any:
+        """A scalar's value, or a collection walked (not back into itself, not too deep)."""
         if isinstance(node, ScalarNode):
             return _scalar(node)
         if id(node) in self.open:

@@ -155,6 +155,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
 
 
 def _has(data: dict[str, Any] | list[Any], part: Any) -> bool:
+    """Whether a key or an index is in the file's data."""
     if isinstance(data, dict):
         return part in data
     return isinstance(part, int) and 0 <= part < len(data)

@@ -44,6 +44,7 @@ class _Node:
         self.forwards: list[_Node] = []
 
     def children(self) -> list[_Node]:
+        """Every node below this one: its tests and its forward nodes."""
         return [*self.tests.values(), *self.forwards]
 
     def most_at_once(self) -> int:
@@ -181,4 +182,5 @@ def _most_passed(tests: list[tuple[str, Any]]) -> int:
 
 
 def _ordered(tests: list[tuple[str, Any]]) -> bool:
+    """Whether any of the tests orders values (<, <=, >, >=) rather than compares them."""
     return any(op in _ORDERED for op, _ in tests)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,13 @@ from typing import Any
 from tierwise.errors import ErrorSink, Pos
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import Literal, Node, names
-from tierwise.lang.parse import ParseError, parse_expression
+from tierwise.lang.parse import MAX_DEPTH, ParseError, depth, parse_expression
 from tierwise.lang.typecheck import TypeChecker, literal_type
 from tierwise.lang.types import BOOL, INTEGER, LIST, NUMBER, FactType
 from tierwise.pack.ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
-from tierwise.pack.load import Document, load_csv, load_yaml
+from tierwise.pack.load import Document, load_table, load_yaml
 from tierwise.pack.schema import DecisionFile, InputSpec, validate_document
-from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value
+from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value, row_id
 
 _AGGREGATE = re.compile(r"^\s*(count|sum|min|max)\s*(?:\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\))?\s*$")
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -60,7 +61,8 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         model = validate_document(doc, sink)
         if model is not None:
             parsed.append((doc, model))
-    builders = [_DecisionBuilder(doc, model, functions, sink) for doc, model in parsed]
+    folder = root if root.is_dir() else root.parent
+    builders = [_DecisionBuilder(doc, model, functions, sink, folder) for doc, model in parsed]
     for b in builders:
         for csv_text in b.csv_sources:
             digest.update(csv_text.encode() + b"\0")
@@ -72,6 +74,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         outputs_env.update(b.reference_types())
     decisions = [b.build(outputs_env) for b in builders]
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
+    _check_chain_depth(ordered, sink)
     sink.raise_if_any()
     return Pack(
         tuple(ordered),
@@ -133,32 +136,64 @@ def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str
     return {n: t for n, (t, _) in merged.items()}
 
 
-def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
-    by_name = {d.name: d for d in decisions}
-    order: list[Decision] = []
-    state: dict[str, str] = {}
-
-    def visit(d: Decision, trail: list[str]) -> None:
-        if state.get(d.name) == "done":
-            return
-        if state.get(d.name) == "active":
-            cycle = [*trail[trail.index(d.name) :], d.name]
+def _check_chain_depth(ordered: list[Decision], sink: ErrorSink) -> None:
+    """Decisions read each other at most MAX_DEPTH deep: the SQL path nests one query per
+    decision read, and Python's stack holds only so many."""
+    level: dict[str, int] = {}
+    for d in ordered:
+        level[d.name] = 1 + max((level.get(dep, 0) for dep in d.depends_on), default=0)
+        if level[d.name] == MAX_DEPTH + 1:
             sink.add(
                 d.pos,
-                "decision cycle",
-                "decisions read each other's outputs in a cycle: " + " -> ".join(cycle),
-                "a decision can only read decisions that do not read it back",
+                "limit",
+                f"decisions may read each other's outputs at most {MAX_DEPTH} deep; "
+                f"{d.name!r} is at the end of a chain of {level[d.name]}",
+                "read the first decisions' facts directly instead of through the chain",
             )
-            return
-        state[d.name] = "active"
-        for dep in sorted(d.depends_on):
-            if dep in by_name:
-                visit(by_name[dep], [*trail, d.name])
-        state[d.name] = "done"
-        order.append(d)
 
-    for d in decisions:
-        visit(d, [])
+
+def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
+    by_name = {d.name: d for d in decisions}
+
+    def cycle(names: list[str]) -> None:
+        sink.add(
+            by_name[names[-1]].pos,
+            "decision cycle",
+            "decisions read each other's outputs in a cycle: " + " -> ".join(names),
+            "a decision can only read decisions that do not read it back",
+        )
+
+    reads = {d.name: [dep for dep in sorted(d.depends_on) if dep in by_name] for d in decisions}
+    return [by_name[n] for n in reads_first(list(by_name), reads, cycle)]
+
+
+def reads_first(
+    names: list[str], reads: dict[str, list[str]], cycle: Callable[[list[str]], None]
+) -> list[str]:
+    """Names so that each comes after those it reads (else in the given order), depth first;
+    each cycle found is passed to `cycle` (a -> b -> a). Without recursion: a pack may chain
+    thousands of decisions or derived facts, and the chain's length is checked later."""
+    state: dict[str, str] = {}
+    order: list[str] = []
+    for root in names:
+        if root in state:
+            continue
+        state[root] = "active"
+        stack = [(root, iter(reads[root]))]
+        while stack:
+            name, pending = stack[-1]
+            for dep in pending:
+                if state.get(dep) == "active":
+                    trail = [n for n, _ in stack]
+                    cycle([*trail[trail.index(dep) :], dep])
+                elif dep not in state:
+                    state[dep] = "active"
+                    stack.append((dep, iter(reads[dep])))
+                    break
+            else:
+                stack.pop()
+                state[name] = "done"
+                order.append(name)
     return order
 
 
@@ -180,9 +215,15 @@ class _DecisionBuilder:
     """Turns one validated file into a Decision, reporting problems with positions."""
 
     def __init__(
-        self, doc: Document, model: DecisionFile, functions: FunctionRegistry, sink: ErrorSink
+        self,
+        doc: Document,
+        model: DecisionFile,
+        functions: FunctionRegistry,
+        sink: ErrorSink,
+        folder: Path,
     ) -> None:
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
+        self.folder = folder  # the pack's folder, which its decision tables must be in
         self.csv_sources: list[str] = []
         self.inputs = {name: self._input_type(name, spec) for name, spec in model.inputs.items()}
         self.rules = self._rules()
@@ -336,11 +377,11 @@ class _DecisionBuilder:
         assert table is not None
         rows: list[tuple[dict[str, Cell], Pos, tuple[Any, ...]]] = []
         if table.file is not None:
-            csv_path = Path(self.doc.path).parent / table.file
-            loaded = load_csv(csv_path, self.sink, self.doc.pos(("table", "file")))
+            origin = self.doc.pos(("table", "file"))
+            loaded = load_table(table.file, Path(self.doc.path), self.folder, self.sink, origin)
             if loaded is None:
                 return []
-            self.csv_sources.append(csv_path.read_text(encoding="utf-8-sig"))
+            self.csv_sources.append(loaded.text)
             for row in loaded.rows:
                 cells = {
                     name: Cell(text, text, pos)
@@ -394,7 +435,7 @@ class _DecisionBuilder:
                 if len(parts) == 1
                 else And(pos, tuple(parts))
             )
-            rid = cells["id"].text if "id" in cells and cells["id"].text else f"row_{n}"
+            rid = row_id(cells.get("id"), n, self.sink)
             prio = cells.get("priority")
             if prio and prio.text.strip() and not prio.text.strip().lstrip("-").isdigit():
                 self.sink.add(
@@ -432,8 +473,11 @@ class _DecisionBuilder:
         }
         order, cyclic = self._derive_order(parsed)
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
+        written_out: dict[str, int] = {}  # each derived fact's nesting, derived facts inlined
         for dname in order:
             node = parsed[dname]
+            where = self.doc.key_pos(("derive", dname))
+            written_out[dname] = self._check_depth(node, written_out, where)
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env and dname not in cyclic:
@@ -452,6 +496,7 @@ class _DecisionBuilder:
         for i, raw in enumerate(self.rules):
             if raw.condition is None:
                 continue
+            self._check_depth(raw.condition, written_out, raw.pos)
             checker.condition(raw.condition)
             rules.append(
                 Rule(
@@ -505,37 +550,41 @@ class _DecisionBuilder:
             self.doc.pos(("decision",)),
         )
 
+    def _check_depth(self, node: Node, written_out: dict[str, int], pos: Pos) -> int:
+        """How deep an expression nests once the derived facts it reads are written out (the
+        solver and the SQL compiler inline them); past MAX_DEPTH is an error here."""
+        levels = depth(node, written_out)
+        reported = any(written_out.get(n, 0) > MAX_DEPTH for n in names(node))
+        if levels > MAX_DEPTH and not reported:  # once, where a chain passes the limit
+            self.sink.add(
+                pos,
+                "expression syntax",
+                f"an expression may nest at most {MAX_DEPTH} levels, counting the derived "
+                f"facts it reads as written out; this one nests {levels}",
+                "compute long chains of derived facts in the source (the CRM's query)",
+            )
+        return levels
+
     def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
         """Derived facts so that each comes after those it reads (else in file order), and
         the names in a cycle, which is an error."""
-        order: list[str] = []
-        state: dict[str, str] = {}
         cyclic: set[str] = set()
 
-        def visit(dname: str, trail: list[str]) -> None:
-            if state.get(dname) == "done":
-                return
-            if state.get(dname) == "active":
-                cycle = [*trail[trail.index(dname) :], dname]
-                cyclic.update(cycle)
-                self.sink.add(
-                    self.doc.key_pos(("derive", dname)),
-                    "derive cycle",
-                    "derived facts read each other in a cycle: " + " -> ".join(cycle),
-                    "a derived fact can only read inputs and other derived facts that do not "
-                    "read it back",
-                )
-                return
-            state[dname] = "active"
-            for used in names(parsed[dname]):
-                if used in parsed and used not in self.inputs:
-                    visit(used, [*trail, dname])
-            state[dname] = "done"
-            order.append(dname)
+        def cycle(chain: list[str]) -> None:
+            cyclic.update(chain)
+            self.sink.add(
+                self.doc.key_pos(("derive", chain[-1])),
+                "derive cycle",
+                "derived facts read each other in a cycle: " + " -> ".join(chain),
+                "a derived fact can only read inputs and other derived facts that do not "
+                "read it back",
+            )
 
-        for dname in parsed:
-            visit(dname, [])
-        return order, cyclic
+        reads = {
+            dname: [u for u in names(node) if u in parsed and u not in self.inputs]
+            for dname, node in parsed.items()
+        }
+        return reads_first(list(parsed), reads, cycle), cyclic
 
     def _priority_order(self) -> tuple[str, tuple[Any, ...]] | None:
         order = self.model.priority_order

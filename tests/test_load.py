@@ -388,3 +388,31 @@ def test_an_empty_value_points_after_its_key(tmp_path: Path, loader: str) -> Non
     doc, _ = load_text(tmp_path, "when:\nthen: x\n")
     assert doc is not None and doc.data["when"] is None
     assert (doc.pos(("when",)).line, doc.pos(("when",)).col) == (1, 6)
+
+
+def test_crlf_files_read_as_before(tmp_path: Path) -> None:
+    """Files are read with a size bound now, still as Path.read_text read lines: a pack
+    written with CRLF or CR line ends keeps the hash of the same pack written with LF."""
+    rule = "decision: t\ninputs: {x: integer}\ntable: {file: t.csv}\n"
+    table = "id,x,v\nr,> 1,1\n"
+    hashes = []
+    for end in ("\n", "\r\n", "\r"):
+        folder = tmp_path / f"pack{len(hashes)}"
+        folder.mkdir()
+        (folder / "t.yaml").write_bytes(rule.replace("\n", end).encode())
+        (folder / "t.csv").write_bytes(table.replace("\n", end).encode())
+        hashes.append(load_pack(folder, function_registry()).hash)
+    assert len(set(hashes)) == 1
+
+
+def test_read_text_refuses_what_is_not_a_small_regular_file(tmp_path: Path) -> None:
+    with pytest.raises(load.FileProblem, match="must be a regular file"):
+        load.read_text(tmp_path, "a rule file")
+    with pytest.raises(load.FileProblem, match="cannot read a rule file: No such file"):
+        load.read_text(tmp_path / "missing.yaml", "a rule file")
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (load.MAX_FILE_BYTES + 1))
+    with pytest.raises(load.FileProblem, match="may be at most 10 MB"):
+        load.read_text(big, "a rule file")
+    big.write_bytes(b"#" * load.MAX_FILE_BYTES)
+    assert len(load.read_text(big, "a rule file")) == load.MAX_FILE_BYTES

@@ -24,7 +24,7 @@ from tierwise.lang.expr import (
     names,
     render,
 )
-from tierwise.lang.parse import ParseError, parse_expression
+from tierwise.lang.parse import MAX_DEPTH, ParseError, depth, parse_expression
 
 P = Pos("f", 1, 1)
 
@@ -162,3 +162,44 @@ def test_rule_text_is_parsed_never_run() -> None:
 def test_a_call_of_an_unknown_name_is_only_a_call_node() -> None:
     tree = parse('eval("1")')
     assert tree == Call(P, "eval", (lit("1"),))
+
+
+NESTINGS = {
+    # construct: (text nesting k levels, how deep that tree is)
+    "parentheses": (lambda k: "(" * k + "x" + ")" * k, lambda k: 1),
+    "not": (lambda k: "not " * k + "x", lambda k: k + 1),
+    "minus": (lambda k: "-" * k + "x", lambda k: k + 1),
+    "list": (lambda k: "[" * k + "]" * k, lambda k: k),
+    "call": (lambda k: "f(" * k + "x" + ")" * k, lambda k: k + 1),
+    "sum": (lambda k: "x" + " + 1" * k, lambda k: k + 1),
+    "product": (lambda k: "x" + " * 2" * k, lambda k: k + 1),
+    "mixed": (lambda k: "(" * k + "x" + " + 1)" * k, lambda k: k + 1),
+}
+
+
+@pytest.mark.parametrize("construct", NESTINGS)
+def test_nesting_is_bounded_at_max_depth(construct: str) -> None:
+    """Up to MAX_DEPTH levels parse (and depth() measures them); one more is an error at the
+    construct that passes the limit, never a RecursionError, however deep the text goes."""
+    text_of, depth_of = NESTINGS[construct]
+    deepest = max(k for k in range(1, MAX_DEPTH + 2) if depth_of(k) <= MAX_DEPTH)
+    if construct == "parentheses":
+        deepest = MAX_DEPTH
+    assert depth(parse(text_of(deepest))) == depth_of(deepest)
+    for k in (deepest + 1, 5_000):
+        with pytest.raises(ParseError) as caught:
+            parse(text_of(k))
+        assert caught.value.message == f"an expression may nest at most {MAX_DEPTH} levels"
+        assert caught.value.pos.line == 3 and caught.value.pos.col >= 11
+
+
+def test_flat_chains_of_and_or_are_one_level() -> None:
+    text = " or ".join(f"x{k} > {k} and y{k} < 1" for k in range(5_000))
+    assert depth(parse(text)) == 4  # or, and, comparison, its sides
+
+
+def test_depth_counts_derived_facts_as_written_out() -> None:
+    node = parse("d * 2 > x")
+    assert depth(node) == 3
+    assert depth(node, {"d": 10}) == 12
+    assert depth(node, {"x": 1}) == 3

@@ -158,7 +158,7 @@ class _Query:
     def __init__(
         self, compiler: SqlCompiler, as_of: dt.date, statistics: Mapping[str, Any] | None
     ) -> None:
-        self.c = compiler
+        self.compiler = compiler
         self.d = compiler.dialect
         constants = (
             {s.name: statistics.get(s.name) for s in compiler.pack.profile}
@@ -198,7 +198,7 @@ class _Query:
     ) -> sa.Select[Any]:
         """Inputs, then every decision's layers, then the result columns (null for a row
         with invalid facts, whose `errors` say why)."""
-        pack = self.c.pack
+        pack = self.compiler.pack
         scope = self._inputs(source, columns, id_source)
         derived = shared.derive(self, pack.derived, scope)
         if derived is None:
@@ -223,7 +223,7 @@ class _Query:
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
     ) -> dict[str, Val]:
         """The first layer, the validated inputs; their values in scope."""
-        pack = self.c.pack
+        pack = self.compiler.pack
         first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
         self.sub = self.d.layer(first, "l0")
         return {
@@ -241,7 +241,7 @@ class _Query:
     ) -> sa.Select[Any]:
         """See SqlCompiler.profile_base: the facts the statistics known so far allow, and
         what each statistic of the layer reads of them."""
-        pack = self.c.pack
+        pack = self.compiler.pack
         scope = self._inputs(source, columns, id_source)
         computable = [d for d in pack.derived if plan.need[d.name] < layer]
         derived = shared.derive(self, computable, scope)
@@ -286,7 +286,7 @@ class _Query:
             self.add({label: expr})
             local[dv.name] = Val(label, kind, item)
         labels = self._matches(decision, scope, local)
-        calls = self.c.calls[decision.name]
+        calls = self.compiler.calls[decision.name]
         if not calls:
             return labels
         # built now, over the newest layer: an expression over an older one cross-joins
@@ -401,7 +401,7 @@ class _Query:
     def _needs_plain_twin(self, decision: Decision, field: str, kind: str) -> bool:
         """Whether later decisions read this output from a plain-text twin of its column:
         an ENUM output that another decision reads, so it compares with any string."""
-        read = f"{decision.name}.{field}" in self.c.names_read
+        read = f"{decision.name}.{field}" in self.compiler.names_read
         return self.d.has_enum and kind == "string" and read
 
     def _collect_by_mask(

@@ -10,7 +10,9 @@ division, lists hold non-null scalars.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import operator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -35,7 +37,7 @@ def sql_type(kind: str) -> sa.types.TypeEngine[Any]:
     return types.get(kind, sa.String())
 
 
-class Dialect:
+class Dialect(ABC):
     """Standard SQL, as PostgreSQL and DuckDB mostly agree on it; a subclass per engine
     overrides the flags and methods where that engine differs."""
 
@@ -68,8 +70,9 @@ class Dialect:
             self._renderer = self._sqlalchemy()
         return self._renderer
 
+    @abstractmethod
     def _sqlalchemy(self) -> sa.Dialect:
-        raise NotImplementedError(f"{type(self).__name__} names no SQLAlchemy dialect")
+        """A new SQLAlchemy dialect object for this engine."""
 
     # -- the query's shape ---------------------------------------------------------------
     def layer(self, select: sa.Select[Any], name: str) -> Any:
@@ -194,7 +197,7 @@ class Dialect:
     def finite(self, a: Col, op: str, b: Col) -> Col:
         """`a op b` on doubles, NULL when it overflows (as the durable path's inf -> null)."""
         inf = self.infinity()
-        return sa.func.nullif(sa.func.nullif(a.op(op)(b), inf), -inf)
+        return sa.func.nullif(sa.func.nullif(arith(a, op, b), inf), -inf)
 
     def infinity(self) -> Col:
         return self.literal(float("inf"), "number")
@@ -457,16 +460,34 @@ class PostgreSQL(Dialect):
         return postgresql.dialect(paramstyle="named")
 
     def integer_mod(self, a: Col, b: Col) -> Col:
-        return _pg_numeric(a).op("%")(_pg_numeric(b))
+        return arith(_pg_numeric(a), "%", _pg_numeric(b))
 
     def finite(self, a: Col, op: str, b: Col) -> Col:
-        """PostgreSQL raises on overflow, so the result's size is checked in NUMERIC first."""
-        exact = sa.cast(a, sa.Numeric()).op(op)(sa.cast(b, sa.Numeric()))
-        fits = sa.func.abs(exact) <= sa.literal_column("1.7976931348623157e308")
-        return sa.case((fits, a.op(op)(b)))
+        """PostgreSQL raises where a double overflows, and where a product or quotient of
+        non-zero doubles rounds to zero ('underflow'), so the result's size is checked in
+        NUMERIC first: too large is null (the durable path's inf), too small is 0.0 (as
+        Python gives it)."""
+        size = sa.func.abs(arith(sa.cast(a, sa.Numeric()), op, sa.cast(b, sa.Numeric())))
+        vanishes = size < sa.literal_column("2.4703282292062328e-324")  # half the least double
+        fits = size <= sa.literal_column("1.7976931348623157e308")
+        return sa.case((vanishes, self.literal(0.0, "number")), (fits, arith(a, op, b)))
 
 
 DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (DuckDB, SQLite, PostgreSQL)}
+
+_ARITH: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "%": operator.mod,
+}
+
+
+def arith(a: Col, op: str, b: Col) -> Col:
+    """`a op b` with SQLAlchemy's own arithmetic operators, which know their precedence and
+    parenthesise what needs it (a custom `.op()` would write `a * (b % c)` as `a * b % c`)."""
+    return _ARITH[op](a, b)  # type: ignore[no-any-return]
 
 
 def dialect_for(name: str) -> Dialect:

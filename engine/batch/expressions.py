@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tierwise.batch.dialects import Col, Dialect, sql_type
+from tierwise.batch.dialects import Col, Dialect, arith, sql_type
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import (
@@ -103,7 +103,8 @@ class SqlExpressions(NodeVisitor[Typed]):
 
     def visit_Neg(self, node: Neg, scope: Scope) -> Typed:
         x, kind, _ = self.visit(node.operand, scope)
-        return sa.type_coerce(x, sql_type(kind)).op("*")(self.d.literal(-1, kind)), kind, None
+        negated = arith(sa.type_coerce(x, sql_type(kind)), "*", self.d.literal(-1, kind))
+        return negated, kind, None
 
     def visit_Compare(self, node: Compare, scope: Scope) -> Typed:
         a = self.visit(node.left, scope)[0]
@@ -143,11 +144,11 @@ class SqlExpressions(NodeVisitor[Typed]):
             return d.finite(d.double(a), "/", sa.func.nullif(d.double(b), zero)), "number", None
         if integer and node.op == "*":
             # past 64 bits an integer becomes a double, as on the durable path (evaluate.INT64)
-            wide = d.double(a).op("*")(d.double(b))
+            wide = arith(d.double(a), "*", d.double(b))
             exact = sa.func.abs(wide) < d.literal(2.0**63, "number")
-            return sa.case((exact, a.op("*")(b)), else_=wide), "number", None
+            return sa.case((exact, arith(a, "*", b)), else_=wide), "number", None
         if integer:
-            return a.op(node.op)(b), "integer", None
+            return arith(a, node.op, b), "integer", None
         return d.finite(a, node.op, b), "number", None
 
     def visit_In(self, node: In, scope: Scope) -> Typed:

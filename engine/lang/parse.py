@@ -1,14 +1,16 @@
 """Parse rule expressions (`clv >= 10000 and not exists(churned_at)`) into the tree of expr.py.
 
 A hand-written tokenizer and recursive-descent parser: rule text is data, never evaluated
-by Python, so a rule file cannot run code. Errors point at the offending column.
+by Python, so a rule file cannot run code. Errors point at the offending column. Nesting is
+bounded (MAX_DEPTH), so that neither the parser nor any later stage that walks the tree
+recursively (type checking, both compilers, the solver) can run out of Python's stack.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tierwise.errors import Pos
@@ -29,6 +31,15 @@ from tierwise.lang.expr import (
 )
 
 Locator = Callable[[int], Pos]
+
+MAX_DEPTH = 32
+"""An expression may nest at most 32 levels: each parenthesis, `not`, minus, list and
+function call is a level, and so is each operator of a chain such as `a + b + c` (the
+tree holds it as (a + b) + c). Derived facts count where they are read: a condition
+reading d, where d is `x * 2`, nests as `x * 2` written in its place. The bound is what
+the deepest walk after parsing (the SQL compiler's, about 25 stack frames a level) leaves
+room for below Python's 1,000 frames."""
+_DEPTH_HINT = "split the expression into derived facts (derive:) that each say one thing"
 
 _VALUE_HINT = (
     'a value is a fact name, a number, a "string", a date like 2024-01-31, true/false, '
@@ -95,11 +106,51 @@ def parse_expression(text: str, locate: Locator) -> Node:
     return _Parser(tokenize(text, locate), locate).parse()
 
 
+def depth(node: Node, derived: Mapping[str, int] | None = None) -> int:
+    """How many levels an expression nests (see MAX_DEPTH), with each derived fact it reads
+    counted as deep as `derived` says it is written out."""
+    known = derived or {}
+    heights: dict[int, int] = {}
+    todo: list[tuple[Node, bool]] = [(node, False)]
+    while todo:  # without recursion: it also measures trees built elsewhere
+        current, ready = todo.pop()
+        children = current.children()
+        if not ready:
+            todo.append((current, True))
+            todo.extend((c, False) for c in children)
+        elif children:
+            heights[id(current)] = 1 + max(heights[id(c)] for c in children)
+        else:
+            heights[id(current)] = known.get(current.name, 1) if isinstance(current, Name) else 1
+    return heights[id(node)]
+
+
+def too_deep(pos: Pos) -> ParseError:
+    """The error for an expression that nests deeper than MAX_DEPTH."""
+    return ParseError(pos, f"an expression may nest at most {MAX_DEPTH} levels", _DEPTH_HINT)
+
+
 class _Parser:
     def __init__(self, tokens: list[Token], locate: Locator) -> None:
         self.tokens = tokens
         self.i = 0
         self.locate = locate
+        self.level = 0  # parentheses, lists, calls, nots and minuses open around the token
+        self.heights: dict[int, tuple[int, Node]] = {}  # a built node's levels, by id
+
+    def enter(self) -> None:
+        """One level deeper, for a parenthesis, list, call, `not` or minus at the token."""
+        self.level += 1
+        if self.level > MAX_DEPTH:
+            raise too_deep(self.pos())
+
+    def built(self, node: Node, at: Token) -> Node:
+        """A new node, refused when the tree would nest deeper than MAX_DEPTH."""
+        height = 1 + max((self.heights.get(id(c), (1,))[0] for c in node.children()), default=0)
+        if height > MAX_DEPTH:
+            raise too_deep(self.pos(at))
+        self.heights[id(node)] = (height, node)  # the node is kept, so its id stays its own
+        return node
 
     # -- helpers -------------------------------------------------------------------------
     @property
@@ -140,7 +191,7 @@ class _Parser:
         while self.at("or"):
             self.take()
             items.append(self.and_())
-        return items[0] if len(items) == 1 else Or(self.pos(start), tuple(items))
+        return items[0] if len(items) == 1 else self.built(Or(self.pos(start), tuple(items)), start)
 
     def and_(self) -> Node:
         start = self.tok
@@ -148,12 +199,17 @@ class _Parser:
         while self.at("and"):
             self.take()
             items.append(self.not_())
-        return items[0] if len(items) == 1 else And(self.pos(start), tuple(items))
+        if len(items) == 1:
+            return items[0]
+        return self.built(And(self.pos(start), tuple(items)), start)
 
     def not_(self) -> Node:
         if self.at("not"):
+            self.enter()
             start = self.take()
-            return Not(self.pos(start), self.not_())
+            operand = self.not_()
+            self.level -= 1
+            return self.built(Not(self.pos(start), operand), start)
         return self.comparison()
 
     def comparison(self) -> Node:
@@ -166,7 +222,7 @@ class _Parser:
                 raise ParseError(
                     self.pos(), "comparisons cannot be chained", "write a < b and b < c"
                 )
-            return Compare(self.pos(start), op, left, right)
+            return self.built(Compare(self.pos(start), op, left, right), start)
         if self.at("="):
             raise ParseError(self.pos(), "'=' is not a comparison", "use == to compare")
         negated = False
@@ -175,7 +231,7 @@ class _Parser:
             negated = True
         if self.at("in"):
             self.take()
-            return In(self.pos(start), left, self.sum_(), negated)
+            return self.built(In(self.pos(start), left, self.sum_(), negated), start)
         if negated:
             raise ParseError(
                 self.pos(), "expected 'in' after 'not'", "x not in [1, 2] or not (x == 1)"
@@ -186,25 +242,27 @@ class _Parser:
         start = self.tok
         node = self.product()
         while self.at("+", "-"):
-            op = self.take().text
-            node = Arith(self.pos(start), op, node, self.product())
+            op = self.take()
+            node = self.built(Arith(self.pos(start), op.text, node, self.product()), op)
         return node
 
     def product(self) -> Node:
         start = self.tok
         node = self.unary()
         while self.at("*", "/", "%"):
-            op = self.take().text
-            node = Arith(self.pos(start), op, node, self.unary())
+            op = self.take()
+            node = self.built(Arith(self.pos(start), op.text, node, self.unary()), op)
         return node
 
     def unary(self) -> Node:
         if self.at("-"):
+            self.enter()
             start = self.take()
             operand = self.unary()
+            self.level -= 1
             if isinstance(operand, Literal) and type(operand.value) in (int, float):
                 return Literal(self.pos(start), -operand.value)  # type: ignore[operator]
-            return Neg(self.pos(start), operand)
+            return self.built(Neg(self.pos(start), operand), start)
         return self.atom()
 
     def atom(self) -> Node:
@@ -230,11 +288,14 @@ class _Parser:
             except ValueError as e:
                 raise ParseError(pos, f"invalid datetime {t.text}: {e}") from e
         if self.at("("):
+            self.enter()
             self.take()
             node = self.or_()
             self.expect(")", "every '(' needs a matching ')'")
+            self.level -= 1
             return node
         if self.at("["):
+            self.enter()
             self.take()
             items: list[Node] = []
             while not self.at("]"):
@@ -243,7 +304,8 @@ class _Parser:
                     break
                 self.take()
             self.expect("]", "list items are separated by commas: [1, 2, 3]")
-            return ListLit(pos, tuple(items))
+            self.level -= 1
+            return self.built(ListLit(pos, tuple(items)), t)
         if t.kind == "name":
             if t.text in ("true", "false"):
                 self.take()
@@ -264,6 +326,7 @@ class _Parser:
         raise ParseError(pos, f"expected a value but found {found}", _VALUE_HINT)
 
     def call(self, name: Token, pos: Pos) -> Node:
+        self.enter()
         self.take()  # (
         args: list[Node] = []
         while not self.at(")"):
@@ -272,11 +335,12 @@ class _Parser:
                 break
             self.take()
         self.expect(")", "function arguments are separated by commas")
+        self.level -= 1
         if name.text == "exists":
             if len(args) != 1 or not isinstance(args[0], Name):
                 raise ParseError(pos, "exists() takes one fact name", "exists(churned_at)")
             return Exists(pos, args[0].name)
-        return Call(pos, name.text, tuple(args))
+        return self.built(Call(pos, name.text, tuple(args)), name)
 
 
 def _unquote(text: str) -> str:

@@ -17,13 +17,14 @@ from typing import Any
 from tierwise.errors import ErrorSink, Pos
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import Literal, Node, names
-from tierwise.lang.parse import ParseError, parse_expression
+from tierwise.lang.parse import MAX_DEPTH, ParseError, parse_expression
 from tierwise.lang.typecheck import TypeChecker, literal_type
 from tierwise.lang.types import BOOL, INTEGER, LIST, NUMBER, FactType
+from tierwise.pack.depth import written_out_depth
 from tierwise.pack.facts import FactsFileBuilder, SharedFacts, build_shared, parsed_derive
 from tierwise.pack.inputs import dependency_order, input_types
 from tierwise.pack.ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
-from tierwise.pack.load import Document, load_csv, load_yaml
+from tierwise.pack.load import Document, load_table, load_yaml
 from tierwise.pack.schema import (
     DecisionFile,
     FactsFile,
@@ -31,7 +32,7 @@ from tierwise.pack.schema import (
     TestModel,
     validate_document,
 )
-from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value
+from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value, row_id
 
 _AGGREGATE = re.compile(r"^\s*(count|sum|min|max)\s*(?:\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\))?\s*$")
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -76,8 +77,9 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         elif model is not None:
             parsed.append((doc, model))
     shared_names = _shared_names(facts_files)
+    folder = root if root.is_dir() else root.parent
     builders = [
-        _DecisionBuilder(doc, model, functions, sink, shared_names) for doc, model in parsed
+        _DecisionBuilder(doc, model, functions, sink, shared_names, folder) for doc, model in parsed
     ]
     for b in builders:
         for csv_text in b.csv_sources:
@@ -90,7 +92,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     outputs_env: dict[str, FactType] = {}
     for b in builders:
         outputs_env.update(b.reference_types())
-    decisions = [b.build(outputs_env, shared.env) for b in builders]
+    decisions = [b.build(outputs_env, shared.env, shared.depths) for b in builders]
     _check_test_names(
         [(b.doc, b.model.tests) for b in [*facts_files, *builders]],
         {*inputs, *(d.name for d in shared.derived), ID_FACT},
@@ -98,6 +100,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         sink,
     )
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
+    _check_chain_depth(ordered, sink)
     sink.raise_if_any()
     return Pack(
         tuple(ordered),
@@ -219,33 +222,36 @@ def _merge_inputs(
     return {n: t for n, (t, _) in merged.items()}, {n: p for n, (_, p) in merged.items()}
 
 
-def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
-    by_name = {d.name: d for d in decisions}
-    order: list[Decision] = []
-    state: dict[str, str] = {}
-
-    def visit(d: Decision, trail: list[str]) -> None:
-        if state.get(d.name) == "done":
-            return
-        if state.get(d.name) == "active":
-            cycle = [*trail[trail.index(d.name) :], d.name]
+def _check_chain_depth(ordered: list[Decision], sink: ErrorSink) -> None:
+    """Decisions read each other at most MAX_DEPTH deep: the SQL path nests one query per
+    decision read, and Python's stack holds only so many."""
+    level: dict[str, int] = {}
+    for d in ordered:
+        level[d.name] = 1 + max((level.get(dep, 0) for dep in d.depends_on), default=0)
+        if level[d.name] == MAX_DEPTH + 1:
             sink.add(
                 d.pos,
-                "decision cycle",
-                "decisions read each other's outputs in a cycle: " + " -> ".join(cycle),
-                "a decision can only read decisions that do not read it back",
+                "limit",
+                f"decisions may read each other's outputs at most {MAX_DEPTH} deep; "
+                f"{d.name!r} is at the end of a chain of {level[d.name]}",
+                "read the first decisions' facts directly instead of through the chain",
             )
-            return
-        state[d.name] = "active"
-        for dep in sorted(d.depends_on):
-            if dep in by_name:
-                visit(by_name[dep], [*trail, d.name])
-        state[d.name] = "done"
-        order.append(d)
 
-    for d in decisions:
-        visit(d, [])
-    return order
+
+def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
+    """Decisions so that each comes after the decisions it reads; cycles are errors."""
+    by_name = {d.name: d for d in decisions}
+
+    def cycle(names: list[str]) -> None:
+        sink.add(
+            by_name[names[-1]].pos,
+            "decision cycle",
+            "decisions read each other's outputs in a cycle: " + " -> ".join(names),
+            "a decision can only read decisions that do not read it back",
+        )
+
+    order, _ = dependency_order(list(by_name), lambda n: sorted(by_name[n].depends_on), cycle)
+    return [by_name[n] for n in order]
 
 
 @dataclass
@@ -272,11 +278,13 @@ class _DecisionBuilder:
         functions: FunctionRegistry,
         sink: ErrorSink,
         shared: dict[str, FactType | None],
+        folder: Path,
     ) -> None:
         """`shared`: the facts files' facts a table column may name (inputs with their
         type; derived facts and statistics, typed later, as None)."""
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
         self.shared = shared
+        self.folder = folder  # the pack's folder, which its decision tables must be in
         self.csv_sources: list[str] = []
         self.inputs = input_types(doc, model.inputs, sink)
         self.rules = self._rules()
@@ -408,11 +416,11 @@ class _DecisionBuilder:
         assert table is not None
         rows: list[tuple[dict[str, Cell], Pos, tuple[Any, ...]]] = []
         if table.file is not None:
-            csv_path = Path(self.doc.path).parent / table.file
-            loaded = load_csv(csv_path, self.sink, self.doc.pos(("table", "file")))
+            origin = self.doc.pos(("table", "file"))
+            loaded = load_table(table.file, Path(self.doc.path), self.folder, self.sink, origin)
             if loaded is None:
                 return []
-            self.csv_sources.append(csv_path.read_text(encoding="utf-8-sig"))
+            self.csv_sources.append(loaded.text)
             for row in loaded.rows:
                 cells = {
                     name: Cell(text, text, pos)
@@ -466,7 +474,7 @@ class _DecisionBuilder:
                 if len(parts) == 1
                 else And(pos, tuple(parts))
             )
-            rid = cells["id"].text if "id" in cells and cells["id"].text else f"row_{n}"
+            rid = row_id(cells.get("id"), n, self.sink)
             prio = cells.get("priority")
             if prio and prio.text.strip() and not prio.text.strip().lstrip("-").isdigit():
                 self.sink.add(
@@ -492,7 +500,10 @@ class _DecisionBuilder:
 
     # -- the decision --------------------------------------------------------------------
     def build(
-        self, outputs_env: dict[str, FactType], shared_env: dict[str, FactType]
+        self,
+        outputs_env: dict[str, FactType],
+        shared_env: dict[str, FactType],
+        shared_depths: dict[str, int],
     ) -> Decision | None:
         """The decision, typed against its inputs, the facts every decision shares and the
         outputs of the decisions it reads."""
@@ -509,6 +520,7 @@ class _DecisionBuilder:
         parsed = {dname: item.expr for dname, item in items.items() if item.expr is not None}
         order, cyclic = self._derive_order(parsed)
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
+        written_out = dict(shared_depths)  # each derived fact's nesting, written out
         for dname in order:
             node = parsed[dname]
             spec = items[dname].spec
@@ -519,6 +531,8 @@ class _DecisionBuilder:
                     "a decision's derived fact declares no domain (enum, min, max)",
                     "declare the fact in a facts file, whose derived facts are checked against it",
                 )
+            where = self.doc.key_pos(("derive", dname))
+            written_out[dname] = written_out_depth(node, written_out, where, self.sink)
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env and dname not in cyclic:
@@ -544,6 +558,7 @@ class _DecisionBuilder:
         for i, raw in enumerate(self.rules):
             if raw.condition is None:
                 continue
+            written_out_depth(raw.condition, written_out, raw.pos, self.sink)
             checker.condition(raw.condition)
             rules.append(
                 Rule(

@@ -19,6 +19,7 @@ from tierwise.lang.expr import ListLit, Node, names, render
 from tierwise.lang.parse import ParseError, parse_expression
 from tierwise.lang.typecheck import TypeChecker
 from tierwise.lang.types import NUMBER, NUMBERS, FactType
+from tierwise.pack.depth import written_out_depth
 from tierwise.pack.inputs import dependency_order, input_types
 from tierwise.pack.ir import Derived, FactTest, ProfileStat
 from tierwise.pack.load import Document
@@ -37,6 +38,7 @@ class SharedFacts:
     tests: tuple[FactTest, ...] = ()
     env: dict[str, FactType] = field(default_factory=dict)
     declared_at: dict[str, Pos] = field(default_factory=dict)
+    depths: dict[str, int] = field(default_factory=dict)  # derived facts' nesting, written out
 
 
 @dataclass
@@ -200,6 +202,10 @@ def build_shared(
     for name in order:
         item = items[name]
         reads_profile = [n for n in item.reads if n in needs_profile]
+        for node in (item.expr, item.where):
+            if node is not None:
+                levels = written_out_depth(node, shared.depths, _where(item), sink)
+                shared.depths[name] = max(levels, shared.depths.get(name, 0))
         if item.stat is not None:
             stat = _typed_stat(item, env, functions, sink)
             if stat is not None:

@@ -45,28 +45,33 @@ def _input_type(doc: Document, name: str, spec: InputSpec | str, sink: ErrorSink
 def dependency_order(
     names: list[str], reads: Callable[[str], list[str]], on_cycle: Callable[[list[str]], None]
 ) -> tuple[list[str], set[str]]:
-    """`names` so that each comes after the names it reads (else in the given order), and
-    the names caught in a cycle; `on_cycle(cycle)` reports each cycle once."""
-    order: list[str] = []
-    state: dict[str, str] = {}
-    cyclic: set[str] = set()
+    """`names` so that each comes after the names it reads (else in the given order), depth
+    first, and the names caught in a cycle; `on_cycle(a -> b -> a)` reports each cycle found.
+    Without recursion: a pack may chain thousands of decisions or derived facts, and the
+    chain's length is checked later."""
     known = set(names)
-
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == "done":
-            return
-        if state.get(name) == "active":
-            cycle = [*trail[trail.index(name) :], name]
-            cyclic.update(cycle)
-            on_cycle(cycle)
-            return
-        state[name] = "active"
-        for used in reads(name):
-            if used in known:
-                visit(used, [*trail, name])
-        state[name] = "done"
-        order.append(name)
-
-    for name in names:
-        visit(name, [])
+    state: dict[str, str] = {}
+    order: list[str] = []
+    cyclic: set[str] = set()
+    for root in names:
+        if root in state:
+            continue
+        state[root] = "active"
+        stack = [(root, iter([u for u in reads(root) if u in known]))]
+        while stack:
+            name, pending = stack[-1]
+            for dep in pending:
+                if state.get(dep) == "active":
+                    trail = [n for n, _ in stack]
+                    chain = [*trail[trail.index(dep) :], dep]
+                    cyclic.update(chain)
+                    on_cycle(chain)
+                elif dep not in state:
+                    state[dep] = "active"
+                    stack.append((dep, iter([u for u in reads(dep) if u in known])))
+                    break
+            else:
+                stack.pop()
+                state[name] = "done"
+                order.append(name)
     return order, cyclic

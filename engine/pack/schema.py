@@ -164,7 +164,7 @@ def validate_document(doc: Document, sink: ErrorSink) -> RuleFile | None:
     try:
         return model.model_validate(doc.data)
     except ValidationError as e:
-        errors = [(_clean_loc(err["loc"]), err) for err in e.errors()]
+        errors = [(_clean_loc(err["loc"], doc.data), err) for err in e.errors()]
         locs = {loc for loc, _ in errors}
         # the most specific errors only: a union branch failing at 'inputs.x' says less
         # than the other branch's unknown key at 'inputs.x.unti'
@@ -203,9 +203,26 @@ def _without_unknown_keys(
         return None
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Drop pydantic's union-branch labels (`InputSpec`, `str`) from an error location."""
-    return tuple(p for p in loc if isinstance(p, int) or not _is_branch_label(p))
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union-branch labels (`InputSpec`, `str`) from an error location; a
+    key that the file has is never one, whatever it looks like (`hit_po[licy`)."""
+    kept: list[Any] = []
+    for part in loc:
+        if isinstance(data, dict | list) and _has(data, part):
+            data = data[part]
+        elif isinstance(part, str) and _is_branch_label(part):
+            continue
+        else:
+            data = None
+        kept.append(part)
+    return tuple(kept)
+
+
+def _has(data: dict[str, Any] | list[Any], part: Any) -> bool:
+    """Whether a key or an index is in the file's data."""
+    if isinstance(data, dict):
+        return part in data
+    return isinstance(part, int) and 0 <= part < len(data)
 
 
 def _is_branch_label(part: str) -> bool:

@@ -15,6 +15,7 @@ from tierwise.errors import ErrorSink, Pos
 from tierwise.lang.expr import And, Compare, In, ListLit, Literal, Name, Node, Not
 from tierwise.lang.parse import ParseError, parse_expression
 from tierwise.lang.types import FactType
+from tierwise.pack.schema import IDENT
 
 SPECIAL = ("id", "because", "priority")
 _RANGE = re.compile(r"^([\[\(\]])\s*(.+?)\s*\.\.\s*(.+?)\s*([\]\)\[])$")
@@ -106,21 +107,48 @@ def _as_value(node: Node, ftype: FactType) -> Node:
 
 
 def _split_items(text: str) -> list[tuple[str, int]]:
-    """Split `"a", "b", c` on commas outside quotes, keeping each item's offset."""
+    """Split `"a", "b", c` on commas outside quotes, keeping each item's offset.
+
+    Inside quotes a backslash escapes the next character, as in expressions (`"a\\"b"` is
+    a"b); an unclosed quote leaves the rest as one item, for the parser to point at.
+    """
     items: list[tuple[str, int]] = []
-    start, quote = 0, ""
-    for i, ch in enumerate(text + ","):
-        if quote:
+    start, quote, escaped = 0, "", False
+    for i, ch in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quote:
+            escaped = ch == "\\"
             if ch == quote:
                 quote = ""
         elif ch in "\"'":
             quote = ch
         elif ch == ",":
-            raw = text[start:i]
-            stripped = raw.strip()
-            items.append((stripped, start + len(raw) - len(raw.lstrip())))
+            items.append(_item(text, start, i))
             start = i + 1
+    items.append(_item(text, start, len(text)))
     return items
+
+
+def _item(text: str, start: int, end: int) -> tuple[str, int]:
+    """The item text[start:end] without surrounding spaces, and its offset."""
+    raw = text[start:end]
+    return raw.strip(), start + len(raw) - len(raw.lstrip())
+
+
+def row_id(cell: Cell | None, number: int, sink: ErrorSink) -> str:
+    """A table row's rule id: its `id` cell, a word as every rule id is (ids are joined with
+    `;` and `, ` in outcomes and SQL); `row_<number>` for a row without one."""
+    if cell is None or not cell.text:
+        return f"row_{number}"
+    if re.fullmatch(IDENT, cell.text) is None:
+        sink.add(
+            cell.pos,
+            "wrong value type",
+            f"rule id {cell.text!r} is not a word",
+            "a rule id has letters, digits and _ and does not start with a digit: gold_2",
+        )
+    return cell.text
 
 
 def output_value(text: str) -> Any:

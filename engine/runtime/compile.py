@@ -5,14 +5,14 @@ function calls, fact-versus-fact comparisons, exists, list membership) is hoiste
 value computed in Python before the assert, and durable tests that value. Negation is
 pushed down to the tests (Kleene logic keeps De Morgan), so unknown never matches, also
 under `not`. Large decisions are split into several rulesets so that durable's limits
-(64 simultaneous matches, slow loads past ~500 rules, 253 properties) are never reached.
+(its 64-entry match stack, see capacity.py; slow loads past ~500 rules; 253 properties)
+are never reached, for first-hit events and for facts alike.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +36,12 @@ from tierwise.lang.expr import (
 )
 from tierwise.lang.types import FactType
 from tierwise.pack.ir import Decision, Rule
+from tierwise.runtime import capacity
 from tierwise.runtime.evaluate import Evaluator, compile_expr
 
-MAX_EVENT_RULES = 200
-"""Rules per ruleset for first-hit (events): 1,000 hung durable, 500 worked."""
-MAX_FACT_WEIGHT = 48
-"""Match weight per ruleset for fact-based policies: durable fails past 64 matches of one fact."""
+MAX_RULES = 200
+"""Rules per ruleset: one of 1,000 hung durable, 500 worked; also under durable's 256 rules
+that may end at one shared test."""
 MAX_FIELDS = 200
 """Message properties per ruleset: durable fails past 253."""
 
@@ -111,11 +111,10 @@ def compile_decision(
         cond = _nnf(rule.condition, False, hoister)
         if cond is False:
             continue
-        if cond is not True and (
-            len(_fields(cond)) > MAX_FIELDS or _weight(cond) > MAX_FACT_WEIGHT
-        ):
-            # too many fields for one message, or too many `or` branches matching at once
-            # (durable error 302 or 303): decide the whole condition before matching
+        if cond is not True and not _fits([(rule, cond)]):
+            # too many fields for one message, or a condition that alone could overflow
+            # durable's match stack or tables (errors 302, 303, 106, 113): decide the
+            # whole condition in Python and let durable test its value
             cond = ("test", "==", hoister.hoist(rule.condition), True)
         conditions.append((rule, cond))
     chunks = _chunk(conditions, mode)
@@ -123,33 +122,56 @@ def compile_decision(
 
 
 def _chunk(conditions: list[tuple[Rule, Any]], mode: str) -> list[Chunk]:
+    """Consecutive rules into rulesets, each as large as durable's limits allow. First-hit
+    order runs across them: a client's answer is the first ruleset's match that has one."""
     chunks: list[Chunk] = []
-    current: Chunk | None = None
-    weight = 0
-    for pri, (rule, cond) in enumerate(conditions):
-        fields = _fields(cond)
-        w = _weight(cond)
-        if current is not None:
-            full = (
-                len(current.rules) >= MAX_EVENT_RULES
-                or (mode == "fact" and weight + w > MAX_FACT_WEIGHT)
-                or len(set(current.fields) | fields) > MAX_FIELDS
-            )
-            if full:
-                current = None
-        if current is None:
-            current = Chunk({})
-            chunks.append(current)
-            weight = 0
+    start = 0
+    while start < len(conditions):
+        size = _fitting(conditions, start)
+        chunks.append(_ruleset(conditions[start : start + size], start, mode))
+        start += size
+    return chunks
+
+
+def _fitting(conditions: list[tuple[Rule, Any]], start: int) -> int:
+    """How many rules from `start` on fit one ruleset (one always does: a rule that does not
+    fit alone is hoisted whole). What a ruleset needs only grows with its rules, so the
+    count is found by doubling, then bisecting."""
+    limit = min(MAX_RULES, len(conditions) - start)
+    if _fits(conditions[start : start + limit]):
+        return limit
+    fitting, too_many = 1, limit
+    while fitting * 2 < too_many and _fits(conditions[start : start + fitting * 2]):
+        fitting *= 2
+    too_many = min(too_many, fitting * 2)
+    while too_many - fitting > 1:
+        middle = (fitting + too_many) // 2
+        if _fits(conditions[start : start + middle]):
+            fitting = middle
+        else:
+            too_many = middle
+    return fitting
+
+
+def _fits(conditions: list[tuple[Rule, Any]]) -> bool:
+    """Whether these rules make one ruleset within durable's limits, for any message."""
+    chunk = _ruleset(conditions, 0, "fact")
+    tests = [entry["all"][0]["m"] for entry in chunk.definition.values()]
+    return len(chunk.fields) <= MAX_FIELDS and capacity.fits(tests)
+
+
+def _ruleset(conditions: list[tuple[Rule, Any]], first: int, mode: str) -> Chunk:
+    """One durable ruleset of these rules; under first-hit, `pri` continues from `first`."""
+    chunk = Chunk({})
+    for pri, (rule, cond) in enumerate(conditions, start=first):
         name = f"r{rule.index}"
-        test = TRUE_TEST if cond is True else _to_json(cond, current)
+        test = TRUE_TEST if cond is True else _to_json(cond, chunk)
         entry: dict[str, Any] = {"all": [{"m": test}]}
         if mode == "event":
             entry["pri"] = pri
-        current.definition[name] = entry
-        current.rules[name] = rule.index
-        weight += w
-    return chunks
+        chunk.definition[name] = entry
+        chunk.rules[name] = rule.index
+    return chunk
 
 
 # -- negation normal form ---------------------------------------------------------------
@@ -206,26 +228,13 @@ def _combine(kind: str, parts: list[Any]) -> Any:
             return absorbing
         if p is neutral:
             continue
-        kept.append(p)
+        if p[0] == kind:  # (a and b) and c is a and b and c: one group fewer for durable
+            kept.extend(p[1])
+        else:
+            kept.append(p)
     if not kept:
         return neutral
     return kept[0] if len(kept) == 1 else (kind, kept)
-
-
-def _fields(cond: Any) -> set[str]:
-    if cond is True:
-        return set()
-    if cond[0] == "test":
-        return {cond[2]}
-    return set().union(*(_fields(c) for c in cond[1]))
-
-
-def _weight(cond: Any) -> int:
-    """How many matches one fact can produce in durable for this condition ($or expands)."""
-    if cond is True or cond[0] == "test":
-        return 1
-    sub = [_weight(c) for c in cond[1]]
-    return math.prod(sub) if cond[0] == "and" else sum(sub)
 
 
 def _to_json(cond: Any, chunk: Chunk) -> dict[str, Any]:

@@ -40,6 +40,7 @@ RICH = {
     "last_purchase_at": "2025-12-20",
     "orders_12m": 9,
     "orders_total": 30,
+    "revenue_total": 9000.0,
     "open_complaints": 1,
     "csat_last": 2,
     "csat_avg_90d": 2.5,
@@ -52,10 +53,13 @@ RICH = {
 (decided with PROFILE: a high-value client with an open complaint)."""
 
 PROFILE = {
+    "purchase_model": [0.6, 128.0, 0.8, 2.5],
+    "mean_order_value": 110.0,
     "recency_cuts": [30.0, 90.0, 180.0, 365.0],
     "frequency_cuts": [1.0, 2.0, 4.0, 8.0],
     "revenue_cuts": [100.0, 500.0, 1000.0, 2000.0],
-    "clv_cuts": [40.0 * k for k in range(1, 100)],
+    "clv_cuts": [30.0 * k for k in range(1, 100)],
+    "revenue_percentile_cuts": [30.0 * k for k in range(1, 100)],
 }
 """Statistics of a base for the shipped packs' facts, fixed so that the tests are exact."""
 

@@ -531,11 +531,13 @@ def _pg_numeric(x: Col) -> Col:
 
 
 def balanced(op: str, terms: Sequence[Col]) -> Col:
-    """`a op b op c ...` as a balanced tree, so long chains stay shallow for SQL parsers."""
+    """`a op b op c ...` (`||`, AND, OR) as a balanced tree of the type of its terms, so
+    long chains stay shallow for SQL parsers (SQLite's expression depth is 1,000)."""
     if len(terms) == 1:
         return terms[0]
     middle = len(terms) // 2
-    return sa.Grouping(balanced(op, terms[:middle])).op(op)(
+    left = balanced(op, terms[:middle])
+    return sa.Grouping(left).op(op, return_type=left.type)(
         sa.Grouping(balanced(op, terms[middle:]))
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.util import ClauseAdapter
 
-from tierwise.batch.dialects import Col, Dialect, balanced, sql_type
+from tierwise.batch.dialects import Col, Dialect, balanced
 from tierwise.batch.readers import Lets, Reading, Step
 from tierwise.lang.types import FactType
 from tierwise.lang.values import MAX_SAFE_INTEGER
@@ -48,7 +48,7 @@ def validated_inputs(
     for name, t in inputs.items():
         spec = columns.get(name, SourceColumn(None, "absent"))
         if spec.column is None or spec.column not in source.c or spec.mode == "absent":
-            steps[name] = _absent(t)
+            steps[name] = _absent(dialect, t)
         else:
             steps[name] = dialect.reader.read(t.kind, spec.mode, source.c[spec.column])
     used = {c.column for c in columns.values() if c.column is not None and c.column in source.c}
@@ -68,10 +68,10 @@ def validated_inputs(
     return sa.select(*cols).select_from(layer)
 
 
-def _absent(t: FactType) -> Step:
+def _absent(dialect: Dialect, t: FactType) -> Step:
     """The reading of a fact the source has no column for: always missing."""
     yield {}
-    return Reading(sa.cast(sa.null(), sql_type(t.kind)), sa.false())
+    return Reading(dialect.reader.null(t.kind), sa.false())
 
 
 class _Layers:
@@ -139,7 +139,7 @@ def _errors(dialect: Dialect, unreadable: list[Problem], messages: list[Problem]
 
 def _any(conditions: Any) -> Col:
     """`a or b or ...` as a balanced tree, shallow for any number of facts."""
-    return balanced("OR", [sa.Grouping(c) for c in conditions])
+    return balanced("OR", list(conditions))
 
 
 def _checks(d: Dialect, t: FactType, value: Col, msg: _Messages) -> tuple[Col, list[Problem]]:

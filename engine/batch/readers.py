@@ -141,6 +141,9 @@ class Reader(abc.ABC):
         return self.null(kind)
 
     def null(self, kind: str) -> Col:
+        """The missing value of a kind (a list's is an array of text)."""
+        if kind == "list":
+            return sa.cast(sa.null(), sa.ARRAY(sa.String()))
         return self.d.literal(None, kind)
 
     def from_integer(self, kind: str, x: Col) -> Col:
@@ -402,6 +405,9 @@ class SQLiteReader(Reader):
         )
         return Reading(value, present)
 
+    def null(self, kind: str) -> Col:
+        return self.d.literal(None, "string" if kind == "list" else kind)  # lists: JSON text
+
     def from_integer(self, kind: str, x: Col) -> Col:
         if kind == "bool":
             return sa.case((x.in_([0, 1]), x))
@@ -419,7 +425,8 @@ class SQLiteReader(Reader):
     def text_number(self, s: Col) -> Value:
         """The grammar checked by GLOB patterns on the mantissa and the exponent; the
         value computed exactly (one correctly rounded operation) when it has at most 15
-        significant digits and a power of ten up to 22, else by SQLite's own conversion."""
+        significant digits and a power of ten up to 22 (and a little beyond), else by
+        SQLite's own conversion, which can miss the nearest double by its last bit."""
         e = sa.func.instr(sa.func.lower(s), "e")
         got = yield {
             "mantissa": sa.case((e > 0, sa.func.substr(s, 1, e - 1)), else_=s),
@@ -454,12 +461,17 @@ class SQLiteReader(Reader):
             "exact": sign * sa.cast(sa.func.nullif(core, ""), sa.Integer()),
         }
         scale, exact = got["scale"], got["exact"]
+        # Clinger's fast path: digits and a power of ten that are exact doubles give the
+        # correctly rounded value in one operation; a power beyond 10^22 first moves into
+        # the digits while they stay below 10^15
+        spare = 15 - sa.func.length(core)
         fast = sa.case(
             (core == "", sign * 0.0),
-            (scale >= 0, exact * sa.func.power(10.0, scale)),
-            else_=exact / sa.func.power(10.0, -scale),
+            (scale.between(0, 22), exact * sa.func.power(10.0, scale)),
+            (scale.between(-22, -1), exact / sa.func.power(10.0, -scale)),
+            else_=exact * sa.func.power(10.0, scale - 22) * 1e22,
         )
-        quick = sa.and_(sa.func.length(core) <= 15, scale.between(-22, 22))
+        quick = sa.and_(spare >= 0, scale.between(-22, 22 + spare))
         exactly = sa.case((quick, fast), else_=sa.cast(s, sa.Double()))
         got = yield {"x": sa.case((grammar, exactly))}
         return sa.case((self.d.is_finite(got["x"]), got["x"]))
@@ -524,12 +536,14 @@ class SQLiteReader(Reader):
         return sa.case((utc >= "0001-01-01", kept))
 
     def text_list(self, s: Col) -> Col:
-        unescaped = sa.func.replace(s, "\\\\", "")
+        unescaped = sa.func.replace(s, "\\\\", "")  # an escaped backslash escapes nothing
+        value = sa.literal_column("je.value")
+        other = sa.or_(sa.literal_column("je.type") != "text", sa.not_(Utf8(value)))
         json_list = sa.and_(
             sa.func.json_valid(s),
             sa.func.json_type(s) == "array",
-            sa.func.instr(unescaped, "\\u") == 0,
-            sa.not_(sa.exists(_json_items(s).where(sa.literal_column("je.type") != "text"))),
+            sa.func.instr(unescaped, "\\u0000") == 0,
+            sa.not_(sa.exists(_json_items(s).where(other))),  # half a surrogate pair: not UTF-8
         )
         split = (
             sa.literal("[")
@@ -604,7 +618,7 @@ class PostgreSQLReader(Reader):
         utc = local + shift * sa.literal_column("INTERVAL '1 microsecond'")
         highest = sa.literal_column(f"TIMESTAMP '{_HIGHEST}'")
         within = utc.between(self.d.literal(_LOWEST), highest)
-        kept = utc.op("AT TIME ZONE")("UTC") if kind == "datetime" else sa.cast(utc, sa.Date())
+        kept = sa.func.timezone("UTC", utc) if kind == "datetime" else sa.cast(utc, sa.Date())
         return sa.case((within, kept))
 
     def text_list(self, s: Col) -> Col:

@@ -63,10 +63,19 @@ JSON_SPACE = "[ \t\n\r]*"
 
 
 def json_list_pattern(control: str = "\\x00-\\x1f") -> str:
-    """A JSON array of strings (RFC 8259, without \\u escapes); `control` spells the range
-    of control characters, which a JSON string holds only escaped, in the dialect's regex."""
-    string = f'"(?:[^"\\\\{control}]|\\\\["\\\\/bfnrt])*"'
-    return f"^\\[{JSON_SPACE}(?:{string}(?:{JSON_SPACE},{JSON_SPACE}{string})*)?{JSON_SPACE}\\]$"
+    """A JSON array of strings (RFC 8259) whose \\u escapes are neither \\u0000 nor half a
+    surrogate pair; `control` spells the range of control characters, which a JSON string
+    holds only escaped, in the dialect's regular expressions."""
+    hex_ = "[0-9a-fA-F]"
+    bmp = (
+        f"0(?:[1-9a-fA-F]{hex_}{{2}}|0[1-9a-fA-F]{hex_}|00[1-9a-fA-F])"
+        f"|[1-9a-cA-Ce-fE-F]{hex_}{{3}}|[dD][0-7]{hex_}{{2}}"
+    )
+    pair = f"[dD][89abAB]{hex_}{{2}}\\\\u[dD][c-fC-F]{hex_}{{2}}"
+    escape = f'\\\\(?:["\\\\/bfnrt]|u(?:{bmp}|{pair}))'
+    string = f'"(?:[^"\\\\{control}]|{escape})*"'
+    item = f"{JSON_SPACE},{JSON_SPACE}{string}"
+    return f"^\\[{JSON_SPACE}(?:{string}(?:{item})*)?{JSON_SPACE}\\]$"
 
 
 _NUMBER = re.compile(NUMBER_PATTERN)

@@ -17,8 +17,9 @@ from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Pack
 from tierwise.runtime.facts import printable
+from tierwise.runtime.records import read_record, row_id, without_id
 
-from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id, without_id
+from .base import ID_KEY, AdapterError, Record, UnreadableClient
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -157,7 +158,7 @@ class SqlSource:
         cid = row_id(row[ID_KEY], where, self.id_column.name)
         if isinstance(cid, UnreadableClient):
             return cid
-        return coerce_record(row, types, cid, where)
+        return read_record(row, types, cid, where)
 
     def unnamed_label(self, n: int) -> str:
         """The label of the n-th client row whose id is null (in the query's id order)."""

@@ -16,6 +16,7 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, decision_row, write_page
+from tierwise.lang.values import HINTS
 from tierwise.outcome import DecisionResult, Outcome
 from tierwise.plugins.cli import main
 from tierwise.plugins.manager import get_plugin_manager, hookimpl
@@ -255,7 +256,8 @@ def test_a_broken_row_is_that_clients_error_in_the_log(tmp_path: Path, pack_dir:
     assert summary.clients == 3 and summary.errors == 1
     (error,) = _rows(log_url, ERRORS, summary.run_id)
     assert error["client_id"] == "b" and error["fact"] == "clv" and error["value"] == '"lots"'
-    assert error["message"].endswith("clients.csv row 3: clv: 'lots' is not a number")
+    expected = f"clients.csv row 3: clv: 'lots' is not a number{HINTS['number']}"
+    assert error["message"].endswith(expected)
 
 
 def test_the_log_can_live_apart_from_the_crm(

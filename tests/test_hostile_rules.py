@@ -19,12 +19,12 @@ from click.testing import CliRunner
 
 from tierwise import Engine
 from tierwise.batch.engine import BatchEngine
-from tierwise.plugins.cli import main
 from tierwise.errors import RuleError, RulePackError
 from tierwise.impact.static import static_diff
 from tierwise.lang.parse import MAX_DEPTH, depth, parse_expression
 from tierwise.pack import load
 from tierwise.pack.build import load_pack
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import function_registry
 from tierwise.verify.analyze import analyze
 

@@ -24,12 +24,11 @@ import sqlalchemy as sa
 from tierwise.batch import profile as sql_profile
 from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
 from tierwise.batch.connect import with_driver
-from tierwise.batch.dialects import Dialect
+from tierwise.batch.dialects import Dialect, PostgreSQL
 from tierwise.batch.inputs import SourceColumn
 from tierwise.batch.unreadable import Unreadable, set_apart
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
@@ -44,18 +43,6 @@ FILE_FORMATS = {
     ".ndjson": "json",
     ".json": "json",
 }
-_INTEGER_TYPES = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-}
-_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 PUSHDOWN_DIALECTS = ("sqlite", "postgresql")
 """The databases a decision query is pushed into (DuckDB decides files and tables here)."""
 log = logging.getLogger(__name__)
@@ -113,9 +100,10 @@ class BatchEngine:
         """A DuckDB relation as a source of facts, and how each input is read from it."""
         described = con.execute(f"DESCRIBE {relation}").fetchall()
         types = {row[0]: str(row[1]) for row in described}
+        duckdb = self.compiler("duckdb").dialect
         columns = {
-            name: _source_column(name, t, types.get(name), text_mode)
-            for name, t in self.pack.inputs.items()
+            name: _source_column(name, types, "text" if text_mode else None, duckdb)
+            for name in self.pack.inputs
         }
         return sa.table(relation, *(sa.column(n) for n in types)), columns
 
@@ -149,9 +137,7 @@ class BatchEngine:
     ) -> str:
         """The SQL text deciding every row of table `source` (columns: name -> its SQL type)."""
         compiler = self.compiler(dialect)
-        specs = {
-            n: _source_column(n, t, columns.get(n), False) for n, t in self.pack.inputs.items()
-        }
+        specs = {n: _source_column(n, columns, None, compiler.dialect) for n in self.pack.inputs}
         table = sa.table(source, *(sa.column(n) for n in columns))
         day, stats = as_of or dt.date.today(), self._statistics(profile)
         return compiler.sql_text(
@@ -386,9 +372,10 @@ class BatchEngine:
         if isinstance(table, sa.Select):
             table = table.subquery("facts")
         source = table if isinstance(table, sa.FromClause) else _reflect(engine, table)
+        categories = _categories(engine, compiler, source)
         columns = {
-            n: _db_source_column(n, t, source, compiler.dialect)
-            for n, t in self.pack.inputs.items()
+            n: SourceColumn(n, categories[n]) if n in categories else SourceColumn(None, "absent")
+            for n in self.pack.inputs
         }
         return engine, compiler, source, columns
 
@@ -537,8 +524,9 @@ class _TableFile:
         return _TableFile(path, self.format, self.columns, self.id_field)
 
     def reader(self, con: Any) -> str:
-        """The DuckDB table function reading the file; a JSON id column is read as text,
-        so that ids beyond 64 bits keep their digits (DuckDB would read them as doubles)."""
+        """The DuckDB table function reading the file. JSON lines keep every value as
+        JSON, so that each is read by its own JSON type (as orjson gives it to the
+        per-client path), and the id as text, so that ids beyond 64 bits keep their digits."""
         path = _quote(self.path)
         if self.format == "parquet":
             return f"read_parquet({path})"
@@ -546,14 +534,10 @@ class _TableFile:
             dialect = "delim = ',', quote = '\"', escape = '\"'"
             return f"read_csv({path}, all_varchar = true, header = true, {dialect})"
         auto = f"read_json_auto({path}, format = 'newline_delimited')"
-        types = {
-            row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {auto}").fetchall()
-        }
-        if types.get(self.id_column, "VARCHAR") == "VARCHAR":
-            return auto
+        names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {auto}").fetchall()]
         spec = ", ".join(
-            f"{_text(name)}: {_text('VARCHAR' if name == self.id_column else t)}"
-            for name, t in types.items()
+            f"{_text(name)}: {_text('VARCHAR' if name == self.id_column else 'JSON')}"
+            for name in names
         )
         return f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
 
@@ -661,33 +645,31 @@ def _reflect(engine: sa.Engine, name: str) -> sa.Table:
         ) from None
 
 
-def _source_column(name: str, t: FactType, sql_type: str | None, text_mode: bool) -> SourceColumn:
-    """How DuckDB should read fact `name` from a column of DuckDB type `sql_type`."""
-    if sql_type is None:
-        return SourceColumn(None, "absent")
-    if text_mode:
-        return SourceColumn(name, "text")
-    base = sql_type.upper().split("(")[0]
-    ok = {
-        "number": base in _NUMBER_TYPES or base == "DECIMAL",
-        "integer": base in _INTEGER_TYPES,
-        "string": base == "VARCHAR" or base.startswith("ENUM"),
-        "bool": base == "BOOLEAN",
-        "date": base == "DATE",
-        "datetime": base.startswith("TIMESTAMP"),
-        "list": sql_type.upper() == "VARCHAR[]",
-    }[t.kind]
-    if ok:
-        return SourceColumn(name, "native")
-    if base == "VARCHAR" and t.kind in ("date", "datetime"):
-        return SourceColumn(name, "iso")
-    return SourceColumn(name, "wrong")
-
-
-def _db_source_column(
-    name: str, t: FactType, source: sa.FromClause, dialect: Dialect
+def _source_column(
+    name: str, types: Mapping[str, str], category: str | None, dialect: Dialect
 ) -> SourceColumn:
-    """How a database column is read, as the dialect says (absent: no such column)."""
-    if name not in source.c:
+    """How fact `name` is read from a column of the engine's type `types[name]` (absent:
+    no such column), or as `category` whatever its type (CSV text)."""
+    if name not in types:
         return SourceColumn(None, "absent")
-    return SourceColumn(name, dialect.column_mode(t.kind, source.c[name].type))
+    return SourceColumn(name, category or dialect.category(types[name]))
+
+
+def _categories(engine: sa.Engine, compiler: SqlCompiler, source: sa.FromClause) -> dict[str, str]:
+    """The category of each column of a database source: as PostgreSQL reports its result
+    types; on SQLite each value has its own."""
+    dialect = compiler.dialect
+    if not isinstance(dialect, PostgreSQL):
+        return {c.name: dialect.category(None) for c in source.c}
+    query = compiler.sql_text(sa.select(source))
+    with engine.connect() as conn:
+        cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
+        try:
+            return dialect.column_categories(cursor, query)
+        except engine.dialect.loaded_dbapi.Error as e:
+            where = engine.url.render_as_string(hide_password=True)
+            raise BatchError(
+                f"{where}: reading the source's columns failed: {_first_line(e)}"
+            ) from None
+        finally:
+            cursor.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tierwise.batch.dialects import Col, Dialect, arith, sql_type
+from tierwise.batch.dialects import Col, Dialect, arith, balanced, sql_type
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import (
@@ -113,10 +113,10 @@ class SqlExpressions(NodeVisitor[Typed]):
         return a.op(op, is_comparison=True)(b), "bool", None
 
     def visit_And(self, node: And, scope: Scope) -> Typed:
-        return sa.and_(*(self.condition(i, scope) for i in node.items)), "bool", None
+        return balanced("AND", [self.condition(i, scope) for i in node.items]), "bool", None
 
     def visit_Or(self, node: Or, scope: Scope) -> Typed:
-        return sa.or_(*(self.condition(i, scope) for i in node.items)), "bool", None
+        return balanced("OR", [self.condition(i, scope) for i in node.items]), "bool", None
 
     def visit_Not(self, node: Not, scope: Scope) -> Typed:
         return sa.not_(self.condition(node.operand, scope)), "bool", None

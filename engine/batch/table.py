@@ -13,12 +13,13 @@ from typing import Any, Literal
 from tierwise.batch.engine import FILE_FORMATS, BatchEngine, BatchError
 from tierwise.batch.rows import PAGE, OutcomeRows, row_label
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.paths import Source, choose_path
 from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
+from tierwise.runtime.files import Rows
+from tierwise.runtime.records import Record, read_record
 from tierwise.stdlib import standard_functions
 
 log = logging.getLogger("tierwise.batch")
@@ -91,8 +92,6 @@ def decide_table(
     where = Source("table", str(table)) if isinstance(table, Path) else Source("arrow", "the table")
     choice = choose_path([pack], where, engine)
     log.info("decide_table: %s path (%s)", choice.engine, choice.reason)
-    if not isinstance(table, Path):
-        table = _whole_floats_as_integers(table, pack.inputs)
     if choice.engine == "durable":
         durable = rules if isinstance(rules, Engine) else Engine(pack, id_field=id_field)
         if profile is None and pack.profile:
@@ -147,28 +146,6 @@ def _table_source(source: Any) -> Any:
     )
 
 
-def _whole_floats_as_integers(table: Any, inputs: dict[str, FactType]) -> Any:
-    """A float column for an integer fact, as pandas makes of an integer column with missing
-    values, becomes integers when every value is whole; else it stays, and each client with
-    a fraction gets the usual 'should be an integer' error."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for name, t in inputs.items():
-        if t.kind != "integer" or name not in table.column_names:
-            continue
-        index = table.column_names.index(name)
-        column = table.column(index)
-        if not pa.types.is_floating(column.type):
-            continue
-        try:
-            whole = pc.cast(column, pa.int64(), safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        table = table.set_column(index, name, whole)
-    return table
-
-
 def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:
     """Outcomes from a batch result table, a page of rows turned into dicts at a time."""
     for part in result.to_batches(max_chunksize=PAGE):
@@ -179,29 +156,32 @@ def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[
 def _durable_outcomes(
     engine: Engine, table: Any, as_of: dt.date, profile: Profile | None
 ) -> Iterator[Outcome]:
-    """The per-client path over the same table: Parquet and Arrow rows as they are typed,
-    CSV and JSONL cells through the file adapters' coercion (as `tierwise run` reads them)."""
+    """The per-client path over the same table, every value read as the file sources and
+    the batch path read it (tierwise.lang.values): Parquet and Arrow values by their type,
+    CSV and JSONL cells as `tierwise run` reads them."""
     return engine.decide_many(_records(engine, table, as_of), as_of, profile=profile)
 
 
-def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:
-    """The table's rows as fact dicts (or unreadable clients), streamed from files."""
-    if not isinstance(table, Path):
-        for part in table.to_batches(max_chunksize=PAGE):
-            yield from part.to_pylist()
+def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Record]:
+    """The table's rows as client records (or unreadable clients), streamed from files."""
+    types, id_field = engine.pack.inputs, engine.id_field
+    if isinstance(table, Path) and FILE_FORMATS[table.suffix.lower()] != "parquet":
+        rows = Rows(str(table))
+        if FILE_FORMATS[table.suffix.lower()] == "csv":
+            yield from rows.csv(str(table), types, lambda header: id_field)
+        else:
+            yield from rows.jsonl(str(table), types, id_field)
         return
-    kind = FILE_FORMATS[table.suffix.lower()]
-    if kind == "parquet":
+    if isinstance(table, Path):
         import pyarrow.parquet as pq
 
-        for part in pq.ParquetFile(table).iter_batches(batch_size=PAGE):
-            yield from part.to_pylist()
-        return
-    from tierwise.adapters.files import CsvSource, JsonlSource
-    from tierwise.adapters.mapping import ClientsTable, Mapping, MappingModel
-
-    mapping = Mapping(MappingModel(clients=ClientsTable(id=engine.id_field)))
-    if kind == "csv":
-        yield from CsvSource(f"csv:{table}", mapping).clients(as_of, engine.pack.inputs)
+        parts = pq.ParquetFile(table).iter_batches(batch_size=PAGE)
     else:
-        yield from JsonlSource(f"jsonl:{table}", mapping).clients(as_of, engine.pack.inputs)
+        parts = table.to_batches(max_chunksize=PAGE)
+    label = row_label(table) if isinstance(table, Path) else (lambda n: f"row {n}")
+    number = 0
+    for part in parts:
+        for row in part.to_pylist():
+            number += 1
+            cid = row.get(id_field)
+            yield read_record(row, types, None if cid is None else str(cid), label(number))

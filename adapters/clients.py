@@ -50,7 +50,7 @@ def read_clients(
 def _read_parquet(path: Path, types: Mapping[str, FactType]) -> tuple[list[dict[str, Any]], int]:
     import pyarrow.parquet as pq
 
-    from tierwise.adapters.base import coerce_value
+    from tierwise.lang.values import read
 
     try:
         rows = pq.read_table(path).to_pylist()
@@ -59,7 +59,7 @@ def _read_parquet(path: Path, types: Mapping[str, FactType]) -> tuple[list[dict[
     clients, broken = [], 0
     for i, row in enumerate(rows, start=1):
         try:
-            facts = {k: coerce_value(v, types[k]) if k in types else v for k, v in row.items()}
+            facts = {k: read(v, types[k]) if k in types else v for k, v in row.items()}
         except ValueError:
             broken += 1
             continue

@@ -4,7 +4,6 @@ its password) and the server's own one-line reason, without a traceback."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 from typing import Any
@@ -14,9 +13,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from tierwise.batch.connect import SCHEME_ALIASES, with_driver
+
 from .base import AdapterError
 
-SCHEME_ALIASES = {"postgres": "postgresql"}
+__all__ = ["SCHEME_ALIASES", "connect", "reason", "safe_url", "same_database", "with_driver"]
 
 
 def safe_url(url: str | sa.URL) -> str:
@@ -68,20 +69,6 @@ def connect(url: str | sa.Engine, *, undecodable: bool = False, **options: Any) 
         engine.dispose()
         raise AdapterError(f"cannot connect to {shown}: {reason(e)}") from None
     return engine
-
-
-def with_driver(url: str) -> str:
-    """`postgres://` read as `postgresql://`, and a plain `postgresql://` given the driver
-    that is installed (SQLAlchemy 2.1 defaults to psycopg 3; psycopg2 is also common)."""
-    scheme, _, rest = url.partition(":")
-    scheme = SCHEME_ALIASES.get(scheme, scheme)
-    if (
-        scheme == "postgresql"
-        and importlib.util.find_spec("psycopg") is None
-        and importlib.util.find_spec("psycopg2") is not None
-    ):
-        scheme = "postgresql+psycopg2"
-    return scheme + ":" + rest
 
 
 def same_database(a: sa.Engine, b: sa.Engine) -> bool:

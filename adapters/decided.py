@@ -1,5 +1,8 @@
 """Sources whose clients arrive decided: a table file decided in bulk by DuckDB, or a CRM
-database decided inside the database; the run job logs them like any other source."""
+database decided inside the database; the run job logs them like any other source.
+
+Both compute the run's profile on the batch path (`profile`), and decide with the profile
+the run job hands them (`decide_with`: the stored one when a run resumes)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 
 from tierwise.batch.rows import OutcomeRows, row_label
 from tierwise.outcome import Outcome
+from tierwise.profile import Profile
 
 
 class BatchDecidedSource:
@@ -33,10 +37,26 @@ class BatchDecidedSource:
         self.columns = columns
         """The file source's id column and fact renames (`FileSource.table_columns`)."""
         self.rows = OutcomeRows(batch.pack, batch.id_field)
+        self._profile: Profile | None = None
+
+    def profile(self, as_of: dt.date) -> Profile:
+        """The run's profile of the file, computed by DuckDB."""
+        return self.batch.profile_file(self.path, as_of, columns=self.columns)  # type: ignore[no-any-return]
+
+    def decide_with(self, profile: Profile | None) -> None:
+        """The profile the clients are decided with."""
+        self._profile = profile
+
+    def fact_origin(self, fact: str) -> str:
+        """Where the file gives a fact from (for the warnings of a run)."""
+        column = (self.columns or {}).get(fact, fact)
+        return f"column {column!r} of {self.path} (if it has one: no client had a value)"
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
         decided = self.workdir / "tierwise-batch-result.parquet"
-        self.batch.decide_file(self.path, decided, as_of, columns=self.columns)
+        self.batch.decide_file(
+            self.path, decided, as_of, columns=self.columns, profile=self._profile
+        )
         try:
             yield from self.rows.from_parquet(decided, as_of, row_label(self.path))
         finally:
@@ -58,12 +78,27 @@ class PushdownDecidedSource:
         self.url = sql_source.url
         self.writeback = sql_source.writeback
         self.rows = OutcomeRows(batch.pack, batch.id_field)
+        self._profile: Profile | None = None
+
+    def profile(self, as_of: dt.date) -> Profile:
+        """The run's profile of the database's clients, computed inside it."""
+        query = self.source.query(as_of, self.batch.pack.inputs)
+        return self.batch.profile_sql(self.source.engine, query, as_of)  # type: ignore[no-any-return]
+
+    def decide_with(self, profile: Profile | None) -> None:
+        """The profile the clients are decided with."""
+        self._profile = profile
+
+    def fact_origin(self, fact: str) -> str:
+        """Where the database gives a fact from: the SQL source's mapping."""
+        return self.source.fact_origin(fact)  # type: ignore[no-any-return]
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
         """Streamed page by page from the database (`decide_sql_rows`), never all at once."""
         query = self.source.query(as_of, types)
         unnamed = 0
-        for row in self.batch.decide_sql_rows(self.source.engine, query, as_of):
+        rows = self.batch.decide_sql_rows(self.source.engine, query, as_of, profile=self._profile)
+        for row in rows:
             if self.rows.unnamed(row):
                 unnamed += 1
                 yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)

@@ -1,7 +1,8 @@
 """File sources: `csv:path` and `jsonl:path` (`jsonl:-` reads stdin), streamed row by row
-in constant memory; values are coerced to the pack's declared types, and a row that
-cannot be read or coerced (bad JSON, a ragged CSV row, bytes that are not UTF-8) becomes
-that client's error, naming the file and the row.
+in constant memory by the core's file reading (tierwise.runtime.files): values are read as
+the pack's declared types, and a row that cannot be read (bad JSON, a ragged CSV row, bytes
+that are not UTF-8, a value that is not of its type) becomes that client's error, naming
+the file and the row.
 
 The id is the `client_id` column, else the `id` column (chosen once per file); a mapping
 file may name another id column (`clients: {id: Kundennummer}`) and rename columns to
@@ -12,27 +13,17 @@ mapping's file:line:col, and `table_columns` hands them to the batch path as pla
 from __future__ import annotations
 
 import abc
-import contextlib
-import csv
 import datetime as dt
-import io
-import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
-
-import orjson
 
 from tierwise.lang.types import FactType
-from tierwise.outcome import FactError
-from tierwise.runtime.facts import is_text, printable
-from tierwise.runtime.records import json_record, ragged
+from tierwise.runtime.facts import printable
+from tierwise.runtime.files import ID_COLUMNS, Rows, TableFileError, csv_header, jsonl_keys
 
-from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id
+from .base import ID_KEY, AdapterError, Record
 from .mapping import Mapping as MappingFile
 from .mapping import load_mapping
-
-ID_COLUMNS = (ID_KEY, "id")
 
 
 def _path_of(url: str) -> str:
@@ -40,7 +31,7 @@ def _path_of(url: str) -> str:
     return rest[2:] if rest.startswith("//") else rest
 
 
-class _FileSource(abc.ABC):
+class FileSource(abc.ABC):
     """Shared parts of the file sources: the path, the id column and fact renames."""
 
     def __init__(self, url: str, mapping: MappingFile) -> None:
@@ -52,6 +43,7 @@ class _FileSource(abc.ABC):
             raise AdapterError(f"{url}: no such file: {self.path}")
         self.mapping = mapping
         self.renames = {column: fact for fact, column in mapping.model.facts.items()}
+        self.rows = Rows(self.name, self.renames)
         self.writeback = None
 
     @property
@@ -105,79 +97,32 @@ class _FileSource(abc.ABC):
     def _columns(self) -> Sequence[str]:
         """The file's column names."""
 
-    def _record(
-        self, row: Mapping[str, Any], id_column: str, types: Mapping[str, FactType], where: str
-    ) -> Record:
-        """One row as a client record, or that client's error (no id, a bad value)."""
-        cid = row_id(row.get(id_column), where, id_column)
-        if isinstance(cid, UnreadableClient):
-            return cid
-        return coerce_record(self._rename(row), types, cid, where)
-
-    def _rename(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """Columns renamed to their facts; a column named like a renamed fact gives way."""
-        facts = self.mapping.model.facts
-        renamed = {k: v for k, v in row.items() if k not in facts and k not in self.renames}
-        for column, fact in self.renames.items():
-            renamed[fact] = row.get(column)
-        return renamed
+    def fact_origin(self, fact: str) -> str:
+        """Where this file gives a fact from: a renamed column, or the column of its name."""
+        column = next((c for c, f in self.renames.items() if f == fact), fact)
+        return f"column {column!r} of {self.path} (if it has one: no client had a value)"
 
     def close(self) -> None:
         """Nothing stays open between calls of `clients`."""
         return None
 
 
-class CsvSource(_FileSource):
+class CsvSource(FileSource):
     """A CSV file with a header row (RFC 4180: commas, double quotes); one client per
     row; `;` separates list items. Undecodable bytes are that row's error."""
 
     def _columns(self) -> Sequence[str]:
         """The header's cells."""
-        with _text(self.path) as f:
-            return self._header(csv.reader(f))
-
-    def _header(self, reader: Any) -> list[str]:
-        """The first row; a header that is not valid text stops the file, naming it."""
-        try:
-            header: list[str] = next(reader, [])
-        except csv.Error as e:
-            raise AdapterError(f"{self.name}: unreadable header: {e}") from None
-        bad = next((c for c in header if not is_text(c)), None)
-        if bad is not None:
-            raise AdapterError(f"{self.name}: header cell '{printable(bad)}' is not valid UTF-8")
-        return header
+        return _checked(lambda: csv_header(self.path, self.name))
 
     def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
-        with _text(self.path) as f:
-            reader = csv.reader(f)
-            header = self._header(reader)
-            if not header:
-                return
-            id_column = str(self._id_column(header, types))
-            at = header.index(id_column)
-            while True:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as e:
-                    where = f"{self.name} row {reader.line_num}"
-                    yield UnreadableClient(where, (FactError(fact="*", message=f"{where}: {e}"),))
-                    continue
-                where = f"{self.name} row {reader.line_num}"
-                if not cells:
-                    continue
-                error = ragged(where, cells, header)
-                if error is not None:
-                    cid = row_id(cells[at] if at < len(cells) else None, where, id_column)
-                    yield UnreadableClient(
-                        where if isinstance(cid, UnreadableClient) else cid, (error,)
-                    )
-                    continue
-                yield self._record(dict(zip(header, cells, strict=True)), id_column, types, where)
+        def id_column(header: list[str]) -> str:
+            return str(self._id_column(header, types))
+
+        yield from _checked_rows(self.rows.csv(self.path, types, id_column))
 
 
-class JsonlSource(_FileSource):
+class JsonlSource(FileSource):
     """JSON lines: one JSON object per client per line; dates are ISO strings."""
 
     def __init__(self, url: str, mapping: MappingFile) -> None:
@@ -189,33 +134,28 @@ class JsonlSource(_FileSource):
         twice: profile, then decisions). Stdin, read once, cannot be looked at first: its
         id column is chosen per line and its mapped columns are not checked."""
         if self._keys is None:
-            keys: dict[str, None] = {}
-            with _binary(self.path) as f:
-                for line in f:
-                    with contextlib.suppress(orjson.JSONDecodeError):
-                        row = orjson.loads(line)
-                        if isinstance(row, dict):
-                            keys.update(dict.fromkeys(row))
-            self._keys = list(keys)
+            self._keys = jsonl_keys(self.path)
         return self._keys
 
     def clients(self, as_of: dt.date, types: Mapping[str, FactType]) -> Iterator[Record]:
         id_column = self._id_column(None if self.path == "-" else self._columns(), types)
-        with _binary(self.path) as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                where = f"{self.name} line {number}"
-                row = json_record(line, where, (id_column,) if id_column else ID_COLUMNS)
-                if isinstance(row, FactError):
-                    yield UnreadableClient(where, (row,))
-                    continue
-                yield self._record(row, id_column or _row_id_column(row), types, where)
+        yield from self.rows.jsonl(self.path, types, id_column)
 
 
-def _row_id_column(row: Mapping[str, Any]) -> str:
-    """The id column of one line of stdin: `client_id` when it has a value, else `id`."""
-    return ID_KEY if row.get(ID_KEY) not in (None, "") else "id"
+def _checked(read: Callable[[], list[str]]) -> list[str]:
+    """A file's header, a header that cannot be read an AdapterError naming the file."""
+    try:
+        return read()
+    except TableFileError as e:
+        raise AdapterError(str(e)) from None
+
+
+def _checked_rows(records: Iterator[Record]) -> Iterator[Record]:
+    """A file's records, a header that cannot be read an AdapterError naming the file."""
+    try:
+        yield from records
+    except TableFileError as e:
+        raise AdapterError(str(e)) from None
 
 
 def _listed(columns: Iterable[str]) -> str:
@@ -223,34 +163,6 @@ def _listed(columns: Iterable[str]) -> str:
     names = sorted(columns)
     shown = ", ".join(printable(c) for c in names[:20])
     return f"columns: {shown}{', ...' if len(names) > 20 else ''}" if names else "no columns"
-
-
-def _text(path: str) -> contextlib.AbstractContextManager[IO[str]]:
-    """The file, or stdin (left open) for `-`, as text with a leading BOM dropped, whose
-    undecodable bytes become lone surrogates: each one makes its row an error (in
-    `coerce_record`) instead of stopping the read."""
-    if path == "-":
-        return _stdin_text()
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
-@contextlib.contextmanager
-def _stdin_text() -> Iterator[IO[str]]:
-    """Stdin as `_text` reads files, left open afterwards."""
-    stream = io.TextIOWrapper(
-        sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline=""
-    )
-    try:
-        yield stream
-    finally:
-        stream.detach()  # stdin stays open
-
-
-def _binary(path: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-    """The file, or stdin (left open) for `-`, as bytes (orjson decodes each line)."""
-    if path == "-":
-        return contextlib.nullcontext(sys.stdin.buffer)
-    return open(path, "rb")
 
 
 def open_csv(url: str, mapping: str | Path | None = None) -> CsvSource:

@@ -9,6 +9,9 @@ chosen outputs back, and fire the reaction hooks; the base of `tierwise run`.
 
 `run_job(engine, source, log, *, as_of, run_id=None, page_size=1000, writeback=True,
 progress=None, profile=None, pm=None) -> RunSummary`
+- `profile` is the run's Profile (`engine.profile(...)`), needed when the pack declares
+  statistics of the whole base; it is stored with the run, and a resume decides with the
+  stored one, so every client of a run sees the same statistics.
 - `log` is a database URL or a DecisionLog; `run_id` of an earlier, interrupted run
   resumes it (clients already logged are skipped), a new id or None starts a new run.
 - Each page of `page_size` clients is decided, then written in one transaction, so a
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, cast
@@ -39,7 +42,9 @@ import pluggy
 
 from tierwise.errors import TierwiseError
 from tierwise.outcome import FactError, Outcome
+from tierwise.plugins.enrichment import PluginEnrichment, enrichment
 from tierwise.plugins.manager import TierwisePluginManager, get_plugin_manager, safe_call
+from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import printable
 
@@ -69,6 +74,8 @@ class RunSummary:
     skipped: int = 0
     hook_errors: int = 0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
+    """Clients per decision for whom a rule fired (not the default, no error)."""
     wall_seconds: float = 0.0
     previous_run_id: str | None = None
     resumed: bool = False
@@ -95,7 +102,7 @@ def run_job(
     page_size: int = 1000,
     writeback: bool = True,
     progress: Callable[[RunSummary], None] | None = None,
-    profile: Mapping[str, Any] | None = None,
+    profile: Profile | None = None,
     pm: pluggy.PluginManager | None = None,
 ) -> RunSummary:
     """Decide every client of `source` and log the outcomes; see the module docstring."""
@@ -108,8 +115,17 @@ def run_job(
     if target is not None:
         target.check(engine.pack)
     run = log.start_run(
-        pack_hash=engine.pack.hash, as_of=as_of, source=source.url, run_id=run_id, profile=profile
+        pack_hash=engine.pack.hash,
+        as_of=as_of,
+        source=source.url,
+        run_id=run_id,
+        profile=profile.to_json() if profile is not None else None,
     )
+    if run.resumed and run.profile:
+        profile = Profile.from_json(run.profile)
+    decide_with = getattr(source, "decide_with", None)
+    if decide_with is not None:  # a source decided on the batch path: with the run's profile
+        decide_with(profile)
     summary = RunSummary(
         run.id,
         "running",
@@ -119,7 +135,7 @@ def run_job(
         previous_run_id=run.previous_run_id,
         resumed=run.resumed,
     )
-    decider = _Decider(engine, pm, as_of, dict(profile or {}))
+    decider = _Decider(engine, enrichment(pm), as_of, profile)
     store = _Store(log, run, target)
     processed = skipped = hook_errors = repaired = 0
     try:
@@ -238,48 +254,37 @@ def _marked_failed(log: DecisionLog, run: RunState, error: BaseException) -> Bas
 
 
 class _Decider:
-    """Enrichment (through safe hook calls) and the engine, for one page at a time."""
+    """Enrichment plugins and the engine, with the run's profile, one page at a time."""
 
     def __init__(
-        self, engine: Engine, pm: pluggy.PluginManager, as_of: dt.date, profile: dict[str, Any]
+        self,
+        engine: Engine,
+        enrich: PluginEnrichment | None,
+        as_of: dt.date,
+        profile: Profile | None,
     ) -> None:
         self.engine = engine
+        self.enrich = enrich
         self.as_of = as_of
         self.profile = profile
-        self.enrich = (
-            pm.hook.tierwise_enrich_facts if pm.hook.tierwise_enrich_facts.get_hookimpls() else None
-        )
+        self.values = dict(profile.values) if profile is not None else {}
 
     def decide(self, page: list[Record]) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        decide, as_of, profile = self.engine.decide, self.as_of, self.profile
         for record in page:
             if isinstance(record, Outcome):  # decided already, by the batch path
                 outcomes.append(record)
                 continue
             if isinstance(record, UnreadableClient):
-                outcomes.append(self.engine.decide(record, self.as_of))
+                outcomes.append(decide(record, as_of, profile=profile))
                 continue
             cid = str(record["client_id"])
-            facts: Mapping[str, Any] = record
-            if self.enrich is not None:
-                extra, failures = safe_call(
-                    self.enrich, facts=record, as_of=self.as_of, profile=self.profile
-                )
-                if failures:
-                    broken = UnreadableClient(cid, tuple(f.as_fact_error() for f in failures))
-                    outcomes.append(self.engine.decide(broken, self.as_of))
-                    continue
-                facts = _merge(record, extra)
-            outcomes.append(self.engine.decide(facts, self.as_of, client_id=cid))
+            facts = (
+                record if self.enrich is None else self.enrich.enrich(record, as_of, self.values)
+            )
+            outcomes.append(decide(facts, as_of, client_id=cid, profile=profile))
         return outcomes
-
-
-def _merge(facts: dict[str, Any], extra: Iterable[Mapping[str, Any] | None]) -> dict[str, Any]:
-    merged = dict(facts)
-    for more in extra:
-        if more:
-            merged.update(more)
-    return merged
 
 
 def _react(

@@ -186,13 +186,15 @@ class PendingPage:
 
 @dataclass(frozen=True, slots=True)
 class RunState:
-    """An open run: its id, what it decides against, and whether it resumes an earlier start."""
+    """An open run: its id, what it decides against, whether it resumes an earlier start,
+    and the profile stored when it started (a resume decides with that one)."""
 
     id: str
     pack_hash: str
     as_of: dt.date
     previous_run_id: str | None
     resumed: bool
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -389,7 +391,14 @@ class DecisionLog:
                         .where(RUNS.c.id == run_id)
                         .values(status="running", finished_at=None)
                     )
-                    return RunState(run_id, pack_hash, as_of, existing["previous_run_id"], True)
+                    return RunState(
+                        run_id,
+                        pack_hash,
+                        as_of,
+                        existing["previous_run_id"],
+                        True,
+                        dict(existing["profile"] or {}),
+                    )
             run_id = run_id or new_run_id(now)
             previous = conn.execute(
                 sa.select(RUNS.c.id)
@@ -410,7 +419,7 @@ class DecisionLog:
                     profile=dict(profile or {}),
                 )
             )
-        return RunState(run_id, pack_hash, as_of, previous, False)
+        return RunState(run_id, pack_hash, as_of, previous, False, dict(profile or {}))
 
     def done_clients(self, run: RunState, client_ids: Sequence[str]) -> set[str]:
         """Which of these clients already have their outcome in the run (for resuming)."""
@@ -596,7 +605,11 @@ class DecisionLog:
             conn.execute(
                 sa.update(RUNS)
                 .where(RUNS.c.id == run.id)
-                .values(status=status, finished_at=dt.datetime.now(dt.UTC), **stats)
+                .values(
+                    status=status,
+                    finished_at=dt.datetime.now(dt.UTC),
+                    **{k: v for k, v in stats.items() if k in RUNS.c},
+                )
             )
         return stats
 
@@ -625,11 +638,19 @@ class DecisionLog:
             .where(in_run)
             .group_by(DECISIONS.c.decision, DECISIONS.c.status, DECISIONS.c.output)
         )
+        fired: dict[str, int] = {}
         for decision, status, output, n in grouped:
             label = output_label(status, output)
             per = counts.setdefault(decision, {})
             per[label] = per.get(label, 0) + n
-        return {"clients": clients, "errors": errors, "changes": changes, "counts": counts}
+            fired[decision] = fired.get(decision, 0) + (n if status == "decided" else 0)
+        return {
+            "clients": clients,
+            "errors": errors,
+            "changes": changes,
+            "counts": counts,
+            "decided": fired,
+        }
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run, newest first."""

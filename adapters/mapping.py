@@ -47,7 +47,8 @@ class ClientsTable(_Strict):
 class AggregateSpec(_Strict):
     """One fact computed by the database over rows of a related table.
 
-    count/sum default to 0 for a client with no rows; min/max/avg/latest to null.
+    count/sum default to 0 for a client with no rows (a sum whose rows all have a null
+    value is null: unknown costs are not zero costs); min/max/avg/latest to null.
     `window_days` keeps rows whose `date` lies in (as_of - window_days, as_of]; rows dated
     after `as_of` never count, so a rerun for the same `as_of` gives the same facts.
     """

@@ -5,7 +5,15 @@ support_tickets and satisfaction_surveys. The same seed, size and `end` date giv
 byte-identical files. About `dirty_share` (2%) of the clients carry one defect each, as
 real CRMs do: a missing field, text in a numeric or date column, a negative order amount,
 an unknown enum value or a date in the future. `sample_mapping.yaml` beside this file
-maps the tables onto the facts the shipped rule packs read.
+maps the tables onto the facts the shipped rule packs read; `sample_mapping_purchase_log
+.yaml` maps only the purchases (no costs, tickets, surveys or churn score).
+
+Purchases follow a BG/NBD process with known parameters (PURCHASES): while active, a
+client buys at a rate drawn from a gamma distribution; after each repeat purchase they
+leave with a probability drawn from a beta distribution; order amounts are gamma with a
+client's own mean (Gamma-Gamma). Most clients buy once and never come back; a long tail
+buys often for years. The CRM's churn score is the true chance of leaving within a year,
+with noise, so it is a better input than what the purchase history alone can tell.
 """
 
 from __future__ import annotations
@@ -25,8 +33,29 @@ SAMPLE_END = dt.date(2026, 1, 1)
 HISTORY_YEARS = 8
 DAILY_GROWTH = math.log(1.25) / 365.25
 """The client base grows 25% a year: the sign-up rate, per day, in log terms."""
-MIN_RATE, MAX_RATE = 0.2 / 365.25, 60 / 365.25
-"""Bounds of a client's order rate, per day (0.2 to 60 orders a year)."""
+
+
+@dataclass(frozen=True)
+class Purchasing:
+    """The known parameters of one kind of client's purchases (time in years): rates ~
+    gamma(r, scale 1/alpha), dropout after a repeat purchase ~ beta(a, b), amounts ~
+    gamma(p, scale 1/nu) with nu ~ gamma(q, scale 1/gamma_) per client."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    p: float
+    q: float
+    gamma_: float
+
+
+PURCHASES = {
+    "individual": Purchasing(r=0.35, alpha=0.45, a=0.9, b=2.2, p=4.0, q=3.5, gamma_=68.75),
+    "business": Purchasing(r=1.1, alpha=0.35, a=0.7, b=3.5, p=4.0, q=3.5, gamma_=875.0),
+}
+"""Mean order 110 EUR for individuals (p*gamma_/(q-1)) and 1,400 for businesses; mean
+rates 0.8 and 3.1 purchases a year, most clients far below, a few far above."""
 DEFECTS = (
     "missing_field",
     "text_in_number",
@@ -106,8 +135,14 @@ CREATE INDEX orders_client ON orders (client_id);
 CREATE INDEX tickets_client ON support_tickets (client_id);
 CREATE INDEX surveys_client ON satisfaction_surveys (client_id);
 CREATE INDEX clients_referred_by ON clients (referred_by);
+CREATE VIEW purchase_log_clients AS
+    SELECT id, name, email, client_type, region, signup_date, preferred_channel,
+           marketing_consent
+    FROM clients;
 """
 """Dates are ISO text (SQLite has no date type), so a dirty date stays readable as text.
+The view purchase_log_clients is the client record without the churn score, for the
+purchase-log mapping.
 The last three client columns are empty: `tierwise run` writes decisions back into them."""
 INSERT_CLIENT = (
     "INSERT INTO clients (id, name, email, client_type, region, signup_date, preferred_channel,"
@@ -175,7 +210,7 @@ PICK_CHANNEL, PICK_KIND, PICK_SEVERITY = (
 
 
 class _Generator:
-    """Clients with a latent value, order rate, lifetime and trend; their history follows.
+    """Clients with a latent purchase rate, dropout chance and order size; their history follows.
     Days are ordinals (ints) until they are written, as ISO text."""
 
     def __init__(self, rng: random.Random, end: dt.date) -> None:
@@ -204,11 +239,10 @@ class _Generator:
         # the company grows GROWTH a year, so sign-ups are exponentially more frequent lately
         signup = self.start + int(math.log1p(rng.random() * self.growth_span) / DAILY_GROWTH)
         prospect = rng.random() < 0.12
-        orders = [] if prospect else self._orders(cid, signup, business)
+        orders, leaving = ([], 1.0) if prospect else self._orders(cid, signup, business)
         complaints = self._tickets(cid, signup, orders)
         self._surveys(cid, orders, complaints)
-        idle = self.end - orders[-1][0] if orders else 400
-        risk = min(0.98, max(0.01, 0.05 + idle / 900 + complaints * 0.08 + rng.gauss(0, 0.05)))
+        risk = min(0.99, max(0.01, leaving + complaints * 0.05 + rng.gauss(0, 0.08)))
         name = (
             f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)}"
             if business
@@ -230,28 +264,37 @@ class _Generator:
         if dirty:
             self._defect(row, cid)
 
-    def _orders(self, cid: int, signup: int, business: bool) -> list[tuple[int, list[Any]]]:
-        """The client's orders, appended to the table; returns (day, row) pairs in date order."""
+    def _orders(
+        self, cid: int, signup: int, business: bool
+    ) -> tuple[list[tuple[int, list[Any]]], float]:
+        """The client's paid orders (the BG/NBD purchases; about 4% come after a refunded or
+        cancelled attempt on the same day), appended to the table, as (day, row) pairs in
+        date order, and their true chance of leaving within a year of the end (1 once they
+        have left)."""
         rng = self.rng
-        ticket = rng.lognormvariate(math.log(1400 if business else 110), 0.7)
-        rate = rng.gammavariate(2.0, 3.0 if business else 1.6) / 365.25  # orders a day
-        lifetime = rng.expovariate(1 / (7.0 if business else 4.0)) * 365.25
-        trend = rng.gauss(0, 0.25) / 365.25  # change of the order rate, per day
-        first = signup + int(rng.expovariate(1 / 45))
-        stop = min(self.end, first + int(lifetime))
-        table = self.t.orders
+        kind = PURCHASES["business" if business else "individual"]
+        rate = rng.gammavariate(kind.r, 1 / kind.alpha) / 365.25  # purchases a day
+        dropout = rng.betavariate(kind.a, kind.b)
+        mean_amount = kind.p / rng.gammavariate(kind.q, 1 / kind.gamma_)
         orders: list[tuple[int, list[Any]]] = []
-        day = first
-        while day <= stop:
-            amount = round(ticket * rng.lognormvariate(0, 0.35), 2)
-            status = "paid" if rng.random() > 0.04 else rng.choice(("refunded", "cancelled"))
-            cost = round(amount * rng.uniform(0.45, 0.8), 2)
-            row = [len(table) + 1, cid, self.iso(day), amount, cost, PICK_CHANNEL(rng), status]
-            table.append(row)
-            orders.append((day, row))
-            current = min(MAX_RATE, max(MIN_RATE, rate * math.exp(trend * (day - first))))
-            day += max(1, int(rng.expovariate(current)))
-        return orders
+        day = signup + int(rng.expovariate(1 / 45))
+        while day <= self.end:
+            amount = round(rng.gammavariate(kind.p, mean_amount / kind.p), 2)
+            if rng.random() < 0.04:  # a failed attempt first: refunded or cancelled
+                self._order(cid, day, amount, rng.choice(("refunded", "cancelled")))
+            orders.append((day, self._order(cid, day, amount, "paid")))
+            if len(orders) > 1 and rng.random() < dropout:
+                return orders, 1.0
+            day += max(1, round(rng.expovariate(rate))) if rate > 0 else self.end + 1
+        return orders, -math.expm1(-rate * 365.25 * dropout) if orders else 1.0
+
+    def _order(self, cid: int, day: int, amount: float, status: str) -> list[Any]:
+        """One order row, appended to the table; its cost is 45-80% of the amount."""
+        rng, table = self.rng, self.t.orders
+        cost = round(amount * rng.uniform(0.45, 0.8), 2)
+        row = [len(table) + 1, cid, self.iso(day), amount, cost, PICK_CHANNEL(rng), status]
+        table.append(row)
+        return row
 
     def _tickets(self, cid: int, signup: int, orders: list[tuple[int, list[Any]]]) -> int:
         """Tickets after some orders (and a few from prospects); returns open complaints."""

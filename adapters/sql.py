@@ -17,8 +17,9 @@ from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Pack
 from tierwise.runtime.facts import printable
+from tierwise.runtime.records import read_record, row_id, without_id
 
-from .base import ID_KEY, AdapterError, Record, UnreadableClient, coerce_record, row_id, without_id
+from .base import ID_KEY, AdapterError, Record, UnreadableClient
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -129,6 +130,23 @@ class SqlSource:
                 f"{self.url}: reading clients from {table!r} failed: {reason(e)}"
             ) from None
 
+    def fact_origin(self, fact: str) -> str:
+        """Where this source takes a fact from: its mapping entry, or a column of the same
+        name, or the fact that it has neither (for the warnings of a run)."""
+        mapping = self.mapping
+        if fact in self.fact_columns:
+            return f"column {self.fact_columns[fact].name} ({mapping.where('facts', fact)})"
+        if fact in self.aggregates:
+            spec = self.aggregates[fact].spec
+            what = f"{spec.function}({spec.table}.{spec.column or '*'})"
+            return f"the aggregate {what} ({mapping.where('aggregates', fact)})"
+        if fact in self.clients_table.c:
+            return f"column {self.clients_table.name}.{fact}"
+        return (
+            f"nowhere: {mapping.name} has no entry for {fact} and table "
+            f"{self.clients_table.name!r} no column of that name"
+        )
+
     def record(self, row: dict[str, Any], types: Mapping[str, FactType]) -> Record:
         """One row of `query` as a client record (CHAR padding stripped, its id and facts
         checked), or that client's error; every reader of this source's rows uses it."""
@@ -140,7 +158,7 @@ class SqlSource:
         cid = row_id(row[ID_KEY], where, self.id_column.name)
         if isinstance(cid, UnreadableClient):
             return cid
-        return coerce_record(row, types, cid, where)
+        return read_record(row, types, cid, where)
 
     def unnamed_label(self, n: int) -> str:
         """The label of the n-th client row whose id is null (in the query's id order)."""
@@ -211,7 +229,8 @@ class _Aggregate:
         )
         expression: Any = grouped.c.value
         if self.spec.function in ("count", "sum"):
-            expression = sa.func.coalesce(expression, 0)
+            # no rows for the client: 0; rows whose values are all null: unknown, not 0
+            expression = sa.case((grouped.c.key.is_(None), 0), else_=grouped.c.value)
         return expression, source.outerjoin(grouped, grouped.c.key == client_id)
 
 

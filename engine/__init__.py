@@ -1,14 +1,38 @@
-"""tierwise: decide how to treat each client from rule files analysts can read."""
+"""tierwise: decide how to treat each client from rule files analysts can read.
 
+The public names are loaded on first use (PEP 562), so that `import tierwise`, and the
+command line's `--version` and `--help`, pay for nothing they do not use; `decide_table`
+loads the batch path (SQLAlchemy, DuckDB) only when called.
+"""
+
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
-
-from tierwise.errors import Pos, RuleError, RulePackError, TierwiseError
-from tierwise.functions import Function, FunctionRegistry
-from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome
-from tierwise.runtime.engine import Engine
 
 if TYPE_CHECKING:
     from tierwise.batch.table import decide_table
+    from tierwise.errors import Pos, RuleError, RulePackError, TierwiseError
+    from tierwise.functions import Function, FunctionRegistry
+    from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome
+    from tierwise.profile import Profile, ProfileError
+    from tierwise.runtime.engine import Engine
+
+_HOMES = {
+    "DecisionResult": "tierwise.outcome",
+    "Engine": "tierwise.runtime.engine",
+    "Explanation": "tierwise.outcome",
+    "FactError": "tierwise.outcome",
+    "Function": "tierwise.functions",
+    "FunctionRegistry": "tierwise.functions",
+    "Outcome": "tierwise.outcome",
+    "Pos": "tierwise.errors",
+    "Profile": "tierwise.profile",
+    "ProfileError": "tierwise.profile",
+    "RuleError": "tierwise.errors",
+    "RulePackError": "tierwise.errors",
+    "TierwiseError": "tierwise.errors",
+    "decide_table": "tierwise.batch.table",
+}
+"""Each public name and the module it lives in."""
 
 __all__ = [
     "DecisionResult",
@@ -19,6 +43,8 @@ __all__ = [
     "FunctionRegistry",
     "Outcome",
     "Pos",
+    "Profile",
+    "ProfileError",
     "RuleError",
     "RulePackError",
     "TierwiseError",
@@ -28,10 +54,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """`decide_table` loads the batch path (SQLAlchemy, DuckDB) on first use, so that
-    `import tierwise` for the per-client path does not pay for it (it doubles import time)."""
-    if name == "decide_table":
-        from tierwise.batch.table import decide_table
-
-        return decide_table
-    raise AttributeError(f"module 'tierwise' has no attribute {name!r}")
+    """A public name, imported from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tierwise' has no attribute {name!r}")
+    value = getattr(import_module(home), name)
+    globals()[name] = value
+    return value

@@ -6,9 +6,24 @@ at load time; `sql` optionally gives the SQL form used by the batch compiler.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class SqlForm:
+    """A function's SQL form, imported from `module` on first use, so that the per-client
+    path never loads SQLAlchemy for it."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._form: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._form is None:
+            self._form = getattr(importlib.import_module(self.module), self.name)
+        return self._form(*args, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
@@ -11,18 +13,27 @@ from typing import Any, BinaryIO, NoReturn
 import click
 import orjson
 
-from tierwise.cli import ExitCode
 from tierwise.errors import RulePackError
 from tierwise.outcome import FactError
+from tierwise.plugins.cli import ExitCode
+from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.facts import UnreadableClient
 from tierwise.runtime.records import json_line
 
 from .console import paint, rule_error_data, say, show_rule_error, write_json
-from .manager import hookimpl
+from .enrichment import PluginEnrichment, enrichment
+from .manager import function_registry, get_plugin_manager, hookimpl
 from .options import AS_OF_OPTION, JSON_OPTION, RULES_OPTION, default_rules, setting_argument
 
 PATH_ARGUMENT = setting_argument("rules", "path", type=click.Path(exists=True, path_type=Path))
+PROFILE_OPTION = click.option(
+    "--profile",
+    "profile_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The base's statistics as JSON (`tierwise profile` writes them), for packs whose "
+    "facts read statistics of the whole base.",
+)
 
 
 def exit_with(code: ExitCode) -> NoReturn:
@@ -31,10 +42,10 @@ def exit_with(code: ExitCode) -> NoReturn:
 
 
 def load_engine(path: Path, as_json: bool = False) -> Engine:
-    """Load a pack for a command; a broken pack shows every error (as JSON with `as_json`)
-    and ends the command with exit code 1."""
+    """Load a pack for a command, with every plugin's functions; a broken pack shows every
+    error (as JSON with `as_json`) and ends the command with exit code 1."""
     try:
-        return Engine.from_path(path)
+        return Engine.from_path(path, functions=function_registry())
     except RulePackError as e:
         if as_json:
             errors = [rule_error_data(error) for error in e.errors]
@@ -152,14 +163,63 @@ def test_command(path: Path | None, verbose: bool, as_json: bool) -> None:
     default="-",
     help="JSON lines of client facts; - is stdin.",
 )
-def decide(rules: Path | None, as_of: dt.datetime | None, input_: BinaryIO) -> None:
-    """Decide for clients given as JSON lines; write one outcome per line as JSON."""
+@PROFILE_OPTION
+def decide(
+    rules: Path | None, as_of: dt.datetime | None, input_: BinaryIO, profile_file: Path | None
+) -> None:
+    """Decide for clients given as JSON lines; write one outcome per line as JSON.
+
+    A pack that reads statistics of the whole base computes them from the input first
+    (or takes --profile).
+    """
     engine = load_engine(rules or default_rules())
     day = as_of.date() if as_of else dt.date.today()
-    out = sys.stdout.buffer
-    for outcome in engine.decide_many(_json_lines(input_, engine.id_field), as_of=day):
-        out.write(outcome.model_dump_json().encode() + b"\n")
-    out.flush()
+    enrich = enrichment(get_plugin_manager())
+    profile = read_profile(profile_file)
+    with tempfile.TemporaryFile("w+b") as spool:
+        if profile is None and engine.pack.profile:
+            if not input_.seekable():  # stdin: read it twice from a copy
+                shutil.copyfileobj(input_, spool)
+                input_ = spool
+            input_.seek(0)
+            lines = _json_lines(input_, engine.id_field)
+            profile = engine.profile(_enriched(enrich, lines, day, {}), day)
+            say(
+                f"profile: computed over the {profile.clients:,} readable clients of the input",
+                err=True,
+            )
+            input_.seek(0)
+        values = dict(profile.values) if profile is not None else {}
+        out = sys.stdout.buffer
+        records = _enriched(enrich, _json_lines(input_, engine.id_field), day, values)
+        for outcome in engine.decide_many(records, as_of=day, profile=profile):
+            out.write(outcome.model_dump_json().encode() + b"\n")
+        out.flush()
+
+
+def read_profile(path: Path | None) -> Profile | None:
+    """The profile in a JSON file, or None; an unreadable one is a usage error."""
+    if path is None:
+        return None
+    try:
+        return Profile.from_json(orjson.loads(path.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, ProfileError) as e:
+        raise click.BadParameter(f"{path}: {e}", param_hint="--profile") from None
+
+
+def needs_profile(engine: Engine, what: str) -> click.UsageError:
+    """The error of a command that cannot compute the base's statistics itself."""
+    stats = ", ".join(s.name for s in engine.pack.profile)
+    return click.UsageError(
+        f"this pack reads statistics of the whole client base ({stats}), which {what}: "
+        "give --profile FILE (written by `tierwise profile --source ...`)"
+    )
+
+
+def _enriched(
+    enrich: PluginEnrichment | None, records: Iterator[Any], day: dt.date, values: dict[str, Any]
+) -> Iterator[Any]:
+    return records if enrich is None else enrich.all(records, day, values)
 
 
 def _json_lines(stream: BinaryIO, id_field: str) -> Iterator[Any]:
@@ -178,17 +238,32 @@ def _json_lines(stream: BinaryIO, id_field: str) -> Iterator[Any]:
 @RULES_OPTION
 @AS_OF_OPTION
 @JSON_OPTION
+@PROFILE_OPTION
 @click.argument("facts")
-def explain(rules: Path | None, as_of: dt.datetime | None, as_json: bool, facts: str) -> None:
+def explain(
+    rules: Path | None,
+    as_of: dt.datetime | None,
+    as_json: bool,
+    profile_file: Path | None,
+    facts: str,
+) -> None:
     """Explain the decisions for one client: FACTS is JSON, @file.json, or @- (stdin).
 
-    Exits with 1 when a fact is invalid or a decision fails for this client.
+    Exits with 1 when a fact is invalid or a decision fails for this client. A pack that
+    reads statistics of the whole base needs --profile.
     """
     from tierwise.runtime.explain import describe
 
     data = _facts(facts)
     engine = load_engine(rules or default_rules(), as_json)
-    outcome = engine.decide(data, as_of=as_of.date() if as_of else None)
+    profile = read_profile(profile_file)
+    if profile is None and engine.pack.profile:
+        raise needs_profile(engine, "one client cannot give")
+    day = as_of.date() if as_of else dt.date.today()
+    enrich = enrichment(get_plugin_manager())
+    if enrich is not None and isinstance(data, dict):
+        data = enrich.enrich(data, day, dict(profile.values) if profile else {})
+    outcome = engine.decide(data, as_of=day, profile=profile)
     if as_json:
         write_json(outcome.model_dump(mode="json"))
     else:

@@ -8,6 +8,7 @@ prints a summary; --source, --mapping, --rules and --out point it at a user's ow
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shlex
 import sys
 from collections.abc import Iterator
@@ -17,12 +18,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 
-from tierwise.cli import ExitCode
 from tierwise.errors import TierwiseError
+from tierwise.health import data_health, silent_defaults
 from tierwise.paths import Request, Source, choose_path
+from tierwise.plugins.cli import ExitCode
+from tierwise.profile import Profile
 
 from .builtin_cli import exit_with, load_engine
 from .console import paint, say, write_json
+from .enrichment import enrichment
 from .log_access import SAMPLE_LOG, log_url, open_log, reading_log
 from .manager import get_plugin_manager, hookimpl
 from .options import (
@@ -38,17 +42,35 @@ from .options import (
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from tierwise.adapters.files import FileSource
     from tierwise.adapters.job import RunSummary
     from tierwise.adapters.log import DecisionLog
 
 SAMPLE_DIR = Path("tierwise-sample")
 
 
-def _sample_mapping() -> Path:
-    """The sample CRM's mapping, shipped as package data of tierwise.adapters."""
+SAMPLE_PROFILES = {
+    "full": "sample_mapping.yaml",
+    "purchase-log": "sample_mapping_purchase_log.yaml",
+}
+"""How the sample CRM is read: everything it has, or only its purchases (no costs, tickets,
+surveys or churn score), so the packs' missing-data paths can be seen."""
+SAMPLE_PROFILE_OPTION = click.option(
+    "--sample-profile",
+    type=click.Choice(list(SAMPLE_PROFILES)),
+    default="full",
+    show_default=True,
+    help="Without --source: read the sample CRM whole, or as a bare purchase log "
+    "(no costs, tickets, surveys or churn score).",
+)
+
+
+def _sample_mapping(profile: str = "full") -> Path:
+    """The sample CRM's mapping for a sample profile, shipped as package data of
+    tierwise.adapters."""
     from importlib.resources import files
 
-    return Path(str(files("tierwise.adapters") / "sample_mapping.yaml"))
+    return Path(str(files("tierwise.adapters") / SAMPLE_PROFILES[profile]))
 
 
 class ErrorRate(click.ParamType):
@@ -147,6 +169,7 @@ def _shown(url: str) -> str:
     show_default=True,
     help="Size of the sample CRM when it is created.",
 )
+@SAMPLE_PROFILE_OPTION
 @click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--no-writeback", is_flag=True, help="Do not write outputs back to CRM columns.")
 @click.option(
@@ -176,6 +199,7 @@ def run(
     new_run: bool,
     max_error_rate: float | None,
     sample_size: int,
+    sample_profile: str,
     page_size: int,
     no_writeback: bool,
     repair_writeback: bool,
@@ -189,7 +213,9 @@ def run(
     """
     rules = rules or default_rules()
     engine = load_engine(rules, as_json)
-    request = _request(source, mapping, rules, out, as_of, engine_choice, sample_size)
+    request = _request(
+        source, mapping, rules, out, as_of, engine_choice, sample_size, sample_profile
+    )
     if no_writeback:
         request = replace(request, writeback=False)
     pm = get_plugin_manager()
@@ -197,6 +223,8 @@ def run(
         _repair(request.source, request.mapping, request.out, pm)
         return
     job = _prepare(engine, request, pm, page_size)
+    if not as_json:
+        print_health(engine, job.profile, job.source)
     log = open_log(request.out, create=True, option="--out")
     try:
         run_id, resumed = _choose_run(log, run_id, new_run)
@@ -206,10 +234,11 @@ def run(
         summary = _guarded(job, log, run_id, resume)
         profile = job.profile
         if as_json:
-            write_json(_summary_data(summary, request, log, profile, max_error_rate))
+            write_json(_summary_data(summary, request, log, job, max_error_rate))
         else:
             _print_summary(summary, request.out, rules, profile)
             _point_at_errors(summary, log)
+            _print_warnings(job, summary)
     finally:
         log.close()
     if too_many_errors(summary.clients, summary.errors, max_error_rate):
@@ -224,13 +253,14 @@ def _request(
     as_of: dt.datetime | None,
     engine: str,
     sample_size: int,
+    sample_profile: str = "full",
 ) -> RunRequest:
     """What the run decides and where it logs: the flags and settings, or the sample CRM
     (created on first use) with its mapping, date and log."""
     day = as_of.date() if as_of else None
     sample = source is None
     if source is None:
-        source, mapping, day, out = _sample(sample_size, mapping, day, out)
+        source, mapping, day, out = _sample(sample_size, mapping, day, out, sample_profile)
     out = log_url(out, "--out") if out else "sqlite:///tierwise-decisions.db"
     return RunRequest(source, mapping, rules, out, day or dt.date.today(), engine, True, sample)
 
@@ -244,25 +274,61 @@ class Job:
     request: RunRequest
     pm: Any
     source: Any
-    profile: dict[str, Any]
+    profile: Profile
     page_size: int
+
+    def warnings(self, summary: RunSummary) -> list[Any]:
+        """The run's silent defaults: facts no client has, decisions that never fired."""
+        origin = getattr(self.source, "fact_origin", None) or (lambda fact: "the source")
+        return silent_defaults(self.engine.pack, self.profile, summary.decided, origin)
 
 
 def _prepare(engine: Any, request: RunRequest, pm: Any, page_size: int) -> Job:
     """Open the source and profile its clients (the per-client path) before the log is
     touched, so a source or mapping that cannot be read leaves no log behind."""
     from tierwise.adapters import open_source
-    from tierwise.runtime.profile import build_profile
 
     workdir = Path(out_dir(request.out))
     batch = _batch_source(engine, request.source, request.mapping, request.engine, workdir, pm)
-    if batch is not None:
-        return Job(engine, request, pm, batch, {}, page_size)
-    source = open_source(request.source, request.mapping, pm=pm)
-    click.echo(f"profiling {_shown(request.source)} ...", err=True)
     day = request.as_of
-    profile = build_profile(source.clients(day, engine.pack.inputs), day, pm=pm)
-    return Job(engine, request, pm, source, profile, page_size)
+    click.echo(f"profiling {_shown(request.source)} ...", err=True)
+    if batch is not None:
+        return Job(engine, request, pm, batch, batch.profile(day), page_size)
+    source = open_source(request.source, request.mapping, pm=pm)
+    return Job(engine, request, pm, source, profile_pass(engine, source, day, pm), page_size)
+
+
+def profile_pass(engine: Any, source: Any, as_of: dt.date, pm: Any) -> Profile:
+    """The run's profile from the source (read once per layer of statistics), clients
+    enriched by the plugins as they will be when decided."""
+    return engine.profile(_Reread(engine, source, as_of, enrichment(pm)), as_of)
+
+
+class _Reread:
+    """A source's clients, read again from the source each time they are iterated (the
+    profile's layers), enriched as they will be when decided."""
+
+    def __init__(self, engine: Any, source: Any, as_of: dt.date, enrich: Any) -> None:
+        self.engine, self.source, self.as_of, self.enrich = engine, source, as_of, enrich
+
+    def __iter__(self) -> Iterator[Any]:
+        """The source's clients, read anew."""
+        records = self.source.clients(self.as_of, self.engine.pack.inputs)
+        if self.enrich is not None:
+            records = self.enrich.all(records, self.as_of, {})
+        return iter(records)
+
+
+def print_health(engine: Any, profile: Profile, source: Any) -> None:
+    """The base's data health on stderr, before anything is decided: per declared fact,
+    the share of clients that have it, its min, median and max, the rules that need it,
+    and a loud warning for a fact that no client has."""
+    origin = getattr(source, "fact_origin", None)
+    for line in data_health(engine.pack, profile, origin).lines():
+        if line.startswith("WARNING"):
+            click.secho(line, fg="yellow", err=True)
+        else:
+            click.echo(line, err=True)
 
 
 def _guarded(job: Job, log: DecisionLog, run_id: str, resume: str) -> RunSummary:
@@ -394,12 +460,10 @@ def _summary_data(
     summary: RunSummary,
     request: RunRequest,
     log: DecisionLog,
-    profile: dict[str, Any],
+    job: Job,
     max_rate: float | None,
 ) -> dict[str, Any]:
     """The run summary as JSON data."""
-    from tierwise.runtime.profile import profile_digest
-
     failing = too_many_errors(summary.clients, summary.errors, max_rate)
     return {
         "run_id": summary.run_id,
@@ -410,7 +474,8 @@ def _summary_data(
         "rules": str(request.rules),
         "source": _shown(request.source),
         "log": log.url,
-        "profile": profile_digest(profile),
+        "profile": job.profile.digest,
+        "warnings": [w.to_json() for w in job.warnings(summary)],
         "clients": summary.clients,
         "errors": summary.errors,
         "error_rate": summary.errors / summary.clients if summary.clients else 0.0,
@@ -475,7 +540,8 @@ def _batch_source(
         scheme, _, file = source.partition(":")
         columns = None  # a CSV or JSONL file: its source's id column and renames, checked
         if scheme != "parquet":
-            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+            file_source = cast("FileSource", open_source(source, mapping, pm=pm))
+            columns = file_source.table_columns(engine.pack.inputs)
         return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 
@@ -504,9 +570,14 @@ def out_dir(log_url: str) -> str:
 
 
 def _sample(
-    size: int, mapping: Path | None, day: dt.date | None, out: str | None
+    size: int,
+    mapping: Path | None,
+    day: dt.date | None,
+    out: str | None,
+    profile: str = "full",
 ) -> tuple[str, Path, dt.date, str]:
-    """The sample CRM, created on first use, with its mapping, date and log beside it."""
+    """The sample CRM, created on first use, with the mapping of its profile, date and log
+    beside it (a log per profile, so a run's changes compare like with like)."""
     from tierwise.adapters.sample_crm import SAMPLE_END, generate
 
     crm = SAMPLE_DIR / "crm.db"
@@ -515,8 +586,9 @@ def _sample(
         partial = crm.with_name(crm.name + ".partial")
         generate(partial, clients=size)
         partial.replace(crm)  # an interrupted creation leaves no half-made CRM behind
-    log = out or SAMPLE_LOG
-    return f"sqlite:///{crm}", mapping or _sample_mapping(), day or SAMPLE_END, log
+    name = "decisions.db" if profile == "full" else f"decisions-{profile}.db"
+    log = out or (SAMPLE_LOG if profile == "full" else f"sqlite:///{SAMPLE_DIR / name}")
+    return f"sqlite:///{crm}", mapping or _sample_mapping(profile), day or SAMPLE_END, log
 
 
 def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: Any) -> RunSummary:
@@ -526,7 +598,7 @@ def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: An
     if not sys.stderr.isatty():
         return run_job(engine, source, out, **options)
     profile = options["profile"]
-    total = profile.get("clients", 0) + profile.get("skipped", 0) or None
+    total = profile.clients + profile.skipped or None
     bar: Any
     with click.progressbar(length=total, label="deciding", file=sys.stderr, show_pos=True) as bar:
         done = [0]
@@ -538,14 +610,12 @@ def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: An
         return run_job(engine, source, out, progress=progress, **options)
 
 
-def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str, Any]) -> None:
-    from tierwise.runtime.profile import profile_digest
-
+def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile) -> None:
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
     shown = _shown(out)
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
-        f"rules {rules} (pack {summary.pack_hash}), profile {profile_digest(profile)}"
+        f"rules {rules} (pack {summary.pack_hash}), profile {profile.digest}"
     )
     click.echo(
         f"clients: {summary.clients:,}  errors: {summary.errors:,}  "
@@ -570,6 +640,13 @@ def _print_summary(summary: RunSummary, out: str, rules: Path, profile: dict[str
     example = _example_client(out, summary.run_id)
     hint = f" {example}" if example else " CLIENT_ID"
     click.echo(f"see one client's explanation: tierwise why{hint} --log {shown}")
+
+
+def _print_warnings(job: Job, summary: RunSummary) -> None:
+    """The run's silent defaults, loudly, on stderr: facts no client has, decisions that
+    never fired."""
+    for warning in job.warnings(summary):
+        say(paint(f"WARNING: {warning.message}", "warning", err=True), err=True)
 
 
 def _per_output(counts: dict[str, int]) -> dict[str, int]:
@@ -712,6 +789,62 @@ def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> It
         yield describe(result_of(row))
 
 
+@click.command("profile")
+@setting_option(
+    "source",
+    "--source",
+    help="Where the clients are (as for `tierwise run`). Default: the sample CRM.",
+)
+@MAPPING_OPTION
+@RULES_OPTION
+@AS_OF_OPTION
+@SAMPLE_PROFILE_OPTION
+@click.option(
+    "--engine",
+    "engine_choice",
+    type=click.Choice(["auto", "durable", "sql"]),
+    default="auto",
+    show_default=True,
+    help="The path that computes it, chosen as `tierwise run` chooses.",
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.File("w"),
+    default="-",
+    show_default=True,
+    help="Where the profile's JSON goes; - is stdout.",
+)
+def profile_command(
+    source: str | None,
+    mapping: Path | None,
+    rules: Path | None,
+    as_of: dt.datetime | None,
+    sample_profile: str,
+    engine_choice: str,
+    target: Any,
+) -> None:
+    """Compute the statistics of the whole base that the pack's facts read, as a run does.
+
+    The JSON (with how many clients have each fact) is what `decide --profile`, `explain
+    --profile` and `serve --profile` take.
+    """
+    rules = rules or default_rules()
+    engine = load_engine(rules)
+    request = _request(source, mapping, rules, None, as_of, engine_choice, 10_000, sample_profile)
+    job = _prepare(engine, request, get_plugin_manager(), 1000)
+    profile = job.profile
+    health = data_health(engine.pack, profile, getattr(job.source, "fact_origin", None))
+    job.source.close()
+    print_health(engine, profile, job.source)
+    target.write(json.dumps({**profile.to_json(), "health": health.to_json()}, indent=2) + "\n")
+    say(
+        f"profile {profile.digest} of {_shown(request.source)} as of {request.as_of}: "
+        f"{profile.clients:,} clients, {profile.skipped:,} unreadable",
+        err=True,
+    )
+
+
 @hookimpl
 def tierwise_cli_commands() -> list[click.Command]:
-    return [run, why]
+    return [run, why, profile_command]

@@ -142,6 +142,8 @@ def serve_command(
     from tierwise.service.server import serve
 
     try:
+        if rules is None and profile is None and profile_log is None:
+            profile = sample_profile()
         config = ServiceConfig(
             rules=rules or _default_rules(),
             host=host,
@@ -169,6 +171,31 @@ def serve_command(
         serve(config, access_log=access_log)
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
+
+
+def sample_profile() -> Path:
+    """The shipped packs' statistics of the bundled sample CRM (created on first use, as
+    `tierwise run` does), so that `tierwise serve` with no arguments decides as a run would."""
+    import json
+
+    from .builtin_cli import load_engine
+    from .builtin_run import SAMPLE_DIR, _sample, default_rules, profile_pass
+    from .manager import get_plugin_manager
+
+    path = SAMPLE_DIR / "profile.json"
+    if not path.exists():
+        engine = load_engine(default_rules())
+        source, mapping, day, _ = _sample(10_000, None, None, None)
+        from tierwise.adapters import open_source
+
+        src = open_source(source, mapping)
+        try:
+            computed = profile_pass(engine, src, day, get_plugin_manager())
+        finally:
+            src.close()
+        path.write_text(json.dumps(computed.to_json()))
+    click.echo(f"profile: the sample CRM's ({path}); give --profile for your own base", err=True)
+    return path
 
 
 @hookimpl

@@ -32,7 +32,8 @@ def tierwise_enrich_facts(
 ) -> Mapping[str, Any] | None:
     """Extra facts for one client, computed before validation and matching.
 
-    `profile` holds the per-run statistics of the whole client base (e.g. RFM cut points).
+    `profile` holds the values of the pack's statistics of the whole base for this run
+    (statistic name -> value; empty while the profile itself is being computed).
     Return a mapping of new facts (merged over the client's own), or None. If it raises,
     the run logs that client's outcome as the error (fact `plugin:<name>`) and goes on.
     """

@@ -25,8 +25,6 @@ hookimpl = pluggy.HookimplMarker("tierwise")
 BUILTINS = (
     "tierwise.plugins.builtin_functions",
     "tierwise.plugins.builtin_cli",
-    "tierwise.plugins.crm_functions",
-    "tierwise.plugins.crm_profile",
     "tierwise.plugins.builtin_adapters",
     "tierwise.plugins.builtin_commands",
     "tierwise.plugins.builtin_run",

@@ -248,7 +248,7 @@ async def pack(request: Request) -> Response:
         version=release.version,
         loaded_at=release.loaded_at,
         source=str(release.source),
-        profile=bool(release.profile),
+        profile=release.profile is not None,
         decisions=[
             DecisionInfo(
                 name=d.name,

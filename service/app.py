@@ -84,7 +84,7 @@ def build_service(config: ServiceConfig) -> Service:
     metrics.release.set(holder.current.version)
     pack = holder.current.engine.pack
     outputs = {d.name: set(d.output_types) for d in pack.decisions}
-    callers = load_callers(config.callers, outputs)
+    callers = load_callers(config.callers, outputs, {d.name: d.pos for d in pack.derived})
     if config.secrets.hubspot and not hubspot_available():
         raise ConfigError(
             "the HubSpot caller needs the HubSpot SDK: pip install 'tierwise[hubspot]'"

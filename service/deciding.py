@@ -79,19 +79,26 @@ class Decider:
         outcome and the facts the engine saw. Bad facts are the outcome's errors."""
         engine = release.engine
         if self.enrich is not None and isinstance(facts, Mapping):
-            extra, failures = safe_call(
-                self.enrich, facts=facts, as_of=as_of, profile=release.profile
-            )
+            values = dict(release.profile.values) if release.profile is not None else {}
+            extra, failures = safe_call(self.enrich, facts=facts, as_of=as_of, profile=values)
             if failures:
                 cid = client_id if client_id is not None else _id_of(facts, engine.id_field)
-                errors = tuple(f.as_fact_error() for f in failures)
-                return engine.decide(UnreadableClient(cid, errors), as_of), facts
+                failed = tuple(f.as_fact_error() for f in failures)
+                return engine.decide(
+                    UnreadableClient(cid, failed), as_of, profile=release.profile
+                ), facts
             if extra:
                 facts = dict(facts)
                 for more in extra:
                     if more:
                         facts.update(more)
-        return engine.decide(facts, as_of, client_id), facts
+        given = _given_derived(engine, facts)
+        if given:
+            clean = {k: v for k, v in facts.items() if k not in given}
+            outcome = engine.decide(clean, as_of, client_id, profile=release.profile)
+            errors = [*given.values(), *outcome.errors]
+            return new_outcome(outcome.client_id, outcome.pack_hash, as_of, {}, errors), facts
+        return engine.decide(facts, as_of, client_id, profile=release.profile), facts
 
     def answer(
         self,
@@ -110,7 +117,7 @@ class Decider:
         if trace and isinstance(facts, Mapping):
             traced = [
                 t
-                for t in release.tracer.trace(facts, outcome.as_of, outcome)
+                for t in release.tracer.trace(facts, outcome.as_of, outcome, release.profile)
                 if not decisions or t.decision in decisions
             ]
         return {
@@ -168,6 +175,24 @@ class Decider:
             error = FactError("client_id" if item.client_id else "facts", e.detail)
             return new_outcome(item.client_id, engine.pack.hash, day, {}, [error]), None
         return self.decide(release, facts, day, item.client_id)
+
+
+def _given_derived(engine: Any, facts: Any) -> dict[str, FactError]:
+    """A caller that sends a fact the pack derives (its value would be ignored) is told so:
+    one error per such fact, naming where it is derived."""
+    if not isinstance(facts, Mapping):
+        return {}
+    at = engine.pack.declared_at
+    return {
+        d.name: FactError(
+            d.name,
+            f"{d.name} is derived by the pack (at {at.get(d.name, d.pos)}), not given: send "
+            "the facts it is computed from",
+            facts[d.name],
+        )
+        for d in engine.pack.derived
+        if d.name in facts
+    }
 
 
 def invalid_facts(outcome: Outcome) -> ProblemError:

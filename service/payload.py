@@ -14,6 +14,7 @@ hubspot:                          # one section per caller: hubspot, zendesk, we
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,9 +97,14 @@ def pick(payload: Any, path: str) -> Any:
     return value
 
 
-def load_callers(path: Path | None, decisions: dict[str, set[str]]) -> CallersModel:
+def load_callers(
+    path: Path | None,
+    decisions: dict[str, set[str]],
+    derived: Mapping[str, object] | None = None,
+) -> CallersModel:
     """Read and check a callers file against the serving pack's decisions and outputs
-    (`decisions`: name -> output fields); None gives empty mappings."""
+    (`decisions`: name -> output fields) and the facts it derives (`derived`: name -> where;
+    a caller gives the facts they are computed from, never them); None gives empty mappings."""
     if path is None:
         return CallersModel()
     sink = ErrorSink()
@@ -118,6 +124,12 @@ def load_callers(path: Path | None, decisions: dict[str, set[str]]) -> CallersMo
             lines.append(f"{pos}: {'.'.join(map(str, loc))}: {err['msg']}")
         raise CallersFileError("invalid callers file:\n" + "\n".join(lines)) from None
     for caller in ("hubspot", "zendesk", "webhook"):
+        for fact in getattr(model, caller).facts:
+            if fact in (derived or {}):
+                raise CallersFileError(
+                    f"{doc.key_pos((caller, 'facts', fact))}: the pack derives {fact} (at "
+                    f"{(derived or {})[fact]}): map the facts it is computed from"
+                )
         for name, target in getattr(model, caller).outputs.items():
             decision, _, key = target.partition(".")
             if key not in decisions.get(decision, set()):

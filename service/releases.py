@@ -12,11 +12,12 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tierwise.errors import RulePackError, TierwiseError
+from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 from tierwise.runtime.trace import Tracer
 from tierwise.testing.rule_tests import run_all
@@ -43,7 +44,7 @@ class Release:
     version: int
     loaded_at: dt.datetime
     source: Path
-    profile: Mapping[str, Any] = field(default_factory=dict)
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,29 @@ def build_release(
     folder: Path,
     version: int,
     *,
-    profile: Mapping[str, Any],
+    profile: Profile | None,
     run_tests: bool,
-    load: Callable[[Path], Engine] = Engine.from_path,
+    load: Callable[[Path], Engine] | None = None,
 ) -> Release:
-    """Load and check a pack: every load error, then the pack's own tests; raises ReleaseError."""
+    """Load and check a pack: every load error, the profile it needs, then the pack's own
+    tests; raises ReleaseError. `load` defaults to the pack with every plugin's functions."""
     try:
-        engine = load(folder)
+        engine = (load or _load)(folder)
     except RulePackError as e:
         raise ReleaseError(str(e).splitlines()[0], [str(err) for err in e.errors]) from None
     except (TierwiseError, OSError) as e:
         raise ReleaseError(f"cannot load {folder}: {e}", [str(e)]) from None
+    if engine.pack.profile:
+        problem = (
+            "no profile was given: start the service with --profile FILE "
+            "(`tierwise profile --to FILE`) or --profile-log URL"
+            if profile is None
+            else _misfit(profile, engine)
+        )
+        if problem:
+            stats = ", ".join(s.name for s in engine.pack.profile)
+            message = f"the pack reads statistics of the whole base ({stats}); {problem}"
+            raise ReleaseError(message, [message])
     if run_tests:
         failed = [r.report() for r in run_all(engine) if not r.passed]
         if failed:
@@ -88,6 +101,21 @@ def build_release(
     )
 
 
+def _load(folder: Path) -> Engine:
+    from tierwise.plugins.manager import function_registry
+
+    return Engine.from_path(folder, functions=function_registry())
+
+
+def _misfit(profile: Profile, engine: Engine) -> str | None:
+    """Why the profile cannot serve this pack, or None."""
+    try:
+        profile.check(engine.pack)
+    except ProfileError as e:
+        return str(e)
+    return None
+
+
 class ReleaseHolder:
     """Holds the serving release; `reload` builds the next one and swaps it in whole."""
 
@@ -95,12 +123,12 @@ class ReleaseHolder:
         self,
         folder: Path,
         *,
-        profile: Mapping[str, Any] | None = None,
+        profile: Profile | None = None,
         run_tests: bool = True,
         on_reload: Callable[[bool], None] | None = None,
     ) -> None:
         self.folder = folder
-        self.profile = dict(profile or {})
+        self.profile = profile
         self.run_tests = run_tests
         self.on_reload = on_reload
         self.last_error: ReloadFailure | None = None
@@ -175,9 +203,9 @@ class Watcher:
         self._thread.join(timeout=5)
 
 
-def load_profile(path: Path | None, log_url: str | None) -> dict[str, Any]:
+def load_profile(path: Path | None, log_url: str | None) -> Profile | None:
     """The whole-base profile to decide with: a JSON file, or the newest finished run's
-    profile in a decision log; empty when neither is given."""
+    profile in a decision log; None when neither is given."""
     if path is not None:
         import orjson
 
@@ -189,7 +217,7 @@ def load_profile(path: Path | None, log_url: str | None) -> dict[str, Any]:
             raise TierwiseError(f"{path}: not JSON: {e}") from None
         if not isinstance(value, dict):
             raise TierwiseError(f"{path}: a profile is a JSON object")
-        return value
+        return _profile(value, str(path))
     if log_url is not None:
         from tierwise.adapters.log import DecisionLog
 
@@ -202,5 +230,12 @@ def load_profile(path: Path | None, log_url: str | None) -> dict[str, Any]:
             raise TierwiseError(
                 f"the decision log {decision_log.url} has no finished run to profile from"
             )
-        return dict(finished[0]["profile"] or {})
-    return {}
+        return _profile(finished[0]["profile"] or {}, f"run {finished[0]['id']}")
+    return None
+
+
+def _profile(data: Mapping[str, Any], where: str) -> Profile:
+    try:
+        return Profile.from_json(data)
+    except ProfileError as e:
+        raise TierwiseError(f"{where}: {e}") from None

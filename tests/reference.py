@@ -265,9 +265,71 @@ def _publish(decision: Decision, result: Result, scope: dict[str, Any]) -> None:
             scope[key] = output.get(name)
 
 
-def decide(pack: Pack, facts: Mapping[str, Any], as_of: dt.date) -> dict[str, Result]:
-    """Every decision of the pack for one client, by the documented semantics."""
+def _shared(pack: Pack, scope: dict[str, Any], as_of: dt.date, with_profile: bool) -> bool:
+    """Computes the facts files' derived facts into `scope` (without the profile: only those
+    that need none); False when one of them fails, which makes the client invalid."""
+    interp = Interpreter(pack, scope, as_of)
+    for derived in pack.derived:
+        if derived.needs_profile and not with_profile:
+            continue
+        try:
+            scope[derived.name] = interp.value(derived.expr)
+        except ReferenceError_:
+            return False
+    return True
+
+
+def profile(pack: Pack, clients: list[Mapping[str, Any]], as_of: dt.date) -> dict[str, Any]:
+    """The pack's statistics of the base, by their documented meaning: nearest-rank cut
+    points, a mean, a share among the clients for whom a condition is known; over the
+    valid clients for whom `where` holds, nulls never counting."""
+    scopes = []
+    for facts in clients:
+        scope = normalise(facts, pack.inputs)
+        if _shared(pack, scope, as_of, with_profile=False):
+            scopes.append(scope)
+    values: dict[str, Any] = {}
+    for stat in pack.profile:
+        picked = []
+        for scope in scopes:
+            interp = Interpreter(pack, scope, as_of)
+            try:
+                if stat.where is not None and interp.value(stat.where) is not True:
+                    continue
+                picked.append(interp.value(stat.expr))
+            except ReferenceError_:
+                continue
+        if stat.kind == "share":
+            known = [v for v in picked if v is not None]
+            values[stat.name] = sum(1 for v in known if v) / len(known) if known else None
+            continue
+        numbers = sorted(
+            float(v) for v in picked if isinstance(v, int | float) and math.isfinite(v)
+        )
+        if not numbers:
+            values[stat.name] = None
+        elif stat.kind == "mean":
+            values[stat.name] = sum(numbers) / len(numbers)
+        else:
+            g, n = stat.groups or 2, len(numbers)
+            values[stat.name] = [numbers[math.ceil(k * n / g) - 1] for k in range(1, g)]
+    return values
+
+
+def decide(
+    pack: Pack,
+    facts: Mapping[str, Any],
+    as_of: dt.date,
+    statistics: Mapping[str, Any] | None = None,
+) -> dict[str, Result] | None:
+    """Every decision of the pack for one client, by the documented semantics, with the
+    base's `statistics` (cut points as lists); None when the client's facts cannot be
+    derived (a function of a facts file failed)."""
     scope = normalise(facts, pack.inputs)
+    for name, value in (statistics or {}).items():
+        scope[name] = tuple(value) if isinstance(value, list) else value
+    if not _shared(pack, scope, as_of, with_profile=True):
+        return None
     results: dict[str, Result] = {}
     for decision in _order(pack.decisions):
         interp = Interpreter(pack, scope, as_of)

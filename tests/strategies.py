@@ -1,9 +1,11 @@
 """Hypothesis strategies: random rule packs (YAML text) and random clients for them.
 
 `packs()` draws a pack of one to three decisions as {filename: yaml_text}; later decisions
-may read earlier ones' outputs. `clients(pack)` draws clients for a loaded Pack. Literals
-in rules and values in clients come from the same small pools, so that equalities and
-boundaries are hit often, and clients leave facts absent or explicitly null.
+may read earlier ones' outputs, and with `facts=True` every decision may read a facts
+file's derived facts, some of them computed from statistics of the whole base.
+`clients(pack)` draws clients for a loaded Pack. Literals in rules and values in clients
+come from the same small pools, so that equalities and boundaries are hit often, and
+clients leave facts absent or explicitly null.
 """
 
 from __future__ import annotations
@@ -275,10 +277,53 @@ def _decision(draw: st.DrawFn, name: str, scope: _Scope) -> tuple[dict[str, Any]
 
 
 @st.composite
-def packs(draw: st.DrawFn, max_decisions: int = 3) -> dict[str, str]:
-    """A random rule pack as {filename: YAML text}; decision k may read decisions before it."""
+def _facts_file(draw: st.DrawFn, scope: _Scope) -> tuple[str, _Scope]:
+    """A facts file (YAML text): derived facts over the inputs, base statistics of them
+    (cut points, a mean, a share, some over a `where:`), and derived facts that read the
+    statistics; and the scope the decisions see (with every derived fact)."""
+    own = scope.extended()
+    derive: dict[str, str] = {}
+    for k in range(draw(st.integers(0, 2))):
+        if draw(st.booleans()):
+            derive[f"f_n{k}"] = draw(_numeric(own, 2))
+            own.numeric.append(f"f_n{k}")
+        else:
+            derive[f"f_b{k}"] = draw(conditions(own, 1))
+            own.bools.append(f"f_b{k}")
+    own.exists += list(derive)
+
+    def where() -> dict[str, str]:
+        return {"where": draw(conditions(own, 1))} if draw(st.booleans()) else {}
+
+    subject = st.sampled_from(own.numeric[:4] + [n for n in derive if n.startswith("f_n")])
+    profile: dict[str, Any] = {
+        "p_cuts": {"cut_points": draw(subject), "groups": draw(st.integers(2, 6)), **where()},
+        "p_mean": {"mean": draw(subject), **where()},
+        "p_share": {"share": draw(conditions(own, 1)), **where()},
+    }
+    after = {
+        "g_band": f"band({draw(subject)}, p_cuts)",
+        "g_rank": f"rank({draw(subject)}, p_cuts)",
+        "g_above": f"{draw(subject)} > p_mean",
+        "g_share": "p_share * 10",
+    }
+    derive.update(after)
+    out = own.extended()
+    out.numeric += ["g_band", "g_rank", "g_share"]
+    out.bools.append("g_above")
+    out.exists += list(after)
+    data = {"facts": "base", "inputs": INPUTS, "profile": profile, "derive": derive}
+    return json.dumps(data, indent=1, ensure_ascii=False), out
+
+
+@st.composite
+def packs(draw: st.DrawFn, max_decisions: int = 3, facts: bool = False) -> dict[str, str]:
+    """A random rule pack as {filename: YAML text}; decision k may read decisions before it
+    and, with `facts`, the derived facts of a facts file."""
     scope = _Scope()
     files: dict[str, str] = {}
+    if facts:
+        files["facts.yaml"], scope = draw(_facts_file(scope))
     for k in range(draw(st.integers(1, max_decisions))):
         data, scope = draw(_decision(f"d{k}", scope))
         files[f"d{k}.yaml"] = json.dumps(data, indent=1, ensure_ascii=False)

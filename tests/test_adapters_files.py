@@ -13,6 +13,7 @@ import pytest
 
 from tierwise.adapters import AdapterError, UnreadableClient, open_source
 from tierwise.lang.types import DATE, INTEGER, LIST, NUMBER, STRING, FactType
+from tierwise.lang.values import HINTS, ReadError, read
 
 TYPES: dict[str, FactType] = {
     "clv": NUMBER,
@@ -53,8 +54,12 @@ def test_a_broken_csv_row_is_that_clients_error(tmp_path: Path) -> None:
     broken = records[1]
     assert isinstance(broken, UnreadableClient)
     assert [(e.fact, e.message, e.value) for e in broken.errors] == [
-        ("clv", f"{path} row 3: clv: 'lots' is not a number", "lots"),
-        ("purchases_per_year", f"{path} row 3: purchases_per_year: '2.5' is not an integer", "2.5"),
+        ("clv", f"{path} row 3: clv: 'lots' is not a number{HINTS['number']}", "lots"),
+        (
+            "purchases_per_year",
+            f"{path} row 3: purchases_per_year: '2.5' is not an integer{HINTS['integer']}",
+            "2.5",
+        ),
     ]
     assert isinstance(records[2], UnreadableClient)
     assert records[2].errors[0].message == f"{path} row 4: no client_id"
@@ -102,7 +107,8 @@ def test_jsonl_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     records = list(open_source("jsonl:-").clients(AS_OF, TYPES))
     assert records[0] == {"client_id": "a", "id": "a", "clv": 5.0}
     assert isinstance(records[1], UnreadableClient)
-    assert records[1].errors[0].message == "stdin line 2: clv: 'x' is not a number"
+    expected = f"stdin line 2: clv: 'x' is not a number{HINTS['number']}"
+    assert records[1].errors[0].message == expected
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
@@ -129,18 +135,15 @@ def test_files_stream_in_constant_memory(tmp_path: Path) -> None:
 
 
 def test_database_zero_one_becomes_a_bool() -> None:
-    from tierwise.adapters.base import coerce_value
     from tierwise.lang.types import BOOL
 
-    assert coerce_value(1, BOOL) is True
-    assert coerce_value(0, BOOL) is False
-    assert coerce_value(2, BOOL) == 2  # left for validation to reject, naming the fact
+    assert read(1, BOOL) is True
+    assert read(0, BOOL) is False
+    with pytest.raises(ReadError, match="2 \\(int\\) is not a bool"):
+        read(2, BOOL)
 
 
 def test_an_empty_text_cell_is_a_missing_value() -> None:
-    from tierwise.adapters.base import coerce_value
-    from tierwise.lang.types import FactType
-
-    assert coerce_value("", FactType("string", enum=("a", "b"))) is None
-    assert coerce_value("  ", FactType("string")) is None
-    assert coerce_value("a", FactType("string")) == "a"
+    assert read("", FactType("string", enum=("a", "b"))) is None
+    assert read("  ", FactType("string")) is None
+    assert read(" a ", FactType("string")) == "a"

@@ -1,5 +1,5 @@
 """CSV cells through the batch path are coerced and validated as the durable path's CSV
-reading does (coerce_text, then the fact validator): the same clients are invalid, on the
+reading does (tierwise.lang.values, then the fact validator): the same clients are invalid, on the
 same facts, and the valid ones get the same decisions."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tierwise import Engine
 from tierwise.batch import BatchEngine
-from tierwise.runtime.facts import coerce_text
+from tierwise.lang.values import read_text
 
 AS_OF = dt.date(2024, 3, 1)
 PACK = """\
@@ -52,7 +52,7 @@ def _expected(engine: Engine, row: dict[str, str]) -> Any:
         if name == "client_id":
             continue
         try:
-            facts[name] = coerce_text(text, engine.pack.inputs[name])
+            facts[name] = read_text(text, engine.pack.inputs[name])
         except ValueError:
             bad.add(name)
     if not bad:

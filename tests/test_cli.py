@@ -8,7 +8,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from tierwise.cli import main
+from tierwise.plugins.cli import main
 
 PACK = """\
 decision: tier

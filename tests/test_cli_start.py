@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tierwise.cli import BUILTINS, hooked_commands, main
+from tierwise.plugins.cli import BUILTINS, hooked_commands, main
 
 from .cli_process import tierwise
 
@@ -26,7 +26,7 @@ def test_version_and_help_import_no_command_and_no_heavy_module(tmp_path: Path) 
         done = tierwise(*args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
         assert done.code == 0
         modules = imported(done.err)
-        assert "tierwise.cli" in modules
+        assert "tierwise.plugins.cli" in modules
         loaded = {m for m in modules if m.startswith("tierwise.plugins.builtin")}
         assert loaded == set(), args
         assert not {m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY}, args
@@ -35,7 +35,9 @@ def test_version_and_help_import_no_command_and_no_heavy_module(tmp_path: Path) 
 
 def test_the_builtin_table_matches_the_commands_of_the_hook() -> None:
     commands = hooked_commands()
-    assert set(BUILTINS) == set(commands), "add each built-in command to tierwise.cli.BUILTINS"
+    assert set(BUILTINS) == set(commands), (
+        "add each built-in command to tierwise.plugins.cli.BUILTINS"
+    )
     for name, builtin in BUILTINS.items():
         command = builtin.load()
         assert command is commands[name]

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from tierwise import Engine
 from tierwise.adapters.db import connect
-from tierwise.plugins import crm_functions as f
 from tierwise.plugins.manager import function_registry
+from tierwise.stdlib import crm as f
+from tierwise.stdlib import sql as fsql
 
 AS_OF = dt.date(2026, 1, 1)
 
@@ -84,10 +85,10 @@ def test_recency_and_tenure() -> None:
             fn(dt.date(2026, 3, 1), as_of=AS_OF)
 
 
-def test_rfm_bands() -> None:
-    cuts = (1, 2, 4, 8)
-    assert [f.rfm_band(v, *cuts) for v in (0, 1, 2, 3, 4, 5, 8, 100)] == [1, 1, 2, 3, 3, 4, 4, 5]
-    assert [f.rfm_recency_band(d, 10, 30, 90, 180) for d in (0, 10, 11, 60, 180, 400)] == [
+def test_bands_and_ranks_against_cut_points() -> None:
+    cuts = (1.0, 2.0, 4.0, 8.0)
+    assert [f.band(v, cuts) for v in (0, 1, 2, 3, 4, 5, 8, 100)] == [1, 1, 2, 3, 3, 4, 4, 5]
+    assert [6 - f.band(d, (10.0, 30.0, 90.0, 180.0)) for d in (0, 10, 11, 60, 180, 400)] == [
         5,
         5,
         4,
@@ -95,9 +96,17 @@ def test_rfm_bands() -> None:
         2,
         1,
     ]
-    assert f.rfm_band(5, 3, 3, 3, 3) == 5  # tied cut points (many equal values)
+    assert f.band(5, (3.0, 3.0, 3.0, 3.0)) == 5  # tied cut points (many equal values)
+    assert f.rank(3, (3.0, 3.0, 3.0)) == 0
     with pytest.raises(ValueError, match="ascending"):
-        f.rfm_band(1, 4, 3, 2, 1)
+        f.band(1, (4.0, 3.0, 2.0, 1.0))
+
+
+def test_observed_days() -> None:
+    assert f.observed_days(dt.date(2025, 12, 2), 365, as_of=AS_OF) == 30
+    assert f.observed_days(dt.date(2020, 1, 1), 365, as_of=AS_OF) == 365
+    with pytest.raises(ValueError, match="after the evaluation date"):
+        f.observed_days(dt.date(2026, 2, 1), 365, as_of=AS_OF)
 
 
 @pytest.mark.parametrize(
@@ -105,20 +114,75 @@ def test_rfm_bands() -> None:
     [
         ((None, None, None, None), "prospect"),
         ((None, 10, 500, 100), "prospect"),
-        ((3.0, 400, 500, 500), "lapsed"),
-        ((0.5, 20, 500, 0), "new"),
-        ((3.0, 20, 1200, 1000), "growing"),
-        ((3.0, 20, 1000, 0), "growing"),
-        ((3.0, 20, 1199, 1000), "mature"),
-        ((3.0, 20, 0, 0), "mature"),
-        ((3.0, 20, 800, 1000), "declining"),
-        ((3.0, 20, 801, 1000), "mature"),
-        ((3.0, None, 800, 1000), None),
-        ((3.0, 20, None, 1000), None),
+        ((1100, 400, 500, 500), "lapsed"),
+        ((1100, 365, 500, 500), "lapsed"),  # outside the window (as_of - 365, as_of]
+        ((1100, 364, 500, 500), "mature"),
+        ((200, 20, 500, 0), "new"),
+        ((729, 20, 1200, 100), "new"),  # the year before the last not fully observed
+        ((730, 20, 1200, 1000), "growing"),
+        ((1100, 20, 1000, 0), "growing"),
+        ((1100, 20, 1199, 1000), "mature"),
+        ((1100, 20, 0, 0), "mature"),
+        ((1100, 20, 800, 1000), "declining"),
+        ((1100, 20, 801, 1000), "mature"),
+        ((1100, None, 800, 1000), None),
+        ((1100, 20, None, 1000), None),
     ],
 )
 def test_lifecycle(args: tuple[Any, ...], stage: str | None) -> None:
     assert f.lifecycle(*args) == stage
+
+
+def test_yearly_purchases() -> None:
+    # a client of more than a year: the purchases of the 12-month window
+    assert f.yearly_purchases(6, dt.date(2024, 1, 1), as_of=AS_OF) == 6
+    # one purchase is never a frequent buyer, however recent
+    assert f.yearly_purchases(1, dt.date(2025, 12, 31), as_of=AS_OF) == 0
+    # a young client: repeats per year over at least 90 days; 2 repeats in 30 days
+    assert f.yearly_purchases(3, dt.date(2025, 12, 2), as_of=AS_OF) == pytest.approx(
+        2 * 365.25 / 90
+    )
+    assert f.yearly_purchases(3, dt.date(2025, 7, 1), as_of=AS_OF) == pytest.approx(
+        2 * 365.25 / 184
+    )
+    with pytest.raises(ValueError, match="negative"):
+        f.yearly_purchases(-1, dt.date(2025, 2, 1), as_of=AS_OF)
+    with pytest.raises(ValueError, match="after the evaluation date"):
+        f.yearly_purchases(1, dt.date(2026, 2, 1), as_of=AS_OF)
+
+
+def test_rfm_band_gives_no_purchase_its_own_band_and_ties_the_lowest() -> None:
+    cuts = (1.0, 1.0, 1.0, 2.0)  # most buyers bought once
+    assert [f.rfm_band(v, cuts) for v in (0, 1, 2, 3, 9)] == [0, 1, 4, 5, 5]
+    with pytest.raises(ValueError, match="ascending"):
+        f.rfm_band(1, (2.0, 1.0))
+
+
+MODEL = (0.6, 128.0, 0.8, 2.5)
+
+
+def test_bg_nbd_functions_by_hand() -> None:
+    # 11 purchases (x = 10 repeats), the last 1065 days after the first, 1096 days ago
+    odds = 0.8 / 11.5 * (1224 / 1193) ** 10.6
+    assert f.bg_nbd_active(11, 1065, 1096, MODEL) == pytest.approx(1 / (1 + odds))
+    assert f.bg_nbd_active(1, 0, 400, MODEL) == 1  # one purchase: cannot have left yet
+    # long silence after frequent buying: probably gone
+    assert f.bg_nbd_active(11, 300, 1096, MODEL) < 0.01
+    assert f.bg_nbd_rate(11, 1096, MODEL) == pytest.approx(10.6 / 1224 * 365.25)
+    rate = 10.6 / 1224 * 365.25
+    assert f.bg_nbd_retention(11, 1096, MODEL) == pytest.approx((1 + rate / 13.3) ** -0.8)
+    with pytest.raises(ValueError, match="4 positive numbers"):
+        f.bg_nbd_rate(1, 10, (1.0, 2.0))
+    with pytest.raises(ValueError, match="not a purchase history"):
+        f.bg_nbd_active(3, 500, 100, MODEL)
+    with pytest.raises(ValueError, match="at least one purchase"):
+        f.bg_nbd_rate(0, 100, MODEL)
+
+
+def test_coalesce() -> None:
+    from tierwise.stdlib.general import coalesce
+
+    assert coalesce(None, 0.3) == 0.3 and coalesce(0.2, 0.3) == 0.2 and coalesce(None, None) is None
 
 
 # -- through the engine: nulls and errors ---------------------------------------------------
@@ -168,7 +232,7 @@ def test_diverging_retention_is_that_clients_decision_error(engine: Engine) -> N
 
 def test_every_function_is_registered_with_a_doc_and_an_sql_form() -> None:
     registry = function_registry()
-    for fn in f.FUNCTIONS:
+    for fn in f.CRM_FUNCTIONS:
         assert registry[fn.name] is fn
         assert fn.doc and fn.sql is not None
 
@@ -200,23 +264,50 @@ CASES: list[tuple[str, tuple[Any, ...]]] = [
     ("recency", (None,)),
     ("tenure", (D(2024, 1, 1),)),
     ("tenure", (D(2016, 2, 29),)),
-    ("rfm_band", (50, 10, 20, 50, 80)),
-    ("rfm_band", (50.5, 10, 20, 50, 80)),
-    ("rfm_band", (5, 3, 3, 3, 3)),
-    ("rfm_band", (1, 4, 3, 2, 1)),
-    ("rfm_recency_band", (11, 10, 30, 90, 180)),
-    ("rfm_recency_band", (400, 10, 30, 90, 180)),
+    ("observed_days", (D(2025, 12, 2), 365)),
+    ("observed_days", (D(2020, 1, 1), 365)),
+    ("observed_days", (D(2026, 2, 1), 365)),
+    ("observed_days", (D(2025, 1, 1), -1)),
+    ("band", (50, (10.0, 20.0, 50.0, 80.0))),
+    ("band", (50.5, (10.0, 20.0, 50.0, 80.0))),
+    ("band", (5, (3.0, 3.0, 3.0, 3.0))),
+    ("band", (1, (4.0, 3.0, 2.0, 1.0))),
+    ("band", (None, (1.0, 2.0))),
+    ("rank", (11, tuple(float(c) for c in range(0, 990, 10)))),
+    ("rank", (-1, tuple(float(c) for c in range(0, 990, 10)))),
+    ("rank", (10**6, tuple(float(c) for c in range(0, 990, 10)))),
     ("lifecycle", (None, None, None, None)),
-    ("lifecycle", (3.0, 400, 500, 500)),
-    ("lifecycle", (0.5, 20, 500, 0)),
-    ("lifecycle", (3.0, 20, 1200, 1000)),
-    ("lifecycle", (3.0, 20, 1199.5, 1000)),
-    ("lifecycle", (3.0, 20, 800, 1000)),
-    ("lifecycle", (3.0, 20, 0, 0)),
-    ("lifecycle", (3.0, None, 800, 1000)),
+    ("lifecycle", (1100, 400, 500, 500)),
+    ("lifecycle", (1100, 365, 500, 500)),
+    ("lifecycle", (200, 20, 500, 0)),
+    ("lifecycle", (729, 20, 1200, 1000)),
+    ("lifecycle", (1100, 20, 1200, 1000)),
+    ("lifecycle", (1100, 20, 1199.5, 1000)),
+    ("lifecycle", (1100, 20, 800, 1000)),
+    ("lifecycle", (1100, 20, 0, 0)),
+    ("lifecycle", (1100, None, 800, 1000)),
+    ("yearly_purchases", (6, D(2024, 1, 1))),
+    ("yearly_purchases", (1, D(2025, 12, 31))),
+    ("yearly_purchases", (3, D(2025, 12, 2))),
+    ("yearly_purchases", (3, D(2026, 2, 1))),
+    ("rfm_band", (0, (1.0, 1.0, 1.0, 2.0))),
+    ("rfm_band", (1, (1.0, 1.0, 1.0, 2.0))),
+    ("rfm_band", (2.5, (1.0, 1.0, 1.0, 2.0))),
+    ("bg_nbd_active", (11, 1065, 1096, MODEL)),
+    ("bg_nbd_active", (1, 0, 400, MODEL)),
+    ("bg_nbd_active", (11, 300, 1096, MODEL)),
+    ("bg_nbd_active", (901, 0, 5000, MODEL)),  # odds beyond e^700: 0
+    ("bg_nbd_active", (3, 500, 100, MODEL)),
+    ("bg_nbd_active", (0, 0, 100, MODEL)),
+    ("bg_nbd_active", (2, 10, 20, (1.0, 2.0))),
+    ("bg_nbd_rate", (11, 1096, MODEL)),
+    ("bg_nbd_rate", (0, 1096, MODEL)),
+    ("bg_nbd_retention", (11, 1096, MODEL)),
+    ("bg_nbd_retention", (1, 30, MODEL)),
     ("satisfaction_trend", (3.5, 4.25)),
 ]
 PARAM_TYPES = {"number": sa.Double(), "integer": sa.Integer(), "date": sa.Date()}
+FUNCTIONS_UNDER_TEST = [*f.CRM_FUNCTIONS, function_registry()["coalesce"]]
 
 
 def _python(name: str, args: tuple[Any, ...]) -> Any:
@@ -235,9 +326,13 @@ def _typed(conn: sa.Connection, value: Any, t: Any) -> Any:
 
 
 def _sql(conn: sa.Connection, name: str, args: tuple[Any, ...]) -> Any:
+    """The SQL form's value; cut points (numbers) are constants of the query, as the batch
+    compiler hands them from the run's profile."""
     fn = function_registry()[name]
-    types = [PARAM_TYPES[p] for p in fn.params]
-    cols = [_typed(conn, sa.literal(a, t), t) for a, t in zip(args, types, strict=True)]
+    cols = [
+        a if p == "numbers" else _typed(conn, sa.literal(a, PARAM_TYPES[p]), PARAM_TYPES[p])
+        for a, p in zip(args, fn.params, strict=True)
+    ]
     expr = fn.sql(*cols, as_of=AS_OF) if fn.needs_as_of else fn.sql(*cols)
     return conn.execute(sa.select(expr)).scalar_one()
 
@@ -267,10 +362,10 @@ def test_sql_dates_read_iso_text_and_datetimes_on_sqlite() -> None:
     engine = sa.create_engine("sqlite://")
     with engine.connect() as conn:
         text = conn.execute(
-            sa.select(f._recency_sql(sa.literal("2025-12-01"), as_of=AS_OF))
+            sa.select(fsql.recency_sql(sa.literal("2025-12-01"), as_of=AS_OF))
         ).scalar()
         stamp = sa.literal("2025-12-31 23:59:00")
-        late = conn.execute(sa.select(f._recency_sql(stamp, as_of=AS_OF))).scalar()
+        late = conn.execute(sa.select(fsql.recency_sql(stamp, as_of=AS_OF))).scalar()
     assert (text, late) == (31, 1)
 
 
@@ -282,15 +377,30 @@ STRATEGIES = {
     "number": NUMBERS,
     "integer": st.none() | st.integers(-3, 60),
     "date": st.none() | st.dates(dt.date(2015, 1, 1), dt.date(2026, 3, 1)),
+    "numbers": st.lists(st.floats(-1e6, 1e6).map(lambda x: round(x, 3)), min_size=1, max_size=12)
+    .map(sorted)
+    .map(tuple),
 }
+MODELS = st.tuples(*(st.floats(0.05, 400).map(lambda x: round(x, 3)) for _ in range(4))) | st.just(
+    MODEL
+)
+"""Purchase models: four positive parameters (the bg_nbd_* functions' last argument)."""
 
 
-@pytest.mark.parametrize("name", [fn.name for fn in f.FUNCTIONS])
+@pytest.mark.parametrize("name", [fn.name for fn in FUNCTIONS_UNDER_TEST])
 def test_sql_form_equals_python_on_random_arguments(conn: sa.Connection, name: str) -> None:
     params = function_registry()[name].params
     rates = name.startswith("lifetime_value")  # retention and discount near their limits
+    model = name.startswith("bg_nbd")
     args = st.tuples(
-        *(RATES if rates and i in (1, 2) else STRATEGIES[p] for i, p in enumerate(params))
+        *(
+            RATES
+            if rates and i in (1, 2)
+            else MODELS
+            if model and p == "numbers"
+            else STRATEGIES[p]
+            for i, p in enumerate(params)
+        )
     )
 
     @settings(max_examples=25, deadline=None, database=None)

@@ -16,9 +16,11 @@ from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
 from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, decision_row, write_page
-from tierwise.cli import main
+from tierwise.lang.values import HINTS
 from tierwise.outcome import DecisionResult, Outcome
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import get_plugin_manager, hookimpl
+from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
 
 from .conftest import AS_OF, CLIENTS, expected_facts, make_crm
@@ -223,7 +225,7 @@ def test_a_hook_that_raises_is_logged_against_the_client(
     pm.register(Failing(), name="failing")
     recorder = Recorder()
     pm.register(recorder)
-    summary = _run(pack_dir, url, mapping_file, url, pm=pm, profile={"cut": 3})
+    summary = _run(pack_dir, url, mapping_file, url, pm=pm, profile=Profile({}, {}, AS_OF))
     assert summary.clients == 8 and summary.errors == 1 and summary.hook_errors == 1
     assert sorted(recorder.made, key=int) == [str(i) for i in range(1, 9)]
     errors = {(r["client_id"], r["kind"]): r for r in _rows(url, ERRORS, summary.run_id)}
@@ -254,7 +256,8 @@ def test_a_broken_row_is_that_clients_error_in_the_log(tmp_path: Path, pack_dir:
     assert summary.clients == 3 and summary.errors == 1
     (error,) = _rows(log_url, ERRORS, summary.run_id)
     assert error["client_id"] == "b" and error["fact"] == "clv" and error["value"] == '"lots"'
-    assert error["message"].endswith("clients.csv row 3: clv: 'lots' is not a number")
+    expected = f"clients.csv row 3: clv: 'lots' is not a number{HINTS['number']}"
+    assert error["message"].endswith(expected)
 
 
 def test_the_log_can_live_apart_from_the_crm(

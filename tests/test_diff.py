@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from tierwise.adapters.clients import read_clients
-from tierwise.cli import main
 from tierwise.impact import impact as diff_module
 from tierwise.impact.impact import decide_all, diff
 from tierwise.impact.static import static_diff
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
 from tierwise.pack.revisions import RevisionError, split_spec
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import function_registry
 
 AS_OF = dt.date(2026, 1, 1)

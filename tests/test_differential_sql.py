@@ -22,6 +22,7 @@ from tierwise.adapters.db import with_driver
 from tierwise.batch import BatchEngine
 from tierwise.batch.compiler import PushdownError
 from tierwise.lang.types import FactType
+from tierwise.lang.values import read
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Decision, Pack
 
@@ -47,10 +48,13 @@ def _load(tmp: Path, files: dict[str, str]) -> Engine:
 
 
 def _clean(engine: Engine, drawn: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The validated, typed facts of each client (what every engine is given)."""
+    """The validated, typed facts of each client as every source reads them (what every
+    engine is given: an empty string is missing, text is trimmed)."""
     out = []
+    types = engine.pack.inputs
     for i, facts in enumerate(drawn):
-        clean, errors = engine.validator.validate(facts)
+        read_facts = {k: read(v, types[k]) if k in types else v for k, v in facts.items()}
+        clean, errors = engine.validator.validate(read_facts)
         assert not errors, errors
         out.append({"client_id": str(i), **clean})
     return out

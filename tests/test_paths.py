@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 import tierwise
 from tierwise.batch import PushdownError
-from tierwise.cli import main
 from tierwise.functions import Function, FunctionRegistry
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
 from tierwise.paths import Enrichment, PathError, Source, choose_path, sql_blockers
-from tierwise.plugins.manager import enrichments, function_registry, get_plugin_manager
+from tierwise.plugins.cli import main
+from tierwise.plugins.manager import function_registry
 
 AS_OF = dt.date(2026, 1, 1)
 PLAIN = """\
@@ -131,36 +131,6 @@ def test_a_plugin_that_gives_facts_the_pack_reads_blocks_sql(tmp_path: Path) -> 
     )
 
 
-def test_the_crm_profile_plugin_declares_every_fact_it_adds() -> None:
-    (crm,) = [e for e in enrichments(get_plugin_manager()) if e.plugin.endswith("crm_profile")]
-    from tierwise.plugins.crm_profile import enrich
-
-    client = {
-        "revenue_12m": 1200.0,
-        "revenue_24m": 2000.0,
-        "direct_costs_12m": 300.0,
-        "relationship_costs_12m": 100.0,
-        "churn_risk": 0.2,
-        "first_purchase_at": dt.date(2022, 3, 1),
-        "last_purchase_at": dt.date(2025, 11, 1),
-        "orders_12m": 6,
-        "csat_avg_90d": 4.0,
-        "csat_avg_365d": 3.5,
-    }
-    profile = {
-        "quantiles": {
-            "recency_days": {"cuts": [10, 20, 30, 40]},
-            "purchases_per_year": {"cuts": [1, 2, 3, 4]},
-            "revenue_12m": {"cuts": [100, 200, 300, 400]},
-            "clv": {"cuts": list(range(99))},
-        }
-    }
-    added = enrich(client, AS_OF, profile)
-    assert {"clv", "rfm_score", "clv_percentile", "lifecycle_stage"} <= set(added)
-    assert crm.facts is not None and set(added) <= crm.facts
-
-
-# -- run, decide_table and diff choose alike -----------------------------------------------
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A folder with clients.csv and an installed third-party plugin, as the command line

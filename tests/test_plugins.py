@@ -18,8 +18,8 @@ from click.testing import CliRunner
 
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
-from tierwise.cli import main
 from tierwise.functions import Function
+from tierwise.plugins.cli import main
 from tierwise.plugins.manager import (
     PluginLoadError,
     function_registry,
@@ -50,11 +50,13 @@ import datetime as dt, shutil, sys
 from tierwise.adapters import open_source
 from tierwise.adapters.job import run_job
 from tierwise import Engine
+from tierwise.plugins import function_registry
 
 rules, log, csv, *versions = sys.argv[1:]
 for version in versions:
     shutil.copy(version, csv)
-    engine, source = Engine.from_path(rules), open_source("csv:" + csv)
+    engine = Engine.from_path(rules, functions=function_registry())
+    source = open_source("csv:" + csv)
     summary = run_job(engine, source, log, as_of=dt.date(2026, 6, 30))
     print(summary.changes)
 """
@@ -95,7 +97,9 @@ def _run(installed: Path, argv: list[str], env: Mapping[str, str] | None = None)
 
 
 def _plugins(installed: Path, env: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
-    out = _run(installed, ["-c", "from tierwise.cli import main; main()", "plugins", "--json"], env)
+    out = _run(
+        installed, ["-c", "from tierwise.plugins.cli import main; main()", "plugins", "--json"], env
+    )
     return {p["name"]: p for p in map(json.loads, out.splitlines())}
 
 

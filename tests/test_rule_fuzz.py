@@ -22,6 +22,7 @@ from tierwise.errors import Pos, RulePackError
 from tierwise.lang.parse import ParseError, parse_expression
 from tierwise.pack.build import load_pack
 from tierwise.plugins.manager import function_registry
+from tierwise.profile import ProfileError
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 FUNCTIONS = function_registry()
@@ -103,9 +104,15 @@ def outcome_or_error(files: dict[str, str]) -> None:
         except RulePackError as e:
             assert e.errors and all(error.pos.line >= 1 for error in e.errors)
             return
-        outcome = Engine(pack).decide(
-            {"x": 2, "n": 3, "e": "a", "day": "2024-01-01", "flag": True}, as_of=dt.date(2024, 3, 1)
-        )
+        client = {"x": 2, "n": 3, "e": "a", "day": "2024-01-01", "flag": True}
+        as_of = dt.date(2024, 3, 1)
+        engine = Engine(pack)
+        try:  # a pack reading statistics is profiled on the one client first
+            profile = engine.profile([client], as_of) if pack.profile else None
+        except ProfileError as e:
+            assert str(e)
+            return
+        outcome = engine.decide(client, as_of=as_of, profile=profile)
         assert outcome.model_dump_json()
 
 

@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 
 from tierwise import Engine
-from tierwise.testing.rule_tests import DEFAULT_AS_OF, cases, run_all
+from tierwise.profile import Profile
+from tierwise.testing.rule_tests import cases, decide_test, run_all
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+def unknown_profile(engine: Engine) -> Profile:
+    """A profile where every statistic of the base is unknown (as a rule test's)."""
+    return Profile.given(engine.pack, {})
+
+
 AS_OF = dt.date(2026, 1, 1)
 
 
@@ -37,11 +45,11 @@ def test_every_rule_file_test_passes(engine: Engine) -> None:
 
 def test_tests_cover_every_rule_and_every_default(engine: Engine) -> None:
     hit: dict[str, set[str]] = {name: set() for name in engine.decisions}
-    for decision, test in cases(engine):
-        result = engine.decide(test.given, as_of=test.as_of or DEFAULT_AS_OF).decisions[
-            decision.name
-        ]
-        hit[decision.name].update(["default"] if result.status == "default" else result.rules)
+    for case in cases(engine):
+        if case.decision is None or case.rule_test is None:
+            continue
+        result = decide_test(engine, case.rule_test).decisions[case.decision.name]
+        hit[case.decision.name].update(["default"] if result.status == "default" else result.rules)
     for decision in engine.pack.decisions:
         wanted = {r.id for r in decision.rules} | ({"default"} if decision.default else set())
         assert wanted <= hit[decision.name], (
@@ -64,20 +72,24 @@ def test_inputs_are_typed_so_bad_values_are_caught(engine: Engine) -> None:
         "csat_last": 7,  # out of range
         "signup_date": "last spring",  # not a date
     }
-    outcome = engine.decide({"client_id": "9", **bad}, as_of=AS_OF)
+    outcome = engine.decide({"client_id": "9", **bad}, as_of=AS_OF, profile=unknown_profile(engine))
     assert not outcome.decisions
     assert {e.fact for e in outcome.errors} == set(bad)
 
 
 def test_a_date_after_as_of_is_an_error_of_the_decision_that_reads_it(engine: Engine) -> None:
-    outcome = engine.decide({"signup_date": "2026-06-01", "margin_12m": 100.0}, as_of=AS_OF)
+    outcome = engine.decide_pinned(
+        {"signup_date": "2026-06-01"}, AS_OF, unknown_profile(engine), {"margin_12m": 100.0}
+    )
     support = outcome.decisions["support_action"]
     assert support.status == "error" and "after the evaluation date" in (support.error or "")
     assert outcome.output("value_segment") == {"segment": "core", "attractive": True}
 
 
 def test_explanations_name_the_facts_that_decided(engine: Engine) -> None:
-    outcome = engine.decide({"clv_percentile": 97, "margin_12m": 5000.0}, as_of=AS_OF)
+    outcome = engine.decide_pinned(
+        {}, AS_OF, unknown_profile(engine), {"clv_percentile": 97, "margin_12m": 5000.0}
+    )
     explanation = outcome.decisions["pricing_tier"].explanations[0]
     assert explanation.rule == "platinum" and "best price" in explanation.because
     segment = outcome.decisions["value_segment"].explanations[0]

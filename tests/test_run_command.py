@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tierwise.cli import main
+from tierwise.plugins.cli import main
 
 
 def test_run_creates_the_sample_decides_everyone_and_explains_one(

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from tierwise.cli import main
+from tierwise.plugins.cli import main
 
 # The packs read facts that no enrichment plugin gives (crm_profile gives clv, for one), so
 # the SQL path may decide them: see test_paths.py for packs that read a plugin's facts.

@@ -1,6 +1,8 @@
-"""The sample CRM: deterministic, plausible, about 2% dirty; and end to end through the
-mapping, the profile, the enrichment and the shipped packs, every dirty client (and no
-clean one) comes out as an error, and every client comes out exactly once."""
+"""The sample CRM: deterministic, plausible (purchases from a BG/NBD process: most buyers
+buy once, a long tail buys often), about 2% dirty; and end to end through the mapping, the
+profile step and the shipped packs (whose facts file derives the CRM metrics), every dirty
+client (and no clean one) comes out as an error, and every client comes out exactly once,
+read whole or as a bare purchase log."""
 
 from __future__ import annotations
 
@@ -15,14 +17,11 @@ from tierwise import Engine
 from tierwise.adapters.job import run_job
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
-from tierwise.outcome import FactError, Outcome
-from tierwise.plugins.crm_profile import enrich
-from tierwise.plugins.manager import get_plugin_manager
-from tierwise.runtime.facts import UnreadableClient
-from tierwise.runtime.profile import build_profile
+from tierwise.outcome import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 MAPPING = ROOT / "adapters" / "sample_mapping.yaml"
+PURCHASE_LOG = ROOT / "adapters" / "sample_mapping_purchase_log.yaml"
 CLIENTS = 1500
 AS_OF = SAMPLE_END
 
@@ -50,7 +49,11 @@ def test_tables_and_distributions_are_plausible(crm: Path) -> None:
     (count,) = _rows(crm, "SELECT count(*) FROM clients")[0]
     assert count == CLIENTS
     (orders, buyers) = _rows(crm, "SELECT count(*), count(DISTINCT client_id) FROM orders")[0]
-    assert 0.7 < buyers / CLIENTS < 0.9 and 4 < orders / buyers < 15
+    assert 0.7 < buyers / CLIENTS < 0.9 and 2 < orders / buyers < 5
+    counts = [n for (n,) in _rows(crm, "SELECT count(*) FROM orders GROUP BY client_id")]
+    once = sum(1 for n in counts if n == 1) / len(counts)
+    assert 0.4 < once < 0.6  # most buyers buy once
+    assert max(counts) >= 30 and sum(1 for n in counts if n >= 10) / len(counts) > 0.03  # a tail
     (business,) = _rows(crm, "SELECT avg(client_type = 'business') FROM clients")[0]
     assert 0.15 < business < 0.25
     (b2b, b2c) = _rows(
@@ -61,7 +64,7 @@ def test_tables_and_distributions_are_plausible(crm: Path) -> None:
     )[0]
     assert b2b > 5 * b2c  # businesses buy bigger
     for table in ("support_tickets", "satisfaction_surveys"):
-        assert _rows(crm, f"SELECT count(*) FROM {table}")[0][0] > CLIENTS / 2
+        assert _rows(crm, f"SELECT count(*) FROM {table}")[0][0] > CLIENTS / 4
     (latest,) = _rows(crm, "SELECT max(ordered_at) FROM orders")[0]
     assert latest <= AS_OF.isoformat()
 
@@ -73,20 +76,24 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
         generate(tmp_path / "x.db", clients=10, dirty_share=2)
 
 
-def expected_errors(path: Path) -> set[str]:
+def expected_errors(path: Path, *, purchase_log: bool = False) -> set[str]:
     """The dirty clients a CRM analyst would find with SQL (missing fields are not errors:
-    a missing fact is unknown, so rules that read it do not match)."""
+    a missing fact is unknown, so rules that read it do not match); read as a purchase log,
+    the churn score and the surveys are not read, so their defects are no errors."""
     end = AS_OF.isoformat()
     queries = [
         "SELECT id FROM clients WHERE client_type NOT IN ('individual', 'business')",
         "SELECT id FROM clients WHERE preferred_channel NOT IN"
         " ('email', 'phone', 'sms', 'app', 'in_person')",
         "SELECT id FROM clients WHERE marketing_consent NOT IN ('granted', 'withdrawn')",
-        "SELECT id FROM clients WHERE typeof(churn_risk) = 'text'",
         f"SELECT id FROM clients WHERE signup_date > '{end}'",
         "SELECT client_id FROM orders WHERE amount < 0 AND status = 'paid'",
-        "SELECT client_id FROM satisfaction_surveys WHERE typeof(csat) = 'text'",
     ]
+    if not purchase_log:
+        queries += [
+            "SELECT id FROM clients WHERE typeof(churn_risk) = 'text'",
+            "SELECT client_id FROM satisfaction_surveys WHERE typeof(csat) = 'text'",
+        ]
     dirty = {str(row[0]) for q in queries for row in _rows(path, q)}
     for cid, signup in _rows(path, "SELECT id, signup_date FROM clients"):
         try:
@@ -96,29 +103,15 @@ def expected_errors(path: Path) -> set[str]:
     return dirty
 
 
-def decide_all(crm: Path, engine: Engine) -> list[Outcome]:
-    """Source -> profile -> enrichment -> engine, as a run does it."""
-    source = open_sql(f"sqlite:///{crm}", MAPPING)
+def decide_all(crm: Path, engine: Engine, mapping: Path = MAPPING) -> list[Outcome]:
+    """Source -> profile -> engine, as a run does it."""
+    source = open_sql(f"sqlite:///{crm}", mapping)
     try:
         records = list(source.clients(AS_OF, engine.pack.inputs))
     finally:
         source.close()
-    profile = build_profile(records, AS_OF, pm=get_plugin_manager())
-    outcomes = []
-    for record in records:
-        if isinstance(record, UnreadableClient):
-            outcomes.append(engine.decide(record, AS_OF))
-            continue
-        try:
-            facts = {**record, **enrich(record, AS_OF, profile)}
-        except ValueError as e:
-            error = FactError(fact="*", message=str(e))
-            outcomes.append(
-                Outcome(client_id=record["client_id"], pack_hash="", as_of=AS_OF, errors=[error])
-            )
-            continue
-        outcomes.append(engine.decide(facts, AS_OF))
-    return outcomes
+    profile = engine.profile(records, AS_OF)
+    return list(engine.decide_many(records, AS_OF, profile=profile))
 
 
 def test_every_dirty_client_and_no_clean_one_is_an_error(crm: Path) -> None:
@@ -137,12 +130,23 @@ def test_every_dirty_client_and_no_clean_one_is_an_error(crm: Path) -> None:
     assert {"strategic", "high_value", "rising", "dormant", "core", "prospect"} <= segments
 
 
+def test_read_as_a_purchase_log_every_dirty_client_it_reads_is_an_error(crm: Path) -> None:
+    outcomes = decide_all(crm, Engine.from_path(ROOT / "rules"), PURCHASE_LOG)
+    assert sorted((o.client_id for o in outcomes), key=int) == [
+        str(i) for i in range(1, CLIENTS + 1)
+    ]
+    assert {o.client_id for o in outcomes if not o.ok} == expected_errors(crm, purchase_log=True)
+    decided = [o for o in outcomes if o.ok]
+    segments = {o.output("value_segment")["segment"] for o in decided}
+    assert {"strategic", "high_value", "regular", "dormant", "prospect"} <= segments
+    assert "core" not in segments and "unprofitable" not in segments  # costs are unknown
+
+
 def test_the_run_job_decides_every_client_of_the_sample(crm: Path, tmp_path: Path) -> None:
     engine = Engine.from_path(ROOT / "rules")
     source = open_sql(f"sqlite:///{crm}", MAPPING)
     try:
-        records = source.clients(AS_OF, engine.pack.inputs)
-        profile = build_profile(records, AS_OF, pm=get_plugin_manager())
+        profile = engine.profile(source.clients(AS_OF, engine.pack.inputs), AS_OF)
         summary = run_job(
             engine,
             source,

@@ -14,7 +14,7 @@ import pytest
 from tierwise import Engine
 from tierwise.service.models import BatchResponse, Decided, PackInfo, Problem
 
-from .service_support import RICH, SHIPPED, config, running
+from .service_support import RICH, SHIPPED, config, running, shipped_profile
 
 DAY = "2026-01-01"
 
@@ -45,7 +45,7 @@ def test_decide_answers_what_the_engine_decides(url: str, engine: Engine) -> Non
     r = httpx.post(url + "/v1/decide", json={"facts": RICH, "as_of": DAY})
     assert r.status_code == 200
     got = Decided.model_validate(r.json())
-    want = engine.decide(RICH, dt.date(2026, 1, 1))
+    want = engine.decide(RICH, dt.date(2026, 1, 1), profile=shipped_profile())
     assert got.pack_hash == want.pack_hash == engine.pack.hash
     assert got.pack_version == 1
     assert got.client_id == "42"
@@ -86,11 +86,15 @@ def test_trace_explains_every_rule_tried_with_its_place(url: str, engine: Engine
 
 
 def test_invalid_facts_are_422_naming_each_fact(url: str) -> None:
-    facts = {"clv_percentile": "high", "tenure_years": -1, "preferred_channel": "pigeon"}
+    facts = {"revenue_12m": "high", "csat_last": 9, "preferred_channel": "pigeon"}
     r = httpx.post(url + "/v1/decide", json={"facts": facts})
     body = problem(r, 422, "invalid-facts")
     assert {e["fact"] for e in body.errors or []} == set(facts)
-    assert "clv_percentile" in body.detail
+    assert "revenue_12m" in body.detail
+    derived = {"clv_percentile": 97, "revenue_12m": 10.0}  # the pack derives clv_percentile
+    body = problem(httpx.post(url + "/v1/decide", json={"facts": derived}), 422, "invalid-facts")
+    (error,) = body.errors or []
+    assert error["fact"] == "clv_percentile" and "derived by the pack" in error["message"]
 
 
 def test_unknown_decision_is_404(url: str) -> None:
@@ -135,10 +139,10 @@ def test_payload_too_large_is_413(url: str) -> None:
 def test_batch_answers_in_order_and_a_bad_client_is_its_own_error(url: str, engine: Engine) -> None:
     clients = [
         {"facts": RICH},
-        {"facts": {"clv_percentile": "high"}, "client_id": "b"},
+        {"facts": {"revenue_12m": "high"}, "client_id": "b"},
         7,
         {"client_id": "only-an-id"},
-        {"facts": {**RICH, "client_id": "43", "clv_percentile": 99, "margin_12m": 10}},
+        {"facts": {**RICH, "client_id": "43", "revenue_12m": 90_000.0}},
     ]
     r = httpx.post(url + "/v1/decide:batch", json={"clients": clients, "as_of": DAY})
     assert r.status_code == 200, r.text
@@ -150,10 +154,11 @@ def test_batch_answers_in_order_and_a_bad_client_is_its_own_error(url: str, engi
             httpx.post(url + "/v1/decide", json={"facts": RICH, "as_of": DAY}).json()
         ).decisions
     )
-    assert [e.fact for e in got.outcomes[1].errors] == ["clv_percentile"]
+    assert [e.fact for e in got.outcomes[1].errors] == ["revenue_12m"]
     assert got.outcomes[2].errors and not got.outcomes[2].decisions
     assert "fact source" in got.outcomes[3].errors[0].message
-    want = engine.decide(clients[4]["facts"], dt.date(2026, 1, 1))  # type: ignore[index]
+    last = clients[4]["facts"]  # type: ignore[index]
+    want = engine.decide(last, dt.date(2026, 1, 1), profile=shipped_profile())
     assert got.outcomes[4].decisions["pricing_tier"].output == want.output("pricing_tier")
 
 

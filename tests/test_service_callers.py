@@ -32,9 +32,12 @@ hubspot:
   client_id: object.objectId
   event_id: callbackId
   facts:
-    clv_percentile: inputFields.clv_percentile
-    margin_12m: inputFields.margin_12m
-    purchases_per_year: inputFields.purchases_per_year
+    revenue_12m: inputFields.revenue_12m
+    direct_costs_12m: inputFields.direct_costs_12m
+    relationship_costs_12m: inputFields.relationship_costs_12m
+    churn_risk: inputFields.churn_risk
+    orders_12m: inputFields.orders_12m
+    first_purchase_at: inputFields.first_purchase_at
   outputs:
     tier: pricing_tier.tier
     discount: pricing_tier.discount_pct
@@ -43,24 +46,35 @@ zendesk:
   as_of: ticket.created_at
   facts:
     open_complaints: ticket.open_complaints
-    clv_percentile: requester.clv_percentile
-    margin_12m: requester.margin_12m
+    revenue_12m: requester.revenue_12m
+    direct_costs_12m: requester.direct_costs_12m
+    relationship_costs_12m: requester.relationship_costs_12m
+    churn_risk: requester.churn_risk
   outputs:
     actions: support_action.action
 webhook:
   client_id: id
   facts:
-    clv_percentile: facts.clv_percentile
-    margin_12m: facts.margin_12m
+    revenue_12m: facts.revenue_12m
+    direct_costs_12m: facts.direct_costs_12m
   outputs:
     tier: pricing_tier.tier
 """
+STRATEGIC = {
+    "revenue_12m": 9000,
+    "direct_costs_12m": 2000,
+    "relationship_costs_12m": 100,
+    "churn_risk": 0.05,
+    "orders_12m": 3,
+    "first_purchase_at": "2023-01-01",
+}
+"""A client whose lifetime value is in the top 5% of the tests' profile (service_support)."""
 HUBSPOT_ACTION = {
     "callbackId": "ap-102-42-7",
     "origin": {"portalId": 4711, "actionDefinitionId": 102},
     "context": {"source": "WORKFLOWS", "workflowId": 9},
     "object": {"objectId": 42, "objectType": "CONTACT"},
-    "inputFields": {"clv_percentile": 97, "margin_12m": 5000, "purchases_per_year": 3},
+    "inputFields": STRATEGIC,
 }
 
 
@@ -105,7 +119,7 @@ def test_hubspot_tampered_wrong_secret_and_expired_are_refused(served: tuple[str
     url = base + "/v1/callers/hubspot"
     ts = str(int(time.time() * 1000))
     good = Signature.get_signature("hs-client-secret", body.decode(), "v3", url, "POST", ts)
-    tampered = body.replace(b"97", b"99")
+    tampered = body.replace(b"9000", b"9900")
     headers = {"X-HubSpot-Signature-v3": good, "X-HubSpot-Request-Timestamp": ts}
     r = httpx.post(url, content=tampered, headers=headers)
     assert r.status_code == 401 and r.json()["type"] == "urn:tierwise:problem:bad-signature"
@@ -148,7 +162,12 @@ def test_zendesk_webhook_signed_tampered_expired(served: tuple[str, str]) -> Non
     url = base + "/v1/callers/zendesk"
     payload = {
         "ticket": {"requester_id": 314, "open_complaints": 1, "created_at": "2026-01-01T10:00:00Z"},
-        "requester": {"clv_percentile": 97, "margin_12m": 900},
+        "requester": {
+            "revenue_12m": 9000,
+            "direct_costs_12m": 2000,
+            "relationship_costs_12m": 100,
+            "churn_risk": 0.05,
+        },
     }
     body = orjson.dumps(payload)
     now = dt.datetime.now(dt.UTC)
@@ -161,7 +180,7 @@ def test_zendesk_webhook_signed_tampered_expired(served: tuple[str, str]) -> Non
     retried = httpx.post(url, content=body, headers=zendesk_headers(body, now))
     assert retried.content == r.content  # the same invocation id: the first answer
     assert retried.headers["idempotency-replayed"] == "true"
-    tampered = body.replace(b"97", b"10")
+    tampered = body.replace(b"9000", b"1000")
     assert httpx.post(url, content=tampered, headers=zendesk_headers(body, now)).status_code == 401
     stale = now - dt.timedelta(minutes=6)
     assert httpx.post(url, content=body, headers=zendesk_headers(body, stale)).status_code == 401
@@ -172,7 +191,7 @@ def test_zendesk_webhook_signed_tampered_expired(served: tuple[str, str]) -> Non
 def test_generic_webhook_signed_tampered_replayed(served: tuple[str, str]) -> None:
     base, _ = served
     url = base + "/v1/callers/webhook"
-    body = orjson.dumps({"id": "c-9", "facts": {"clv_percentile": 50, "margin_12m": 10}})
+    body = orjson.dumps({"id": "c-9", "facts": {"revenue_12m": 50, "direct_costs_12m": 40}})
     now = int(time.time())
     ok = httpx.post(
         url, content=body, headers={"X-Tierwise-Signature": webhook.sign("wh-secret", now, body)}
@@ -255,3 +274,14 @@ def test_a_dead_fact_source_is_a_502_that_names_it(
         batch = httpx.post(base + "/v1/decide:batch", json={"clients": [{"client_id": "2"}]})
         assert batch.status_code == 200
         assert "orders" in batch.json()["outcomes"][0]["errors"][0]["message"]
+
+
+def test_a_callers_file_may_not_map_a_fact_the_pack_derives(tmp_path: Path) -> None:
+    path = tmp_path / "callers.yaml"
+    path.write_text("webhook:\n  facts:\n    clv_percentile: facts.pct\n")
+    engine = Engine.from_path(SHIPPED)
+    derived = {d.name: d.pos for d in engine.pack.derived}
+    with pytest.raises(
+        CallersFileError, match=r"callers.yaml:3:5: the pack derives clv_percentile"
+    ):
+        load_callers(path, {}, derived)

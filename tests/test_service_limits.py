@@ -14,7 +14,7 @@ from .service_support import RICH, SHIPPED, config, running
 
 def slow_body(seconds: float) -> Iterator[bytes]:
     """A JSON body sent over `seconds`, so the request stays in flight that long."""
-    yield b'{"facts": {"clv_percentile": 90, "notes": "'
+    yield b'{"facts": {"revenue_12m": 90, "notes": "'
     steps = 10
     for _ in range(steps):
         time.sleep(seconds / steps)

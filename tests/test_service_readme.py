@@ -4,14 +4,17 @@ printed there, and the HubSpot callers file answers the documented output fields
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from hubspot.utils.signature import Signature
 
+from tierwise.plugins import builtin_serve
 from tierwise.service.config import Secrets
 
 from .service_support import ROOT, SHIPPED, config, running
@@ -24,10 +27,22 @@ def block(kind: str, n: int = 0) -> str:
     return re.findall(rf"```{kind}\n(.*?)```", SECTION, re.S)[n]
 
 
-def test_the_curl_example_answers_as_shown() -> None:
+@pytest.fixture(scope="module")
+def sample_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The profile `tierwise serve` decides with when given no arguments: the sample CRM's."""
+    folder = tmp_path_factory.mktemp("sample")
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        return folder / builtin_serve.sample_profile()
+    finally:
+        os.chdir(here)
+
+
+def test_the_curl_example_answers_as_shown(sample_profile: Path) -> None:
     body = block("sh").split("-d '", 1)[1].rsplit("'", 1)[0]
     shown = json.loads(block("json"))
-    with running(config(SHIPPED, watch=False)) as base:
+    with running(config(SHIPPED, watch=False, profile=sample_profile)) as base:
         got = httpx.post(
             base + "/v1/decide", content=body, headers={"Content-Type": "application/json"}
         ).json()
@@ -35,7 +50,9 @@ def test_the_curl_example_answers_as_shown() -> None:
     assert got == shown
 
 
-def test_the_hubspot_example_answers_the_documented_fields(tmp_path: Path) -> None:
+def test_the_hubspot_example_answers_the_documented_fields(
+    tmp_path: Path, sample_profile: Path
+) -> None:
     callers = tmp_path / "callers.yaml"
     callers.write_text(block("yaml"))
     answer = re.search(r"HubSpot then receives `(\{.*?\})`", SECTION, re.S)
@@ -43,10 +60,16 @@ def test_the_hubspot_example_answers_the_documented_fields(tmp_path: Path) -> No
     action = {
         "callbackId": "ap-1",
         "object": {"objectId": 42, "objectType": "CONTACT"},
-        "inputFields": {"clv_percentile": 97, "margin_12m": 5000, "purchases_per_year": 3},
+        "inputFields": json.loads(block("json", 1)),
     }
     raw = orjson.dumps(action)
-    cfg = config(SHIPPED, watch=False, callers=callers, secrets=Secrets(hubspot="secret"))
+    cfg = config(
+        SHIPPED,
+        watch=False,
+        callers=callers,
+        secrets=Secrets(hubspot="secret"),
+        profile=sample_profile,
+    )
     with running(cfg) as base:
         url = base + "/v1/callers/hubspot"
         ts = str(int(time.time() * 1000))

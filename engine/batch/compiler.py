@@ -18,11 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from tierwise import policy
+from tierwise.batch import shared
 from tierwise.batch.dialects import Col, dialect_for, sql_type
 from tierwise.batch.expressions import PushdownError, SqlExpressions, Val
 from tierwise.batch.inputs import SourceColumn, validated_inputs
-from tierwise.lang.expr import Call, Exists, Name
+from tierwise.lang.expr import Call, Exists, ListLit, Name
 from tierwise.pack.ir import Decision, Pack, Rule
+from tierwise.profile import ProfilePlan
 
 ERRORS_COLUMN = "errors"
 STATUSES = ("decided", "default", "no_decision", "error")
@@ -98,8 +100,14 @@ class SqlCompiler:
         self.names_read = frozenset(n for d in pack.decisions for n in _names_read(d))
         self.calls = {d.name: tuple(_calls(d, pack)) for d in pack.decisions}
         probe = sa.table("facts", *(sa.column(n) for n in pack.inputs))
+        unknown = dict.fromkeys((s.name for s in pack.profile), None)
         self.sql_text(
-            self.select(probe, {n: SourceColumn(n) for n in pack.inputs}, dt.date(2000, 1, 1))
+            self.select(
+                probe,
+                {n: SourceColumn(n) for n in pack.inputs},
+                dt.date(2000, 1, 1),
+                statistics=unknown,
+            )
         )
 
     def sql_text(self, query: sa.Select[Any]) -> str:
@@ -116,19 +124,48 @@ class SqlCompiler:
         as_of: dt.date,
         id_column: str = "client_id",
         id_source: str | None = None,
+        *,
+        statistics: Mapping[str, Any] | None = None,
     ) -> sa.Select[Any]:
-        """The query deciding every client (row) of `source`, one result row per client."""
-        return _Query(self, as_of).select(source, columns, id_column, id_source or id_column)
+        """The query deciding every client (row) of `source`, one result row per client,
+        with the run's base `statistics` (statistic -> value) as constants."""
+        query = _Query(self, as_of, statistics)
+        return query.select(source, columns, id_column, id_source or id_column)
+
+    def profile_base(
+        self,
+        source: sa.FromClause,
+        columns: Mapping[str, SourceColumn],
+        as_of: dt.date,
+        id_source: str = "client_id",
+        *,
+        layer: int = 0,
+        statistics: Mapping[str, Any] | None = None,
+    ) -> sa.Select[Any]:
+        """One row per client for pass `layer` of the profile step (ProfilePlan), with the
+        `statistics` of the layers below: `ok` (its facts were read and derived), `p_<fact>`
+        per fact the pass counts, and `s_<statistic>` (a `bg_nbd` one: `s_<statistic>__<i>`
+        per value) what each statistic of the layer counts for it (null where its `where`
+        does not hold)."""
+        query = _Query(self, as_of, dict(statistics or {}))
+        return query.profile_base(source, columns, id_source, ProfilePlan(self.pack), layer)
 
 
 class _Query:
     """One call's query under construction: its as_of date, the chain of layers built so far
     (each passes every column on and adds new ones), their labels and the scope of values."""
 
-    def __init__(self, compiler: SqlCompiler, as_of: dt.date) -> None:
+    def __init__(
+        self, compiler: SqlCompiler, as_of: dt.date, statistics: Mapping[str, Any] | None
+    ) -> None:
         self.compiler = compiler
         self.d = compiler.dialect
-        self.expr = SqlExpressions(self.d, compiler.pack.functions, as_of, self.col)
+        constants = (
+            {s.name: statistics.get(s.name) for s in compiler.pack.profile}
+            if statistics is not None
+            else {}
+        )
+        self.expr = SqlExpressions(self.d, compiler.pack.functions, as_of, self.col, constants)
         self.sub: Any = None
         self.layers = 0
         self.labels = 0
@@ -162,21 +199,82 @@ class _Query:
         """Inputs, then every decision's layers, then the result columns (null for a row
         with invalid facts, whose `errors` say why)."""
         pack = self.compiler.pack
-        first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
-        self.sub = self.d.layer(first, "l0")
-        self.add({"ok": self.col("err").is_(None)})
-        scope: dict[str, Val] = {
-            name: Val(f"i_{name}", t.kind, "string" if t.kind == "list" else None)
-            for name, t in pack.inputs.items()
-        }
+        scope = self._inputs(source, columns, id_source)
+        derived = shared.derive(self, pack.derived, scope)
+        if derived is None:
+            self.add({"ok": self.col("err").is_(None)})
+        else:
+            self.add({"ok": sa.and_(self.col("err").is_(None), self.col(derived).is_(None))})
         outputs = {d.name: self._decision(d, scope) for d in pack.decisions}
         names = output_columns(pack, id_column)
-        final = [self.col("id").label(id_column), self.col("err").label(ERRORS_COLUMN)]
+        errors = (
+            self.col("err")
+            if derived is None
+            else sa.func.coalesce(self.col("err"), self.col(derived))
+        )
+        final = [self.col("id").label(id_column), errors.label(ERRORS_COLUMN)]
         ok = self.col("ok")
         for decision in pack.decisions:
             for key, out in names.decisions[decision.name].items():
                 final.append(sa.case((ok, self.col(outputs[decision.name][key]))).label(out))
         return sa.select(*final).select_from(self.sub)
+
+    def _inputs(
+        self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
+    ) -> dict[str, Val]:
+        """The first layer, the validated inputs; their values in scope."""
+        pack = self.compiler.pack
+        first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
+        self.sub = self.d.layer(first, "l0")
+        return {
+            name: Val(f"i_{name}", t.kind, "string" if t.kind == "list" else None)
+            for name, t in pack.inputs.items()
+        }
+
+    def profile_base(
+        self,
+        source: sa.FromClause,
+        columns: Mapping[str, SourceColumn],
+        id_source: str,
+        plan: ProfilePlan,
+        layer: int,
+    ) -> sa.Select[Any]:
+        """See SqlCompiler.profile_base: the facts the statistics known so far allow, and
+        what each statistic of the layer reads of them."""
+        pack = self.compiler.pack
+        scope = self._inputs(source, columns, id_source)
+        computable = [d for d in pack.derived if plan.need[d.name] < layer]
+        derived = shared.derive(self, computable, scope)
+        stats: dict[str, Col] = {}
+        fails: list[Col] = []
+        for stat in plan.stats[layer]:
+            items = stat.expr.items if isinstance(stat.expr, ListLit) else (stat.expr,)
+            for k, item in enumerate(items):
+                counted = self.expr.visit(item, scope)[0]
+                if stat.kind == "share":
+                    counted = sa.case((counted, 1.0), (sa.not_(counted), 0.0))
+                if stat.where is not None:
+                    counted = sa.case((self.expr.condition(stat.where, scope), counted))
+                label = f"s_{stat.name}__{k}" if stat.kind == "bg_nbd" else f"s_{stat.name}"
+                stats[label] = counted
+            nodes = [stat.expr, *([stat.where] if stat.where is not None else [])]
+            fails += [
+                self.fails(n, scope)
+                for node in nodes
+                for n in node.walk()
+                if isinstance(n, Call) and not pack.functions[n.func].null_safe
+            ]
+        ok: Col = self.col("err").is_(None)
+        if derived is not None:
+            ok = sa.and_(ok, self.col(derived).is_(None))
+        if fails:
+            ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
+        present = plan.facts[layer]
+        return sa.select(
+            ok.label("ok"),
+            *(self.col(scope[n].label).label(f"p_{n}") for n in present),
+            *(value.label(name) for name, value in stats.items()),
+        ).select_from(self.sub)
 
     # -- decisions -----------------------------------------------------------------------
     def _decision(self, decision: Decision, scope: dict[str, Val]) -> dict[str, str]:
@@ -192,13 +290,18 @@ class _Query:
         if not calls:
             return labels
         # built now, over the newest layer: an expression over an older one cross-joins
-        fails = [self._fails(call, local) for call in calls]
+        fails = [self.fails(call, local) for call in calls]
         return self._fail_over(decision, scope, labels, fails)
 
-    def _fails(self, call: Call, scope: Mapping[str, Val]) -> Col:
+    def fails(self, call: Call, scope: Mapping[str, Val]) -> Col:
         """True where the per-client path raises: every argument present, yet no value (the
         `Function.sql` contract: NULL for present arguments exactly where Python raises)."""
-        args = [self.expr.visit(a, scope)[0] for a in call.args]
+        constants = self.expr.constants
+        args = [
+            self.expr.visit(a, scope)[0]
+            for a in call.args
+            if not (isinstance(a, Name) and a.name in constants)
+        ]
         value = self.expr.visit(call, scope)[0]
         return sa.and_(*(a.is_not(None) for a in args), value.is_(None))
 

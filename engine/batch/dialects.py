@@ -21,6 +21,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FunctionElement
 
+from tierwise.batch.readers import (
+    DuckDBReader,
+    PostgreSQLReader,
+    Reader,
+    SQLiteReader,
+    TryCast,
+)
+from tierwise.lang.values import OVERFLOW_AT, UNDERFLOW_AT
+
 Col = ColumnElement[Any]
 
 
@@ -61,8 +70,12 @@ class Dialect(ABC):
     named_cursor: ClassVar[bool] = False
     """Push-down rows stream through a named (server-side) cursor."""
 
+    reader_class: ClassVar[type[Reader]]
+    """The SQL forms of the one reading of values for this engine."""
+
     def __init__(self) -> None:
         self._renderer: sa.Dialect | None = None
+        self._reader: Reader | None = None
 
     def renderer(self) -> sa.Dialect:
         """The SQLAlchemy dialect that renders this engine's SQL text (named paramstyle: no %%)."""
@@ -153,29 +166,17 @@ class Dialect(ABC):
         return sa.case(constants, value=at)
 
     # -- reading source columns ----------------------------------------------------------
-    def column_mode(self, kind: str, column_type: sa.types.TypeEngine[Any]) -> str:
-        """How a database column of `column_type` holding a fact of `kind` is read (a
-        SourceColumn mode): natively, or as ISO text for a date in a text column."""
-        if kind in ("date", "datetime") and isinstance(column_type, sa.String):
-            return "iso"
-        return "native"
+    @property
+    def reader(self) -> Reader:
+        """The SQL forms of the one reading of values, in this engine's terms."""
+        if self._reader is None:
+            self._reader = self.reader_class(self)
+        return self._reader
 
-    def native_value(self, kind: str, raw: Col) -> tuple[Col, Col | None]:
-        """A column of the fact's own SQL type as the fact's value, and when a value of it
-        is of the wrong type (None: the column's type guarantees it)."""
-        if kind == "number":
-            return self.double(raw), None
-        if kind == "integer":
-            return sa.cast(raw, sa.BigInteger()), None
-        return raw, None
-
-    def iso_value(self, kind: str, raw: Col) -> Col:
-        """ISO text as a date or datetime."""
-        return sa.cast(raw, sql_type(kind))
-
-    def from_text(self, kind: str, raw: Col) -> tuple[Col, Col]:
-        """Text as a CSV cell is coerced (tierwise.facts.coerce_text), and when it is not one."""
-        raise ValueError(f"{self.title} does not coerce text cells; DuckDB reads CSV files")
+    def category(self, type_name: str | None) -> str:
+        """How a column of the engine's type `type_name` holds its values (a category of
+        tierwise.batch.readers); None is a column of unknown type."""
+        raise NotImplementedError(f"{self.title} reads no typed columns")
 
     def enum_value(self, value: Col, allowed: Sequence[str]) -> tuple[Col, Col]:
         """A string fact of an enum type, and when its value is not one of `allowed`."""
@@ -233,6 +234,13 @@ class DuckDB(Dialect):
     name, title = "duckdb", "DuckDB"
     has_enum = True
     lookup_by_list = True
+    reader_class = DuckDBReader
+
+    def finite(self, a: Col, op: str, b: Col) -> Col:
+        """DuckDB's binder writes NULLIF(a, b) as CASE WHEN a = b THEN NULL ELSE a END, so
+        the overflow guard repeats its operand: computed once, eight nested additions no
+        longer take all the memory."""
+        return once((a, b), lambda x, y: super(DuckDB, self).finite(x, op, y))
 
     def _sqlalchemy(self) -> sa.Dialect:
         import duckdb_engine
@@ -277,42 +285,19 @@ class DuckDB(Dialect):
         ]
         return sa.func.list_extract(sa.func.list_value(*tables), at)
 
-    def native_value(self, kind: str, raw: Col) -> tuple[Col, Col | None]:
-        if kind == "datetime":
-            return sa.cast(raw, sa.DateTime(timezone=True)), None
-        return super().native_value(kind, raw)
-
-    def iso_value(self, kind: str, raw: Col) -> Col:
-        return TryCast(raw, "DATE" if kind == "date" else "TIMESTAMPTZ")
-
-    def from_text(self, kind: str, raw: Col) -> tuple[Col, Col]:
-        s = sa.func.nullif(sa.func.trim(raw), "")
-        present = s.is_not(None)
-        value: Col
-        match kind:
-            case "number":
-                value = TryCast(s, "DOUBLE")
-            case "integer":
-                number = TryCast(s, "DOUBLE")
-                whole = sa.and_(sa.func.isfinite(number), number == sa.func.floor(number))
-                value = sa.case((whole, sa.cast(number, sa.BigInteger())))
-            case "bool":
-                low = sa.func.lower(s)
-                value = sa.case(
-                    (low.in_(["true", "yes", "1", "t", "y"]), sa.true()),
-                    (low.in_(["false", "no", "0", "f", "n"]), sa.false()),
-                )
-            case "date":
-                value = TryCast(sa.func.left(s, 10), "DATE")
-            case "datetime":
-                value = TryCast(s, "TIMESTAMPTZ")
-            case "list":
-                parts = sa.func.regexp_split_to_array(s, r"\s*;\s*")
-                kept = sa.func.list_filter(parts, sa.literal_column("lambda x: x <> ''"))
-                return kept, sa.false()
-            case _:
-                return s, sa.false()
-        return value, sa.and_(present, value.is_(None))
+    def category(self, type_name: str | None) -> str:
+        """DuckDB's types, as DESCRIBE spells them (Parquet, Arrow and JSON columns)."""
+        name = (type_name or "NULL").upper()
+        base = name.split("(")[0]
+        if name == "VARCHAR[]":
+            return "list"
+        if name.startswith("TIMESTAMP WITH TIME ZONE") or base == "TIMESTAMPTZ":
+            return "timestamptz"
+        if base.startswith("TIMESTAMP"):
+            return "timestamp"
+        if base in _DUCKDB_INTEGERS:
+            return "integer"
+        return _DUCKDB_TYPES.get(base, "other")
 
     def enum_value(self, value: Col, allowed: Sequence[str]) -> tuple[Col, Col]:
         enum = TryCast(value, _enum_type(allowed))
@@ -341,6 +326,7 @@ class SQLite(Dialect):
     name, title = "sqlite", "SQLite"
     flat_layers = True  # nested selects overflow SQLite's parser stack
     fence_layers = True  # a CTE read once is flattened into its reader, unless it has OFFSET
+    reader_class = SQLiteReader
 
     def _sqlalchemy(self) -> sa.Dialect:
         return sqlite.dialect(paramstyle="named")
@@ -349,54 +335,22 @@ class SQLite(Dialect):
         """SQLite spells OFFSET without a limit as LIMIT -1 OFFSET 0."""
         return select.limit(sa.literal_column("-1")).offset(sa.literal_column("0"))
 
-    def column_mode(self, kind: str, column_type: sa.types.TypeEngine[Any]) -> str:
-        """Natively: whatever the column's declared type, each value's own is checked."""
-        return "native"
+    def category(self, type_name: str | None) -> str:
+        """Whatever a column's declared type, each value has its own (typeof)."""
+        return "dynamic"
 
     def date_literal(self, value: dt.date) -> Col:
         return sa.literal_column(f"'{value.isoformat()}'", sa.String())
 
     def datetime_literal(self, utc: dt.datetime) -> Col:
-        return sa.literal_column(
-            f"'{utc.strftime('%Y-%m-%d %H:%M:%S')}.{utc.microsecond // 1000:03d}'", sa.String()
-        )
-
-    def native_value(self, kind: str, raw: Col) -> tuple[Col, Col | None]:
-        """Each value's own type is checked as the durable path would check it."""
-        typeof = sa.func.typeof(raw)
-        present = raw.is_not(None)
-        value: Col
-        ok: Col
-        match kind:
-            case "number":
-                ok = typeof.in_(["integer", "real"])
-                value = sa.case((ok, sa.cast(raw, sa.Double())))
-            case "integer":
-                ok = sa.or_(
-                    typeof == "integer",
-                    sa.and_(typeof == "real", raw == sa.cast(raw, sa.BigInteger())),
-                )
-                value = sa.case((ok, sa.cast(raw, sa.BigInteger())))
-            case "bool":
-                ok = sa.and_(typeof == "integer", raw.in_([0, 1]))
-                value = sa.case((ok, raw))
-            case "date":
-                value = sa.case((typeof == "text", sa.func.date(raw)))
-                return value, sa.and_(present, value.is_(None))
-            case "datetime":
-                value = sa.case((typeof == "text", sa.func.strftime("%Y-%m-%d %H:%M:%f", raw)))
-                return value, sa.and_(present, value.is_(None))
-            case "list":
-                ok = sa.and_(
-                    typeof == "text", sa.func.json_valid(raw), sa.func.json_type(raw) == "array"
-                )
-                value = sa.case((ok, raw))
-            case _:
-                ok = typeof == "text"
-                value = sa.case((ok, raw))
-        return value, sa.and_(present, sa.not_(ok))
+        """UTC text with microseconds, as the reading of datetimes writes them (text
+        compares as the instants do)."""
+        return sa.literal_column(f"'{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}'", sa.String())
 
     def integer_mod(self, a: Col, b: Col) -> Col:
+        return once((a, b), self._integer_mod)
+
+    def _integer_mod(self, a: Col, b: Col) -> Col:
         exact = super().integer_mod(a, b)
         both = sa.and_(sa.func.typeof(a) == "integer", sa.func.typeof(b) == "integer")
         return sa.case((both, exact), else_=self.float_mod(a, b))
@@ -450,25 +404,115 @@ class PostgreSQL(Dialect):
         "SET LOCAL jit = off",  # compiling the wide CASE columns took 6.7 s of a 100k-row query
     )
     named_cursor = True
+    reader_class = PostgreSQLReader
 
     def _sqlalchemy(self) -> sa.Dialect:
         return postgresql.dialect(paramstyle="named")
+
+    def category(self, type_name: str | None) -> str:
+        """PostgreSQL's types by name (pg_type's typname, or as SQL spells them), as its
+        driver gives their values to Python; an unknown one is `other`."""
+        name = (type_name or "").lower()
+        if name.endswith("[]") or name.startswith("_"):
+            element = name[:-2] if name.endswith("[]") else name[1:]
+            return "list" if _PG_TYPES.get(element) == "text" else "other"
+        return _PG_TYPES.get(name, "other")
+
+    def column_categories(self, cursor: Any, query: str) -> dict[str, str]:
+        """The category of every column of `query`, from the types PostgreSQL reports
+        for its result (a domain as its base type); a type this module does not name is
+        read by its catalog category: text-like, enums, network and geometric types as
+        their text (as the driver gives them), arrays of those as lists."""
+        cursor.execute(f"SELECT * FROM ({query}) AS tierwise_columns LIMIT 0")
+        oids = {str(c[0]): int(c[1]) for c in cursor.description}
+        cursor.execute(
+            "SELECT t.oid, t.typname, t.typcategory, e.typname, e.typtype "
+            "FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
+            "WHERE t.oid = ANY(%s)",
+            (sorted(set(oids.values())),),
+        )
+        by_oid = {int(row[0]): self._catalog_category(*row[1:]) for row in cursor.fetchall()}
+        return {name: by_oid.get(oid, "other") for name, oid in oids.items()}
+
+    def _catalog_category(
+        self, typname: str, typcategory: str, element: str | None, element_type: str | None
+    ) -> str:
+        """A type's category by name, else by its catalog category."""
+        if typname in _PG_TYPES or (typcategory != "A" and typcategory not in _PG_TEXT_CATEGORIES):
+            return self.category(typname)
+        if typcategory != "A":
+            return "text"
+        if element_type == "e":
+            return "text"  # the driver gives an array of an enum as its text
+        return self.category(f"{element}[]")
 
     def integer_mod(self, a: Col, b: Col) -> Col:
         return arith(_pg_numeric(a), "%", _pg_numeric(b))
 
     def finite(self, a: Col, op: str, b: Col) -> Col:
-        """PostgreSQL raises where a double overflows, and where a product or quotient of
-        non-zero doubles rounds to zero ('underflow'), so the result's size is checked in
-        NUMERIC first: too large is null (the durable path's inf), too small is 0.0 (as
-        Python gives it)."""
-        size = sa.func.abs(arith(sa.cast(a, sa.Numeric()), op, sa.cast(b, sa.Numeric())))
-        vanishes = size < sa.literal_column("2.4703282292062328e-324")  # half the least double
-        fits = size <= sa.literal_column("1.7976931348623157e308")
-        return sa.case((vanishes, self.literal(0.0, "number")), (fits, arith(a, op, b)))
+        """PostgreSQL raises on overflow and on underflow, so the result's size is checked
+        in NUMERIC first: NULL where the double would be infinite (the durable path's inf),
+        0 where it rounds to 0 (as Python gives it)."""
+        return once((a, b), lambda x, y: self._finite(x, op, y))
+
+    def _finite(self, a: Col, op: str, b: Col) -> Col:
+        size = sa.func.abs(arith(_pg_numeric(a), op, _pg_numeric(b)))
+        return sa.case(
+            (size >= sa.literal_column(OVERFLOW_AT), None),
+            (size <= sa.literal_column(UNDERFLOW_AT), self.literal(0.0, "number")),
+            else_=arith(a, op, b),
+        )
 
 
 DIALECTS: dict[str, type[Dialect]] = {d.name: d for d in (DuckDB, SQLite, PostgreSQL)}
+_DUCKDB_INTEGERS = frozenset(
+    ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+     "UINTEGER", "UBIGINT", "UHUGEINT")
+)  # fmt: skip
+_DUCKDB_TYPES = {
+    "VARCHAR": "text", "ENUM": "text", "NULL": "text", "DECIMAL": "decimal", "FLOAT": "float",
+    "DOUBLE": "float", "REAL": "float", "BOOLEAN": "bool", "DATE": "date", "JSON": "json",
+}  # fmt: skip
+"""DuckDB's types and how their values are read (text, NULL: a column of nulls only)."""
+_PG_TEXT_CATEGORIES = frozenset("SEIGV")
+"""pg_type categories the driver gives as text: strings, enums, network addresses,
+geometric types, bit strings."""
+_PG_TYPES = {
+    **dict.fromkeys(("int2", "int4", "int8", "oid", "smallint", "integer", "bigint"), "integer"),
+    **dict.fromkeys(("numeric", "decimal"), "decimal"),
+    **dict.fromkeys(("float4", "real"), "float4"),
+    **dict.fromkeys(("float8", "double precision"), "float"),
+    **dict.fromkeys(("bool", "boolean"), "bool"),
+    "date": "date",
+    **dict.fromkeys(("timestamp", "timestamp without time zone"), "timestamp"),
+    **dict.fromkeys(("timestamptz", "timestamp with time zone"), "timestamptz"),
+    **dict.fromkeys(("json", "jsonb"), "json"),
+    **dict.fromkeys(
+        (
+            "text",
+            "varchar",
+            "bpchar",
+            "char",
+            "name",
+            "character varying",
+            "character",
+            "citext",
+            "money",
+            "inet",
+            "cidr",
+            "macaddr",
+            "macaddr8",
+            "xml",
+            "bit",
+            "varbit",
+        ),
+        "text",
+    ),
+    **dict.fromkeys(("time", "timetz", "interval", "bytea", "uuid"), "other"),
+}
+"""PostgreSQL's types by name and how their values are read: as psycopg2 gives them to
+Python (money and network addresses as their text; times, intervals, bytes and UUIDs as
+values no fact is)."""
 
 _ARITH: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add,
@@ -485,6 +529,44 @@ def arith(a: Col, op: str, b: Col) -> Col:
     return _ARITH[op](a, b)  # type: ignore[no-any-return]
 
 
+def once(operands: Sequence[Col], build: Callable[..., Col]) -> Col:
+    """`build(*operands)` where build may repeat its operands: an operand that is more than
+    a column or a literal is computed once, in a scalar subquery, and build reads it by
+    name, so nested guards (overflow, integer width, a function's null check) do not write
+    their operands out again: nested that way, the SQL grew exponentially."""
+    if all(_simple(o) for o in operands):
+        return build(*operands)
+    names = [sa.literal_column(f"v.x{k}", type_=o.type) for k, o in enumerate(operands)]
+    return _Once(build(*names), *operands)
+
+
+class _Once(FunctionElement[Any]):
+    """`(SELECT body FROM (SELECT o0 AS x0, ...) AS v)`: the body over operands computed
+    once. An operand may read an enclosing `v` (a derived table sees the outer query's
+    names, not its own), which is what lets these nest."""
+
+    inherit_cache = True
+    name = "once"
+
+    def __init__(self, body: Col, *operands: Col) -> None:
+        super().__init__(body, *operands)
+        self.type = body.type
+
+
+@compiles(_Once)
+def _compile_once(element: _Once, compiler: Any, **kw: Any) -> str:
+    body, *operands = list(element.clauses)
+    values = ", ".join(f"{compiler.process(o, **kw)} AS x{k}" for k, o in enumerate(operands))
+    return f"(SELECT {compiler.process(body, **kw)} FROM (SELECT {values}) AS v)"
+
+
+def _simple(x: Col) -> bool:
+    """A column, a literal or NULL, or one of them cast: cheap to write out twice."""
+    while isinstance(x, sa.Cast | sa.TypeCoerce | sa.Grouping | sa.Label):
+        x = x.element if not isinstance(x, sa.Cast) else x.clause
+    return isinstance(x, sa.ColumnClause | sa.BindParameter | sa.Null | sa.True_ | sa.False_)
+
+
 def dialect_for(name: str) -> Dialect:
     """The Dialect of one engine, by its SQLAlchemy name."""
     if name not in DIALECTS:
@@ -494,29 +576,6 @@ def dialect_for(name: str) -> Dialect:
 
 def _enum_type(values: Sequence[str]) -> str:
     return "ENUM(" + ", ".join(_quote(v) for v in values) + ")"
-
-
-class TryCast(FunctionElement[Any]):
-    """DuckDB's TRY_CAST(x AS type): NULL instead of an error for text that is not a value."""
-
-    inherit_cache = False
-    name = "try_cast"
-
-    def __init__(self, value: Col, target: str) -> None:
-        super().__init__(value)
-        self.target = target
-        types: dict[str, sa.types.TypeEngine[Any]] = {
-            "DOUBLE": sa.Double(),
-            "DATE": sa.Date(),
-            "TIMESTAMPTZ": sa.DateTime(timezone=True),
-        }
-        self.type = types.get(target, sa.String())
-
-
-@compiles(TryCast)
-def _compile_try_cast(element: TryCast, compiler: Any, **kw: Any) -> str:
-    (value,) = list(element.clauses)
-    return f"TRY_CAST({compiler.process(value, **kw)} AS {element.target})"
 
 
 def _quote(text: str) -> str:
@@ -540,11 +599,13 @@ def _pg_numeric(x: Col) -> Col:
 
 
 def balanced(op: str, terms: Sequence[Col]) -> Col:
-    """`a op b op c ...` as a balanced tree, so long chains stay shallow for SQL parsers."""
+    """`a op b op c ...` (`||`, AND, OR) as a balanced tree of the type of its terms, so
+    long chains stay shallow for SQL parsers (SQLite's expression depth is 1,000)."""
     if len(terms) == 1:
         return terms[0]
     middle = len(terms) // 2
-    return sa.Grouping(balanced(op, terms[:middle])).op(op)(
+    left = balanced(op, terms[:middle])
+    return sa.Grouping(left).op(op, return_type=left.type)(
         sa.Grouping(balanced(op, terms[middle:]))
     )
 

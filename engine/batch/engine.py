@@ -14,23 +14,27 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from tierwise.batch import profile as sql_profile
 from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
-from tierwise.batch.dialects import Dialect
+from tierwise.batch.connect import with_driver
+from tierwise.batch.dialects import Dialect, PostgreSQL
 from tierwise.batch.inputs import SourceColumn
 from tierwise.batch.unreadable import Unreadable, set_apart
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Pack
+from tierwise.profile import Profile, checked
 from tierwise.runtime.engine import Engine
+from tierwise.stdlib import standard_functions
 
 FILE_FORMATS = {
     ".parquet": "parquet",
@@ -39,18 +43,6 @@ FILE_FORMATS = {
     ".ndjson": "json",
     ".json": "json",
 }
-_INTEGER_TYPES = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-}
-_NUMBER_TYPES = _INTEGER_TYPES | {"FLOAT", "DOUBLE", "REAL"}
 PUSHDOWN_DIALECTS = ("sqlite", "postgresql")
 """The databases a decision query is pushed into (DuckDB decides files and tables here)."""
 log = logging.getLogger(__name__)
@@ -84,11 +76,7 @@ class BatchEngine:
         id_field: str = "client_id",
     ) -> BatchEngine:
         """Load a rule file or folder; raises PushdownError when the pack cannot run as SQL."""
-        if functions is None:
-            from tierwise.plugins.manager import function_registry
-
-            functions = function_registry()
-        return cls(load_pack(path, functions), id_field=id_field)
+        return cls(load_pack(path, functions or standard_functions()), id_field=id_field)
 
     def compiler(self, dialect: str) -> SqlCompiler:
         """The pack compiled for `dialect`, once per engine (threads share it: it is immutable)."""
@@ -106,44 +94,74 @@ class BatchEngine:
         con.execute(f"SET memory_limit = '{self.memory_limit}'")
         return con
 
-    def _duckdb_query(
-        self, con: Any, relation: str, as_of: dt.date, text_mode: bool = False
-    ) -> str:
+    def _duckdb_source(
+        self, con: Any, relation: str, text_mode: bool
+    ) -> tuple[sa.TableClause, dict[str, SourceColumn]]:
+        """A DuckDB relation as a source of facts, and how each input is read from it."""
         described = con.execute(f"DESCRIBE {relation}").fetchall()
         types = {row[0]: str(row[1]) for row in described}
+        duckdb = self.compiler("duckdb").dialect
         columns = {
-            name: _source_column(name, t, types.get(name), text_mode)
-            for name, t in self.pack.inputs.items()
+            name: _source_column(name, types, "text" if text_mode else None, duckdb)
+            for name in self.pack.inputs
         }
-        source = sa.table(relation, *(sa.column(n) for n in types))
+        return sa.table(relation, *(sa.column(n) for n in types)), columns
+
+    def _duckdb_query(
+        self,
+        con: Any,
+        relation: str,
+        as_of: dt.date,
+        text_mode: bool,
+        statistics: Mapping[str, Any] | None,
+    ) -> str:
+        source, columns = self._duckdb_source(con, relation, text_mode)
         compiler = self.compiler("duckdb")
-        return compiler.sql_text(compiler.select(source, columns, as_of, self.id_field))
+        query = compiler.select(source, columns, as_of, self.id_field, statistics=statistics)
+        return compiler.sql_text(query)
+
+    def _statistics(self, profile: Profile | None) -> dict[str, Any] | None:
+        """The run's statistics as the decision query's constants (None: the pack reads
+        none); ProfileError when the pack needs a profile and `profile` is none or misfits."""
+        fitting = checked(self.pack, profile)
+        return None if fitting is None else dict(fitting.values)
 
     def sql(
-        self, dialect: str, source: str, columns: dict[str, str], as_of: dt.date | None = None
+        self,
+        dialect: str,
+        source: str,
+        columns: dict[str, str],
+        as_of: dt.date | None = None,
+        *,
+        profile: Profile | None = None,
     ) -> str:
         """The SQL text deciding every row of table `source` (columns: name -> its SQL type)."""
         compiler = self.compiler(dialect)
-        specs = {
-            n: _source_column(n, t, columns.get(n), False) for n, t in self.pack.inputs.items()
-        }
+        specs = {n: _source_column(n, columns, None, compiler.dialect) for n in self.pack.inputs}
         table = sa.table(source, *(sa.column(n) for n in columns))
+        day, stats = as_of or dt.date.today(), self._statistics(profile)
         return compiler.sql_text(
-            compiler.select(table, specs, as_of or dt.date.today(), self.id_field)
+            compiler.select(table, specs, day, self.id_field, statistics=stats)
         )
 
-    def decide_arrow(self, table: Any, as_of: dt.date | None = None) -> Any:
-        """Decide every row of a pyarrow Table (or pandas DataFrame); returns a pyarrow Table."""
+    def decide_arrow(
+        self, table: Any, as_of: dt.date | None = None, *, profile: Profile | None = None
+    ) -> Any:
+        """Decide every row of a pyarrow Table (or pandas DataFrame); returns a pyarrow Table.
+        A pack that reads base statistics needs the run's `profile` (profile_arrow)."""
         import pyarrow as pa
 
         if not isinstance(table, pa.Table):
             table = pa.Table.from_pandas(table, preserve_index=False)
         import duckdb
 
+        stats = self._statistics(profile)
         con = self._connect()
         try:
             con.register("tierwise_source", table)
-            query = self._duckdb_query(con, "tierwise_source", as_of or dt.date.today())
+            query = self._duckdb_query(
+                con, "tierwise_source", as_of or dt.date.today(), False, stats
+            )
             return con.sql(query).to_arrow_table()
         except duckdb.Error as e:
             raise BatchError(
@@ -159,6 +177,7 @@ class BatchEngine:
         as_of: dt.date | None = None,
         *,
         columns: Mapping[str, str] | None = None,
+        profile: Profile | None = None,
     ) -> int:
         """Decide a Parquet, CSV or JSONL file into a Parquet (or CSV/JSONL) file, streamed by
         DuckDB so memory stays bounded; returns the number of clients written.
@@ -182,21 +201,29 @@ class BatchEngine:
         import duckdb
 
         file = _TableFile(src, in_format, dict(columns or {}), self.id_field)
+        day, stats = as_of or dt.date.today(), self._statistics(profile)
         try:
-            return self._decide_file(file, out, out_format, as_of or dt.date.today())
+            return self._decide_file(file, out, out_format, day, stats)
         except duckdb.Error as e:
             if in_format == "parquet":
                 raise BatchError(f"{src}: {_first_line(e)}") from None
-            return self._decide_apart(file, out, out_format, as_of or dt.date.today(), e)
+            return self._decide_apart(file, out, out_format, day, stats, e)
 
-    def _decide_file(self, file: _TableFile, out: Path, out_format: str, as_of: dt.date) -> int:
+    def _decide_file(
+        self,
+        file: _TableFile,
+        out: Path,
+        out_format: str,
+        as_of: dt.date,
+        stats: Mapping[str, Any] | None,
+    ) -> int:
         """One COPY of the decision query over the file into `out` (written whole or not)."""
         con = self._connect()
         try:
             if file.format == "parquet":
                 _threads_for_row_groups(con, file.path)
             con.execute(f"CREATE VIEW tierwise_source AS {file.select(con)}")
-            query = self._duckdb_query(con, "tierwise_source", as_of, file.format == "csv")
+            query = self._duckdb_query(con, "tierwise_source", as_of, file.format == "csv", stats)
             tmp = out.with_name(out.name + ".partial")
             try:
                 copied = con.execute(f"COPY ({query}) TO {_quote(tmp)} ({_COPY[out_format]})")
@@ -210,7 +237,13 @@ class BatchEngine:
             con.close()
 
     def _decide_apart(
-        self, file: _TableFile, out: Path, out_format: str, as_of: dt.date, error: Exception
+        self,
+        file: _TableFile,
+        out: Path,
+        out_format: str,
+        as_of: dt.date,
+        stats: Mapping[str, Any] | None,
+        error: Exception,
     ) -> int:
         """The file decided without the records DuckDB cannot read, those merged back in
         their places as errors; the first error when every record is readable."""
@@ -224,7 +257,7 @@ class BatchEngine:
                 raise BatchError(f"{file.path}: {_first_line(error)}") from None
             log.info("%s: %d record(s) cannot be read; deciding the others", file.path, len(apart))
             if kept:
-                self._decide_file(file.moved(clean), decided, "parquet", as_of)
+                self._decide_file(file.moved(clean), decided, "parquet", as_of, stats)
             rows = decided if kept else None
             return _merge(self.columns, rows, apart, out, _COPY[out_format], self._connect())
         except duckdb.Error as e:
@@ -241,6 +274,7 @@ class BatchEngine:
         as_of: dt.date | None = None,
         *,
         into: str | None = None,
+        profile: Profile | None = None,
     ) -> list[dict[str, Any]] | int:
         """Run the decision query inside the database at `url` over `table`: a table, a view
         or a SELECT of facts (e.g. an SQL adapter's query), one client per row. Returns the
@@ -248,8 +282,8 @@ class BatchEngine:
         replaces table `into` with them in one transaction (idempotent) and returns the row
         count."""
         if into is None:
-            return list(self.decide_sql_rows(url, table, as_of))
-        engine, dialect, query = self._pushdown(url, table, as_of)
+            return list(self.decide_sql_rows(url, table, as_of, profile=profile))
+        engine, dialect, query = self._pushdown(url, table, as_of, self._statistics(profile))
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
             try:
@@ -271,6 +305,7 @@ class BatchEngine:
         as_of: dt.date | None = None,
         *,
         page_size: int = 1000,
+        profile: Profile | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The rows of `decide_sql`, streamed: fetched `page_size` at a time through a
         server-side cursor (PostgreSQL) or a stepped statement (SQLite), so memory stays flat
@@ -278,7 +313,8 @@ class BatchEngine:
         or the iterator is closed."""
         if page_size < 1:
             raise BatchError(f"decide_sql_rows: page_size must be at least 1, not {page_size}")
-        engine, dialect, query = self._pushdown(url, table, as_of)  # errors now, not at next()
+        stats = self._statistics(profile)
+        engine, dialect, query = self._pushdown(url, table, as_of, stats)  # errors now
         return self._stream(engine, dialect, query, page_size)
 
     def _stream(
@@ -314,9 +350,21 @@ class BatchEngine:
         url: str | sa.Engine,
         table: str | sa.FromClause | sa.Select[Any],
         as_of: dt.date | None,
+        stats: Mapping[str, Any] | None,
     ) -> tuple[sa.Engine, Dialect, str]:
         """The engine, its dialect and the decision query's text over `table` in it."""
-        engine = url if isinstance(url, sa.Engine) else sa.create_engine(_with_driver(url))
+        engine, compiler, source, columns = self._database_source(url, table)
+        query = compiler.select(
+            source, columns, as_of or dt.date.today(), self.id_field, statistics=stats
+        )
+        return engine, compiler.dialect, compiler.sql_text(query)
+
+    def _database_source(
+        self, url: str | sa.Engine, table: str | sa.FromClause | sa.Select[Any]
+    ) -> tuple[sa.Engine, SqlCompiler, sa.FromClause, dict[str, SourceColumn]]:
+        """The database, the pack compiled for it, `table` as a source of facts in it, and
+        how each input is read from that source."""
+        engine = url if isinstance(url, sa.Engine) else sa.create_engine(with_driver(url))
         name = engine.dialect.name
         if name not in PUSHDOWN_DIALECTS:
             raise BatchError(f"push-down supports SQLite and PostgreSQL, not {name}")
@@ -324,21 +372,128 @@ class BatchEngine:
         if isinstance(table, sa.Select):
             table = table.subquery("facts")
         source = table if isinstance(table, sa.FromClause) else _reflect(engine, table)
+        categories = _categories(engine, compiler, source)
         columns = {
-            n: _db_source_column(n, t, source, compiler.dialect)
-            for n, t in self.pack.inputs.items()
+            n: SourceColumn(n, categories[n]) if n in categories else SourceColumn(None, "absent")
+            for n in self.pack.inputs
         }
-        query = compiler.sql_text(
-            compiler.select(source, columns, as_of or dt.date.today(), self.id_field)
+        return engine, compiler, source, columns
+
+    # -- the profile step -----------------------------------------------------------------
+    def profile_arrow(self, table: Any, as_of: dt.date) -> Profile:
+        """The pack's statistics of a pyarrow Table (or DataFrame), computed by DuckDB."""
+        import pyarrow as pa
+
+        if not isinstance(table, pa.Table):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        con = self._connect()
+        try:
+            con.register("tierwise_source", table)
+            return self._profile_duckdb(con, "tierwise_source", as_of, False)
+        finally:
+            con.close()
+
+    def profile_file(
+        self, in_path: str | Path, as_of: dt.date, *, columns: Mapping[str, str] | None = None
+    ) -> Profile:
+        """The pack's statistics of a Parquet, CSV or JSONL file (with the same column
+        mapping as `decide_file`), computed by DuckDB; records DuckDB cannot read are
+        counted as skipped, as their clients are errors of the run."""
+        import duckdb
+
+        src = Path(in_path)
+        in_format = FILE_FORMATS.get(src.suffix.lower())
+        if in_format is None or not src.is_file():
+            raise BatchError(f"{src}: no such .parquet, .csv or .jsonl file")
+        file = _TableFile(src, in_format, dict(columns or {}), self.id_field)
+        try:
+            return self._profile_file(file, as_of)
+        except duckdb.Error as e:
+            if in_format == "parquet":
+                raise BatchError(f"{src}: {_first_line(e)}") from None
+            clean = src.with_name(f".{src.name}.tierwise-profile{src.suffix}")
+            try:
+                apart, kept = set_apart(file.path, file.format, file.id_column, file.facts, clean)
+                if not apart:
+                    raise BatchError(f"{src}: {_first_line(e)}") from None
+                profile = self._profile_file(file.moved(clean), as_of) if kept else None
+            finally:
+                clean.unlink(missing_ok=True)
+            if profile is None:
+                return replace(self._empty_profile(as_of), skipped=len(apart))
+            return replace(profile, skipped=profile.skipped + len(apart))
+
+    def _profile_file(self, file: _TableFile, as_of: dt.date) -> Profile:
+        con = self._connect()
+        try:
+            con.execute(f"CREATE VIEW tierwise_source AS {file.select(con)}")
+            return self._profile_duckdb(con, "tierwise_source", as_of, file.format == "csv")
+        finally:
+            con.close()
+
+    def _profile_duckdb(self, con: Any, relation: str, as_of: dt.date, text_mode: bool) -> Profile:
+        import duckdb
+
+        source, columns = self._duckdb_source(con, relation, text_mode)
+        compiler = self.compiler("duckdb")
+
+        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
+            return compiler.profile_base(
+                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
+            )
+
+        try:
+            run = partial(sql_profile.fetched, con)
+            return sql_profile.compute(run, compiler, base, as_of)
+        except duckdb.Error as e:
+            raise BatchError(f"the profile step failed: {_first_line(e)}") from None
+
+    def profile_sql(
+        self, url: str | sa.Engine, table: str | sa.FromClause | sa.Select[Any], as_of: dt.date
+    ) -> Profile:
+        """The pack's statistics of a table (or a SELECT of facts) in a SQLite or PostgreSQL
+        database, computed inside it."""
+        engine, compiler, source, columns = self._database_source(url, table)
+
+        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
+            return compiler.profile_base(
+                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
+            )
+
+        with engine.begin() as conn:
+            cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
+
+            run = partial(sql_profile.fetched, cursor)
+            try:
+                for statement in compiler.dialect.session:
+                    cursor.execute(statement)
+                return sql_profile.compute(run, compiler, base, as_of)
+            except engine.dialect.loaded_dbapi.Error as e:
+                where = engine.url.render_as_string(hide_password=True)
+                raise BatchError(f"{where}: the profile step failed: {_first_line(e)}") from None
+            finally:
+                cursor.close()
+
+    def _empty_profile(self, as_of: dt.date) -> Profile:
+        """The profile of a table with no readable client."""
+        return Profile(
+            dict.fromkeys((s.name for s in self.pack.profile), None),
+            {s.name: s.text for s in self.pack.profile},
+            as_of,
         )
-        return engine, compiler.dialect, query
 
     # -- one client ------------------------------------------------------------------------
-    def explain(self, client_facts: dict[str, Any], as_of: dt.date | None = None) -> Outcome:
+    def explain(
+        self,
+        client_facts: dict[str, Any],
+        as_of: dt.date | None = None,
+        *,
+        profile: Profile | None = None,
+    ) -> Outcome:
         """One client's full outcome with explanations, rebuilt through the durable path."""
         if self._durable is None:
             self._durable = Engine(self.pack, id_field=self.id_field)
-        return self._durable.decide(client_facts, as_of=as_of or dt.date.today())
+        return self._durable.decide(client_facts, as_of or dt.date.today(), profile=profile)
 
 
 _COPY = {"parquet": "FORMAT parquet", "csv": "FORMAT csv, HEADER true", "json": "FORMAT json"}
@@ -369,8 +524,9 @@ class _TableFile:
         return _TableFile(path, self.format, self.columns, self.id_field)
 
     def reader(self, con: Any) -> str:
-        """The DuckDB table function reading the file; a JSON id column is read as text,
-        so that ids beyond 64 bits keep their digits (DuckDB would read them as doubles)."""
+        """The DuckDB table function reading the file. JSON lines keep every value as
+        JSON, so that each is read by its own JSON type (as orjson gives it to the
+        per-client path), and the id as text, so that ids beyond 64 bits keep their digits."""
         path = _quote(self.path)
         if self.format == "parquet":
             return f"read_parquet({path})"
@@ -378,14 +534,10 @@ class _TableFile:
             dialect = "delim = ',', quote = '\"', escape = '\"'"
             return f"read_csv({path}, all_varchar = true, header = true, {dialect})"
         auto = f"read_json_auto({path}, format = 'newline_delimited')"
-        types = {
-            row[0]: str(row[1]) for row in con.execute(f"DESCRIBE SELECT * FROM {auto}").fetchall()
-        }
-        if types.get(self.id_column, "VARCHAR") == "VARCHAR":
-            return auto
+        names = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {auto}").fetchall()]
         spec = ", ".join(
-            f"{_text(name)}: {_text('VARCHAR' if name == self.id_column else t)}"
-            for name, t in types.items()
+            f"{_text(name)}: {_text('VARCHAR' if name == self.id_column else 'JSON')}"
+            for name in names
         )
         return f"read_json({path}, format = 'newline_delimited', columns = {{{spec}}})"
 
@@ -484,12 +636,6 @@ def _quote(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _with_driver(url: str) -> str:
-    from tierwise.adapters.db import with_driver
-
-    return with_driver(url)
-
-
 def _reflect(engine: sa.Engine, name: str) -> sa.Table:
     try:
         return sa.Table(name, sa.MetaData(), autoload_with=engine)
@@ -499,33 +645,31 @@ def _reflect(engine: sa.Engine, name: str) -> sa.Table:
         ) from None
 
 
-def _source_column(name: str, t: FactType, sql_type: str | None, text_mode: bool) -> SourceColumn:
-    """How DuckDB should read fact `name` from a column of DuckDB type `sql_type`."""
-    if sql_type is None:
-        return SourceColumn(None, "absent")
-    if text_mode:
-        return SourceColumn(name, "text")
-    base = sql_type.upper().split("(")[0]
-    ok = {
-        "number": base in _NUMBER_TYPES or base == "DECIMAL",
-        "integer": base in _INTEGER_TYPES,
-        "string": base == "VARCHAR" or base.startswith("ENUM"),
-        "bool": base == "BOOLEAN",
-        "date": base == "DATE",
-        "datetime": base.startswith("TIMESTAMP"),
-        "list": sql_type.upper() == "VARCHAR[]",
-    }[t.kind]
-    if ok:
-        return SourceColumn(name, "native")
-    if base == "VARCHAR" and t.kind in ("date", "datetime"):
-        return SourceColumn(name, "iso")
-    return SourceColumn(name, "wrong")
-
-
-def _db_source_column(
-    name: str, t: FactType, source: sa.FromClause, dialect: Dialect
+def _source_column(
+    name: str, types: Mapping[str, str], category: str | None, dialect: Dialect
 ) -> SourceColumn:
-    """How a database column is read, as the dialect says (absent: no such column)."""
-    if name not in source.c:
+    """How fact `name` is read from a column of the engine's type `types[name]` (absent:
+    no such column), or as `category` whatever its type (CSV text)."""
+    if name not in types:
         return SourceColumn(None, "absent")
-    return SourceColumn(name, dialect.column_mode(t.kind, source.c[name].type))
+    return SourceColumn(name, category or dialect.category(types[name]))
+
+
+def _categories(engine: sa.Engine, compiler: SqlCompiler, source: sa.FromClause) -> dict[str, str]:
+    """The category of each column of a database source: as PostgreSQL reports its result
+    types; on SQLite each value has its own."""
+    dialect = compiler.dialect
+    if not isinstance(dialect, PostgreSQL):
+        return {c.name: dialect.category(None) for c in source.c}
+    query = compiler.sql_text(sa.select(source))
+    with engine.connect() as conn:
+        cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
+        try:
+            return dialect.column_categories(cursor, query)
+        except engine.dialect.loaded_dbapi.Error as e:
+            where = engine.url.render_as_string(hide_password=True)
+            raise BatchError(
+                f"{where}: reading the source's columns failed: {_first_line(e)}"
+            ) from None
+        finally:
+            cursor.close()

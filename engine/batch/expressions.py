@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tierwise.batch.dialects import Col, Dialect, arith, sql_type
+from tierwise.batch.dialects import Col, Dialect, arith, balanced, once, sql_type
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import (
@@ -56,7 +56,9 @@ Typed = tuple[Col, str, str | None]
 
 class SqlExpressions(NodeVisitor[Typed]):
     """`visit(node, scope)`: SQL for one expression over the newest layer of one query, where
-    `column(label)` reads a column of that layer and `scope` names the values in it."""
+    `column(label)` reads a column of that layer and `scope` names the values in it; the
+    run's base statistics are `constants` of the query (cut points are handed to the
+    functions that read them as they are)."""
 
     def __init__(
         self,
@@ -64,11 +66,21 @@ class SqlExpressions(NodeVisitor[Typed]):
         functions: FunctionRegistry,
         as_of: dt.date,
         column: Callable[[str], Col],
+        constants: Mapping[str, Any] | None = None,
     ) -> None:
         self.d = dialect
         self.functions = functions
         self.as_of = as_of
         self.column = column
+        self.constants = dict(constants or {})
+
+    def missing_constant(self, node: Call) -> bool:
+        """Whether a call reads a statistic that has no value (then it is null, never a
+        failure, as a null argument is on the per-client path)."""
+        return any(
+            isinstance(a, Name) and a.name in self.constants and self.constants[a.name] is None
+            for a in node.args
+        )
 
     def condition(self, node: Node, scope: Scope) -> Col:
         """A condition's SQL (its kind is bool)."""
@@ -78,6 +90,11 @@ class SqlExpressions(NodeVisitor[Typed]):
         return self.d.literal(node.value), _kind_of(node.value), None
 
     def visit_Name(self, node: Name, scope: Scope) -> Typed:
+        if node.name in self.constants:
+            value = self.constants[node.name]
+            if isinstance(value, list | tuple):
+                raise PushdownError(f"{node.pos}: cut points can only be a function's argument")
+            return self.d.literal(value, "number"), "number", None
         val = scope[node.name]
         return self.column(val.label), val.kind, val.item
 
@@ -96,10 +113,10 @@ class SqlExpressions(NodeVisitor[Typed]):
         return a.op(op, is_comparison=True)(b), "bool", None
 
     def visit_And(self, node: And, scope: Scope) -> Typed:
-        return sa.and_(*(self.condition(i, scope) for i in node.items)), "bool", None
+        return balanced("AND", [self.condition(i, scope) for i in node.items]), "bool", None
 
     def visit_Or(self, node: Or, scope: Scope) -> Typed:
-        return sa.or_(*(self.condition(i, scope) for i in node.items)), "bool", None
+        return balanced("OR", [self.condition(i, scope) for i in node.items]), "bool", None
 
     def visit_Not(self, node: Not, scope: Scope) -> Typed:
         return sa.not_(self.condition(node.operand, scope)), "bool", None
@@ -126,13 +143,17 @@ class SqlExpressions(NodeVisitor[Typed]):
         if node.op == "/":
             return d.finite(d.double(a), "/", sa.func.nullif(d.double(b), zero)), "number", None
         if integer and node.op == "*":
-            # past 64 bits an integer becomes a double, as on the durable path (evaluate.INT64)
-            wide = arith(d.double(a), "*", d.double(b))
-            exact = sa.func.abs(wide) < d.literal(2.0**63, "number")
-            return sa.case((exact, arith(a, "*", b)), else_=wide), "number", None
+            return once((a, b), self._integer_product), "number", None
         if integer:
             return arith(a, node.op, b), "integer", None
         return d.finite(a, node.op, b), "number", None
+
+    def _integer_product(self, a: Col, b: Col) -> Col:
+        """Past 64 bits an integer product becomes a double, as on the durable path
+        (evaluate.INT64)."""
+        wide = arith(self.d.double(a), "*", self.d.double(b))
+        exact = sa.func.abs(wide) < self.d.literal(2.0**63, "number")
+        return sa.case((exact, arith(a, "*", b)), else_=wide)
 
     def visit_In(self, node: In, scope: Scope) -> Typed:
         """Membership in a list literal or a list-typed value; unknown when either is null."""
@@ -157,15 +178,29 @@ class SqlExpressions(NodeVisitor[Typed]):
     def visit_Call(self, node: Call, scope: Scope) -> Typed:
         """A function's SQL form; null in gives null out unless the function is null-safe."""
         fn = self.functions[node.func]
-        args = [self.visit(a, scope) for a in node.args]
-        cols = [c for c, _, _ in args]
-        assert fn.sql is not None
-        result = fn.sql(*cols, as_of=self.as_of) if fn.needs_as_of else fn.sql(*cols)
-        if not isinstance(result, sa.ColumnElement):
-            result = sa.literal(result)
-        if not fn.null_safe and args:
-            result = sa.case((sa.or_(*(c.is_(None) for c in cols)), sa.null()), else_=result)
-        return result, fn.returns, "string" if fn.returns == "list" else None
+        if self.missing_constant(node):
+            return sa.cast(sa.null(), sql_type(fn.returns)), fn.returns, None
+        constant: dict[int, tuple[Any, ...]] = {}
+        cols: list[Col] = []
+        for k, (arg, param) in enumerate(zip(node.args, fn.params, strict=True)):
+            if param == "numbers" and isinstance(arg, Name) and arg.name in self.constants:
+                constant[k] = tuple(self.constants[arg.name])
+            else:
+                cols.append(self.visit(arg, scope)[0])
+
+        def call(*given: Col) -> Col:
+            """The SQL form over the arguments, each column given once."""
+            each = iter(given)
+            values = [constant[k] if k in constant else next(each) for k in range(len(fn.params))]
+            assert fn.sql is not None
+            result = fn.sql(*values, as_of=self.as_of) if fn.needs_as_of else fn.sql(*values)
+            if not isinstance(result, sa.ColumnElement):
+                result = sa.literal(result)
+            if not fn.null_safe and given:
+                result = sa.case((sa.or_(*(c.is_(None) for c in given)), sa.null()), else_=result)
+            return result
+
+        return once(cols, call), fn.returns, "string" if fn.returns == "list" else None
 
     def generic_visit(self, node: Node, *args: Any) -> Typed:
         raise TypeError(f"unknown node {node!r}")

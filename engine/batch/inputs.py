@@ -1,5 +1,6 @@
-"""The decision query's first layer: each input fact read from its source column and checked
-as the durable path checks it (type, finiteness, range, enum), with the per-client error
+"""The decision query's first layers: each input fact read from its source column by the
+one reading of values (tierwise.batch.readers, the SQL forms of tierwise.lang.values) and
+checked as the durable path checks it (finiteness, range, enum), with the per-client error
 texts the durable path gives; a row with any error is decided no further."""
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.util import ClauseAdapter
 
-from tierwise.batch.dialects import Col, Dialect, sql_type
+from tierwise.batch.dialects import Col, Dialect, balanced
+from tierwise.batch.readers import Lets, Reading, Step
 from tierwise.lang.types import FactType
-from tierwise.runtime.facts import MAX_SAFE_INTEGER
+from tierwise.lang.values import MAX_SAFE_INTEGER
 
 Problem = tuple[Col, Col]
 """A (condition, message) pair: where the condition holds, the row has that error."""
@@ -20,15 +23,11 @@ Problem = tuple[Col, Col]
 
 @dataclass(frozen=True)
 class SourceColumn:
-    """How one input fact arrives in the source: its column, and how to read it.
-
-    mode: "native" (the column has the fact's SQL type), "text" (text to coerce as a CSV
-    cell is, DuckDB only), "iso" (ISO text for a date or datetime), "wrong" (a column of
-    another type: every non-null value is an error), "absent" (no column: always null).
-    """
+    """How one input fact arrives in the source: its column, and the category of the
+    values it holds (tierwise.batch.readers.CATEGORIES), or "absent" (no column: null)."""
 
     column: str | None
-    mode: str = "native"
+    mode: str = "text"
 
 
 def validated_inputs(
@@ -45,67 +44,112 @@ def validated_inputs(
         if id_source in source.c
         else sa.cast(sa.null(), sa.String())
     )
-    cols: list[Col] = [client.label("id")]
-    coercion: list[Problem] = []
-    messages: list[Problem] = []
+    steps: dict[str, Step] = {}
     for name, t in inputs.items():
         spec = columns.get(name, SourceColumn(None, "absent"))
-        raw = source.c[spec.column] if spec.column is not None and spec.column in source.c else None
-        mode = spec.mode if raw is not None else "absent"
-        value, problems = _validate(dialect, name, t, raw, mode)
-        cols.append(value.label(f"i_{name}"))
-        if mode == "text":
-            coercion.append(problems[0])
-            problems = problems[1:]
+        if spec.column is None or spec.column not in source.c or spec.mode == "absent":
+            steps[name] = _absent(dialect, t)
+        else:
+            steps[name] = dialect.reader.read(t.kind, spec.mode, source.c[spec.column])
+    used = {c.column for c in columns.values() if c.column is not None and c.column in source.c}
+    raws = [source.c[column] for column in sorted(used)]
+    layer, read = _Layers(dialect, source, [client.label("id"), *raws]).run(steps)
+    cols: list[Col] = [layer.c.id]
+    unreadable: list[Problem] = []
+    messages: list[Problem] = []
+    for name, t in inputs.items():
+        value, present = (layer.c[label] for label in read[name])
+        msg = _Messages(name, t)
+        unreadable.append((sa.and_(present, value.is_(None)), msg.type_error()))
+        checked, problems = _checks(dialect, t, value, msg)
+        cols.append(checked.label(f"i_{name}"))
         messages.extend(problems)
-    cols.append(_errors(dialect, coercion, messages).label("err"))
-    return sa.select(*cols).select_from(source)
+    cols.append(_errors(dialect, unreadable, messages).label("err"))
+    return sa.select(*cols).select_from(layer)
 
 
-def _errors(dialect: Dialect, coercion: list[Problem], messages: list[Problem]) -> Col:
-    """Text that is not a value stops a row before validation (adapters.coerce_record):
-    then only the coercion errors show, else every validation error."""
-    if not coercion and not messages:
+def _absent(dialect: Dialect, t: FactType) -> Step:
+    """The reading of a fact the source has no column for: always missing."""
+    yield {}
+    return Reading(dialect.reader.null(t.kind), sa.false())
+
+
+class _Layers:
+    """Runs the readings' steps side by side, one layer of the query per step: each layer
+    passes on every column of the one before and adds what the steps named for it, their
+    expressions moved onto the layer before (their columns read from there)."""
+
+    def __init__(self, dialect: Dialect, source: sa.FromClause, first: list[Col]) -> None:
+        self.d = dialect
+        self.last: sa.FromClause = source
+        self.carried: list[Col] = first
+        self.labels = 0
+
+    def run(self, steps: dict[str, Step]) -> tuple[Any, dict[str, tuple[str, str]]]:
+        """The last layer, and for each fact the labels of its value and presence in it."""
+        sent: dict[str, Lets | None] = dict.fromkeys(steps)
+        done: dict[str, tuple[str, str]] = {}
+        while len(done) < len(steps):
+            lets: dict[str, Col] = {}
+            asked: dict[str, dict[str, str]] = {}
+            for name, step in steps.items():
+                if name in done:
+                    continue
+                try:
+                    wanted = step.send(sent[name])  # type: ignore[arg-type]  # None starts it
+                except StopIteration as stop:
+                    reading: Reading = stop.value
+                    done[name] = (self._label(), self._label())
+                    lets.update(zip(done[name], (reading.value, reading.present), strict=True))
+                    continue
+                asked[name] = {key: self._label() for key in wanted}
+                lets.update({asked[name][key]: expr for key, expr in wanted.items()})
+            layer = self._add(lets)
+            sent = {
+                name: {k: layer.c[lbl] for k, lbl in keys.items()} for name, keys in asked.items()
+            }
+        return self.last, done
+
+    def _label(self) -> str:
+        self.labels += 1
+        return f"tw_{self.labels}"
+
+    def _add(self, lets: dict[str, Col]) -> Any:
+        """A new layer over the last with `lets` added (moved onto the last layer)."""
+        adapter = ClauseAdapter(self.last)
+        added = [adapter.traverse(expr).label(label) for label, expr in lets.items()]
+        select = sa.select(*self.carried, *added).select_from(self.last)
+        self.last = self.d.layer(select, f"read_{self.labels}")
+        self.carried = list(self.last.c)
+        return self.last
+
+
+def _errors(dialect: Dialect, unreadable: list[Problem], messages: list[Problem]) -> Col:
+    """A value that cannot be read stops a row before validation (as records.read_record
+    does): then only those errors show, else every validation error."""
+    if not unreadable and not messages:
         return sa.cast(sa.null(), sa.String())
     whens = []
-    if coercion:
-        whens.append((sa.or_(*(cond for cond, _ in coercion)), dialect.join(coercion, "; ")))
-    if messages:
-        whens.append((sa.or_(*(cond for cond, _ in messages)), dialect.join(messages, "; ")))
+    for problems in (unreadable, messages):
+        if problems:
+            checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
+            whens.append((_any(c for c, _ in checked), dialect.join(checked, "; ")))
     return sa.case(*whens)
 
 
-def _validate(
-    d: Dialect, name: str, t: FactType, raw: Col | None, mode: str
-) -> tuple[Col, list[Problem]]:
-    """A fact's typed value (null when invalid) and its (condition, message) error pairs;
-    in text mode the first pair is the coercion's."""
-    msg = _Messages(name, t)
-    if raw is None or mode == "absent":
-        return sa.cast(sa.null(), sql_type(t.kind)), []
-    if mode == "wrong":
-        return sa.cast(sa.null(), sql_type(t.kind)), [(raw.is_not(None), msg.type_error())]
-    problems: list[Problem] = []
-    value: Col
-    bad: Col | None
-    if mode == "text":
-        value, bad = d.from_text(t.kind, raw)
-    elif mode == "iso":
-        value = d.iso_value(t.kind, raw)
-        bad = sa.and_(raw.is_not(None), value.is_(None))
-    else:
-        value, bad = d.native_value(t.kind, raw)
-    if bad is not None:
-        problems.append((bad, msg.type_error()))
-    if t.kind == "number":
-        problems.append(
-            (sa.not_(sa.func.coalesce(d.is_finite(value), sa.true())), msg.type_error())
-        )
-    problems += _range(d, t, value, msg)
+def _any(conditions: Any) -> Col:
+    """`a or b or ...` as a balanced tree, shallow for any number of facts."""
+    return balanced("OR", list(conditions))
+
+
+def _checks(d: Dialect, t: FactType, value: Col, msg: _Messages) -> tuple[Col, list[Problem]]:
+    """A read value's declared range and enum: the value (an ENUM on DuckDB) and its
+    (condition, message) error pairs."""
+    problems = _range(d, t, value, msg)
     if t.enum is not None:
         value, outside = d.enum_value(value, t.enum)
         problems.append((outside, msg.enum_error()))
-    return value, [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
+    return value, problems
 
 
 def _range(d: Dialect, t: FactType, value: Col, msg: _Messages) -> list[Problem]:

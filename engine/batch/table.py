@@ -13,18 +13,22 @@ from typing import Any, Literal
 from tierwise.batch.engine import FILE_FORMATS, BatchEngine, BatchError
 from tierwise.batch.rows import PAGE, OutcomeRows, row_label
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.types import FactType
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
 from tierwise.paths import Source, choose_path
+from tierwise.profile import Profile
 from tierwise.runtime.engine import Engine
+from tierwise.runtime.files import Rows
+from tierwise.runtime.records import Record, read_record
+from tierwise.stdlib import standard_functions
 
 log = logging.getLogger("tierwise.batch")
 
 
 class TableOutcomes:
-    """What `decide_table` returns: one Outcome per row, in order, and which path decided
-    them (`engine`: "sql" or "durable") and why (`reason`)."""
+    """What `decide_table` returns: one Outcome per row, in order, which path decided them
+    (`engine`: "sql" or "durable") and why (`reason`), and the profile they were decided
+    with (`profile`: None for a pack that reads no base statistics)."""
 
     def __init__(
         self,
@@ -32,9 +36,11 @@ class TableOutcomes:
         reason: str,
         outcomes: Iterator[Outcome],
         scratch: tempfile.TemporaryDirectory[str] | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.engine = engine
         self.reason = reason
+        self.profile = profile
         self._outcomes = outcomes
         self._scratch = scratch
 
@@ -66,13 +72,15 @@ def decide_table(
     engine: Literal["auto", "durable", "sql"] = "auto",
     functions: FunctionRegistry | None = None,
     id_field: str = "client_id",
+    profile: Profile | None = None,
 ) -> TableOutcomes:
     """Decide every client of a table: a Parquet, CSV or JSONL file, a pyarrow Table or a
     pandas DataFrame. The path is tierwise.paths.choose_path's: "auto" takes the batch path
     (one SQL query in DuckDB) when the pack compiles to SQL, else the per-client durable
     path; the result's `engine` and `reason` say which and why (also logged). Either way
     the same Outcomes, one per row, in order (batch explanations carry no fact values:
-    `BatchEngine.explain` rebuilds them)."""
+    `BatchEngine.explain` rebuilds them). A pack that reads base statistics decides with
+    `profile`, else with the table's own, computed on the same path (`.profile`)."""
     if engine not in ("auto", "durable", "sql"):
         raise BatchError(f"decide_table: engine must be auto, durable or sql, not {engine!r}")
     day = as_of or dt.date.today()
@@ -80,37 +88,38 @@ def decide_table(
     if isinstance(rules, Engine | BatchEngine):
         pack, id_field = rules.pack, rules.id_field
     else:
-        if functions is None:
-            from tierwise.plugins.manager import function_registry
-
-            functions = function_registry()
-        pack = load_pack(rules, functions)
+        pack = load_pack(rules, functions or standard_functions())
     where = Source("table", str(table)) if isinstance(table, Path) else Source("arrow", "the table")
     choice = choose_path([pack], where, engine)
     log.info("decide_table: %s path (%s)", choice.engine, choice.reason)
-    if not isinstance(table, Path):
-        table = _whole_floats_as_integers(table, pack.inputs)
     if choice.engine == "durable":
         durable = rules if isinstance(rules, Engine) else Engine(pack, id_field=id_field)
-        return TableOutcomes(choice.engine, choice.reason, _durable_outcomes(durable, table, day))
+        if profile is None and pack.profile:
+            profile = durable.profile(_records(durable, table, day), day)
+        outcomes = _durable_outcomes(durable, table, day, profile)
+        return TableOutcomes(choice.engine, choice.reason, outcomes, profile=profile)
     batch = rules if isinstance(rules, BatchEngine) else BatchEngine(pack, id_field=id_field)
     rows = OutcomeRows(pack, id_field)
     if isinstance(table, Path):
+        if profile is None and pack.profile:
+            profile = batch.profile_file(table, day)
         scratch = tempfile.TemporaryDirectory(prefix="tierwise-table-")
         decided = Path(scratch.name) / "decided.parquet"
         try:
-            batch.decide_file(table, decided, day)
+            batch.decide_file(table, decided, day, profile=profile)
         except BaseException:
             scratch.cleanup()
             raise
         # CSV and JSONL rows without an id are errors on the durable path (the file sources'
         # rule); Parquet rows are decided with no id, as Engine.decide does
         label = row_label(table) if FILE_FORMATS[table.suffix.lower()] != "parquet" else None
-        return TableOutcomes(
-            choice.engine, choice.reason, rows.from_parquet(decided, day, label), scratch
-        )
-    result = batch.decide_arrow(table, day)
-    return TableOutcomes(choice.engine, choice.reason, _arrow_outcomes(rows, result, day))
+        outcomes = rows.from_parquet(decided, day, label)
+        return TableOutcomes(choice.engine, choice.reason, outcomes, scratch, profile)
+    if profile is None and pack.profile:
+        profile = batch.profile_arrow(table, day)
+    result = batch.decide_arrow(table, day, profile=profile)
+    outcomes = _arrow_outcomes(rows, result, day)
+    return TableOutcomes(choice.engine, choice.reason, outcomes, profile=profile)
 
 
 def _table_source(source: Any) -> Any:
@@ -137,28 +146,6 @@ def _table_source(source: Any) -> Any:
     )
 
 
-def _whole_floats_as_integers(table: Any, inputs: dict[str, FactType]) -> Any:
-    """A float column for an integer fact, as pandas makes of an integer column with missing
-    values, becomes integers when every value is whole; else it stays, and each client with
-    a fraction gets the usual 'should be an integer' error."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for name, t in inputs.items():
-        if t.kind != "integer" or name not in table.column_names:
-            continue
-        index = table.column_names.index(name)
-        column = table.column(index)
-        if not pa.types.is_floating(column.type):
-            continue
-        try:
-            whole = pc.cast(column, pa.int64(), safe=True)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        table = table.set_column(index, name, whole)
-    return table
-
-
 def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[Outcome]:
     """Outcomes from a batch result table, a page of rows turned into dicts at a time."""
     for part in result.to_batches(max_chunksize=PAGE):
@@ -166,30 +153,35 @@ def _arrow_outcomes(rows: OutcomeRows, result: Any, as_of: dt.date) -> Iterator[
             yield rows.outcome(row, as_of)
 
 
-def _durable_outcomes(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Outcome]:
-    """The per-client path over the same table: Parquet and Arrow rows as they are typed,
-    CSV and JSONL cells through the file adapters' coercion (as `tierwise run` reads them)."""
-    return engine.decide_many(_records(engine, table, as_of), as_of)
+def _durable_outcomes(
+    engine: Engine, table: Any, as_of: dt.date, profile: Profile | None
+) -> Iterator[Outcome]:
+    """The per-client path over the same table, every value read as the file sources and
+    the batch path read it (tierwise.lang.values): Parquet and Arrow values by their type,
+    CSV and JSONL cells as `tierwise run` reads them."""
+    return engine.decide_many(_records(engine, table, as_of), as_of, profile=profile)
 
 
-def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Any]:
-    """The table's rows as fact dicts (or unreadable clients), streamed from files."""
-    if not isinstance(table, Path):
-        for part in table.to_batches(max_chunksize=PAGE):
-            yield from part.to_pylist()
+def _records(engine: Engine, table: Any, as_of: dt.date) -> Iterator[Record]:
+    """The table's rows as client records (or unreadable clients), streamed from files."""
+    types, id_field = engine.pack.inputs, engine.id_field
+    if isinstance(table, Path) and FILE_FORMATS[table.suffix.lower()] != "parquet":
+        rows = Rows(str(table))
+        if FILE_FORMATS[table.suffix.lower()] == "csv":
+            yield from rows.csv(str(table), types, lambda header: id_field)
+        else:
+            yield from rows.jsonl(str(table), types, id_field)
         return
-    kind = FILE_FORMATS[table.suffix.lower()]
-    if kind == "parquet":
+    if isinstance(table, Path):
         import pyarrow.parquet as pq
 
-        for part in pq.ParquetFile(table).iter_batches(batch_size=PAGE):
-            yield from part.to_pylist()
-        return
-    from tierwise.adapters.files import CsvSource, JsonlSource
-    from tierwise.adapters.mapping import ClientsTable, Mapping, MappingModel
-
-    mapping = Mapping(MappingModel(clients=ClientsTable(id=engine.id_field)))
-    if kind == "csv":
-        yield from CsvSource(f"csv:{table}", mapping).clients(as_of, engine.pack.inputs)
+        parts = pq.ParquetFile(table).iter_batches(batch_size=PAGE)
     else:
-        yield from JsonlSource(f"jsonl:{table}", mapping).clients(as_of, engine.pack.inputs)
+        parts = table.to_batches(max_chunksize=PAGE)
+    label = row_label(table) if isinstance(table, Path) else (lambda n: f"row {n}")
+    number = 0
+    for part in parts:
+        for row in part.to_pylist():
+            number += 1
+            cid = row.get(id_field)
+            yield read_record(row, types, None if cid is None else str(cid), label(number))

@@ -53,9 +53,10 @@ def decide_all(
     from tierwise.runtime.engine import Engine
 
     durable = Engine(pack)
+    profile = durable.profile(clients, as_of) if pack.profile else None
     lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
     out = []
-    for outcome in durable.decide_many(clients, as_of=as_of):
+    for outcome in durable.decide_many(clients, as_of=as_of, profile=profile):
         if outcome.errors:
             out.append({d.name: Decided("invalid", (), {}) for d in pack.decisions})
             continue
@@ -84,7 +85,9 @@ def _decide_batch(
     }
     for name, t in pack.inputs.items():
         columns[name] = pa.array([c.get(name) for c in clients], _arrow_type(t))
-    table = batch.decide_arrow(pa.table(columns), as_of)
+    arrow = pa.table(columns)
+    profile = batch.profile_arrow(arrow, as_of) if pack.profile else None
+    table = batch.decide_arrow(arrow, as_of, profile=profile)
     cols = batch.columns.decisions
     out = []
     for row in table.to_pylist():

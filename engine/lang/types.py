@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["number", "integer", "string", "bool", "date", "datetime", "list", "null"]
+Kind = Literal["number", "integer", "string", "bool", "date", "datetime", "list", "numbers", "null"]
 KINDS: tuple[str, ...] = ("number", "integer", "string", "bool", "date", "datetime", "list")
+"""The kinds an input may be declared with; `numbers` (ascending cut points) only ever
+comes from the run's profile, and `null` is the type of the literal null."""
 NUMERIC = frozenset({"number", "integer"})
 ORDERED = frozenset({"number", "integer", "date", "datetime"})
 
@@ -30,6 +32,15 @@ class FactType:
     def numeric(self) -> bool:
         return self.kind in NUMERIC
 
+    @property
+    def domain(self) -> str:
+        """The declared domain in words ("one of a, b", ">= 0 and <= 1"), or ""."""
+        if self.enum is not None:
+            return "one of " + ", ".join(self.enum)
+        low = f">= {self.minimum:g}" if self.minimum is not None else ""
+        high = f"<= {self.maximum:g}" if self.maximum is not None else ""
+        return " and ".join(x for x in (low, high) if x)
+
 
 NUMBER = FactType("number")
 INTEGER = FactType("integer")
@@ -38,6 +49,7 @@ BOOL = FactType("bool")
 DATE = FactType("date")
 DATETIME = FactType("datetime")
 LIST = FactType("list")
+NUMBERS = FactType("numbers")
 NULL = FactType("null")
 
 

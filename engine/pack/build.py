@@ -6,9 +6,10 @@ ErrorSink, so a broken pack lists all of its errors in one run.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,27 @@ from typing import Any
 from tierwise.errors import ErrorSink, Pos
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import Literal, Node, names
-from tierwise.lang.parse import MAX_DEPTH, ParseError, depth, parse_expression
+from tierwise.lang.parse import MAX_DEPTH, ParseError, parse_expression
 from tierwise.lang.typecheck import TypeChecker, literal_type
 from tierwise.lang.types import BOOL, INTEGER, LIST, NUMBER, FactType
+from tierwise.pack.depth import written_out_depth
+from tierwise.pack.facts import FactsFileBuilder, SharedFacts, build_shared, parsed_derive
+from tierwise.pack.inputs import dependency_order, input_types
 from tierwise.pack.ir import Aggregate, Decision, Derived, Pack, Rule, RuleTest
 from tierwise.pack.load import Document, load_table, load_yaml
-from tierwise.pack.schema import DecisionFile, InputSpec, validate_document
+from tierwise.pack.schema import (
+    DecisionFile,
+    FactsFile,
+    FactTestModel,
+    TestModel,
+    validate_document,
+)
 from tierwise.pack.tables import SPECIAL, Cell, cell_condition, output_value, row_id
 
 _AGGREGATE = re.compile(r"^\s*(count|sum|min|max)\s*(?:\(\s*([A-Za-z_][A-Za-z_0-9]*)\s*\))?\s*$")
 RULE_SUFFIXES = (".yaml", ".yml")
+ID_FACT = "client_id"
+"""A test's `given` may name the client's id as well as its facts."""
 
 
 def rule_files(path: Path) -> list[Path]:
@@ -51,6 +63,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     if not files:
         sink.add(Pos(str(root), 1, 1), "file error", "no rule files (*.yaml) here")
     parsed: list[tuple[Document, DecisionFile]] = []
+    facts_files: list[FactsFileBuilder] = []
     digest = hashlib.sha256()
     for file in files:
         doc = load_yaml(file, sink)
@@ -59,20 +72,34 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         digest.update(str(file.relative_to(root) if root.is_dir() else file.name).encode() + b"\0")
         digest.update(doc.source.encode() + b"\0")
         model = validate_document(doc, sink)
-        if model is not None:
+        if isinstance(model, FactsFile):
+            facts_files.append(FactsFileBuilder(doc, model, sink))
+        elif model is not None:
             parsed.append((doc, model))
+    shared_names = _shared_names(facts_files)
     folder = root if root.is_dir() else root.parent
-    builders = [_DecisionBuilder(doc, model, functions, sink, folder) for doc, model in parsed]
+    builders = [
+        _DecisionBuilder(doc, model, functions, sink, shared_names, folder) for doc, model in parsed
+    ]
     for b in builders:
         for csv_text in b.csv_sources:
             digest.update(csv_text.encode() + b"\0")
     _check_unique_names(builders, sink)
-    inputs = _merge_inputs(builders, sink)
-    _check_derived_names(builders, sink)
+    declared = [(f.doc, f.inputs) for f in facts_files] + [(b.doc, b.inputs) for b in builders]
+    inputs, declared_at = _merge_inputs(declared, sink)
+    shared = build_shared(facts_files, inputs, functions, sink)
+    _check_derived_names(builders, shared, sink)
     outputs_env: dict[str, FactType] = {}
     for b in builders:
         outputs_env.update(b.reference_types())
-    decisions = [b.build(outputs_env) for b in builders]
+    decisions = [b.build(outputs_env, shared.env, shared.depths) for b in builders]
+    documents: list[FactsFileBuilder | _DecisionBuilder] = [*facts_files, *builders]
+    _check_test_names(
+        [(b.doc, b.model.tests) for b in documents],
+        {*inputs, *(d.name for d in shared.derived), ID_FACT},
+        {s.name for s in shared.profile},
+        sink,
+    )
     ordered = _dependency_order([d for d in decisions if d is not None], sink)
     _check_chain_depth(ordered, sink)
     sink.raise_if_any()
@@ -83,7 +110,20 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         digest.hexdigest()[:16],
         str(root),
         tuple(str(f) for f in files),
+        shared.derived,
+        shared.profile,
+        shared.tests,
+        {**declared_at, **shared.declared_at},
     )
+
+
+def _shared_names(facts_files: list[FactsFileBuilder]) -> dict[str, FactType | None]:
+    """The facts files' inputs (typed) and derived facts and statistics (typed later)."""
+    names: dict[str, FactType | None] = {}
+    for f in facts_files:
+        names.update(dict.fromkeys([*f.model.derive, *f.model.profile]))
+        names.update(f.inputs)
+    return names
 
 
 def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
@@ -101,9 +141,13 @@ def _check_unique_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> No
             seen[name] = b.doc.pos(("decision",))
 
 
-def _check_derived_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> None:
-    """A derived fact may not reuse the name of another decision's input: all decisions of
-    a client share one set of facts, so it would replace the client's value."""
+def _check_derived_names(
+    builders: list[_DecisionBuilder], shared: SharedFacts, sink: ErrorSink
+) -> None:
+    """A decision's derived fact may not reuse the name of another decision's input, nor
+    any fact the facts files define: all decisions of a client share one set of facts, so
+    it would replace the client's value. Nor may a decision declare as its input a fact
+    that a facts file derives."""
     declared: dict[str, Pos] = {}
     for b in builders:
         for name in b.inputs:
@@ -117,13 +161,56 @@ def _check_derived_names(builders: list[_DecisionBuilder], sink: ErrorSink) -> N
                     f"{name!r} is an input declared at {declared[name]}",
                     f"give the derived fact its own name, e.g. {name}_derived",
                 )
+            elif name in shared.declared_at:
+                sink.add(
+                    b.doc.key_pos(("derive", name)),
+                    "duplicate fact",
+                    f"{name!r} is already defined at {shared.declared_at[name]}",
+                    "every decision reads the facts files' facts as they are defined there",
+                )
+        for name in b.inputs:
+            if name in shared.declared_at:
+                sink.add(
+                    b.doc.key_pos(("inputs", name)),
+                    "duplicate fact",
+                    f"{name!r} is derived at {shared.declared_at[name]}, not an input",
+                    f"drop {name} from inputs: the decision reads the derived fact as it is",
+                )
 
 
-def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str, FactType]:
+def _check_test_names(
+    files: list[tuple[Document, Sequence[TestModel | FactTestModel]]],
+    facts: set[str],
+    stats: set[str],
+    sink: ErrorSink,
+) -> None:
+    """A test that gives (or expects) a fact the pack does not have, or a statistic its
+    profile does not have, is an error: a misspelt name would silently test nothing."""
+    for doc, tests in files:
+        for i, test in enumerate(tests):
+            sections = [("given", test.given, facts), ("profile", test.profile, stats)]
+            if isinstance(test, FactTestModel):
+                sections.append(("expect", test.expect, facts))
+            for section, values, known in sections:
+                for name in values:
+                    if name not in known:
+                        close = difflib.get_close_matches(name, sorted(known), n=1)
+                        sink.add(
+                            doc.key_pos(("tests", i, section, name)),
+                            "unknown fact" if section != "profile" else "unknown statistic",
+                            f"this test's {section} names {name!r}, which the pack does not have",
+                            f"did you mean {close[0]!r}?" if close else "",
+                        )
+
+
+def _merge_inputs(
+    declared: list[tuple[Document, dict[str, FactType]]], sink: ErrorSink
+) -> tuple[dict[str, FactType], dict[str, Pos]]:
+    """Every input of the pack with one type, and where each is first declared."""
     merged: dict[str, tuple[FactType, Pos]] = {}
-    for b in builders:
-        for name, ftype in b.inputs.items():
-            pos = b.doc.key_pos(("inputs", name))
+    for doc, file_inputs in declared:
+        for name, ftype in file_inputs.items():
+            pos = doc.key_pos(("inputs", name))
             if name in merged and merged[name][0].kind != ftype.kind:
                 other, where = merged[name]
                 sink.add(
@@ -133,7 +220,7 @@ def _merge_inputs(builders: list[_DecisionBuilder], sink: ErrorSink) -> dict[str
                     "one fact has one type across the pack",
                 )
             merged.setdefault(name, (ftype, pos))
-    return {n: t for n, (t, _) in merged.items()}
+    return {n: t for n, (t, _) in merged.items()}, {n: p for n, (_, p) in merged.items()}
 
 
 def _check_chain_depth(ordered: list[Decision], sink: ErrorSink) -> None:
@@ -153,6 +240,7 @@ def _check_chain_depth(ordered: list[Decision], sink: ErrorSink) -> None:
 
 
 def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decision]:
+    """Decisions so that each comes after the decisions it reads; cycles are errors."""
     by_name = {d.name: d for d in decisions}
 
     def cycle(names: list[str]) -> None:
@@ -163,38 +251,8 @@ def _dependency_order(decisions: list[Decision], sink: ErrorSink) -> list[Decisi
             "a decision can only read decisions that do not read it back",
         )
 
-    reads = {d.name: [dep for dep in sorted(d.depends_on) if dep in by_name] for d in decisions}
-    return [by_name[n] for n in reads_first(list(by_name), reads, cycle)]
-
-
-def reads_first(
-    names: list[str], reads: dict[str, list[str]], cycle: Callable[[list[str]], None]
-) -> list[str]:
-    """Names so that each comes after those it reads (else in the given order), depth first;
-    each cycle found is passed to `cycle` (a -> b -> a). Without recursion: a pack may chain
-    thousands of decisions or derived facts, and the chain's length is checked later."""
-    state: dict[str, str] = {}
-    order: list[str] = []
-    for root in names:
-        if root in state:
-            continue
-        state[root] = "active"
-        stack = [(root, iter(reads[root]))]
-        while stack:
-            name, pending = stack[-1]
-            for dep in pending:
-                if state.get(dep) == "active":
-                    trail = [n for n, _ in stack]
-                    cycle([*trail[trail.index(dep) :], dep])
-                elif dep not in state:
-                    state[dep] = "active"
-                    stack.append((dep, iter(reads[dep])))
-                    break
-            else:
-                stack.pop()
-                state[name] = "done"
-                order.append(name)
-    return order
+    order, _ = dependency_order(list(by_name), lambda n: sorted(by_name[n].depends_on), cycle)
+    return [by_name[n] for n in order]
 
 
 @dataclass
@@ -220,39 +278,21 @@ class _DecisionBuilder:
         model: DecisionFile,
         functions: FunctionRegistry,
         sink: ErrorSink,
+        shared: dict[str, FactType | None],
         folder: Path,
     ) -> None:
+        """`shared`: the facts files' facts a table column may name (inputs with their
+        type; derived facts and statistics, typed later, as None)."""
         self.doc, self.model, self.functions, self.sink = doc, model, functions, sink
+        self.shared = shared
         self.folder = folder  # the pack's folder, which its decision tables must be in
         self.csv_sources: list[str] = []
-        self.inputs = {name: self._input_type(name, spec) for name, spec in model.inputs.items()}
+        self.inputs = input_types(doc, model.inputs, sink)
         self.rules = self._rules()
         self.aggregate = self._aggregate()
         self.output_types = self._output_types()
 
     # -- inputs and outputs --------------------------------------------------------------
-    def _input_type(self, name: str, spec: InputSpec | str) -> FactType:
-        if isinstance(spec, str):
-            return FactType(spec)  # type: ignore[arg-type]
-        if spec.enum is not None:
-            if spec.type not in (None, "string"):
-                self.sink.add(
-                    self.doc.pos(("inputs", name, "type")),
-                    "wrong value type",
-                    "an enum input is a string",
-                    "drop 'type:' or write type: string",
-                )
-            return FactType("string", enum=tuple(spec.enum), unit=spec.unit)
-        if spec.type is None:
-            self.sink.add(
-                self.doc.key_pos(("inputs", name)),
-                "missing key",
-                f"input {name!r} needs a type or an enum",
-                "e.g. {type: number} or {enum: [a, b]}",
-            )
-            return FactType("string")
-        return FactType(spec.type, minimum=spec.min, maximum=spec.max, unit=spec.unit)
-
     def _aggregate(self) -> Aggregate | None:
         text = self.model.aggregate
         if text is None:
@@ -407,7 +447,7 @@ class _DecisionBuilder:
                     )
                 )
             csv_mode = False
-        conditions = set(self.inputs) | set(self.model.derive)
+        conditions = set(self.inputs) | set(self.model.derive) | set(self.shared)
         raws: list[_RawRule] = []
         for n, (cells, pos, path) in enumerate(rows, start=1):
             parts: list[Node] = []
@@ -419,7 +459,7 @@ class _DecisionBuilder:
                 if name in conditions or "." in name:
                     # derived facts and other decisions' outputs are typed later; a bare
                     # word in their cells is text, as a spreadsheet user means it
-                    ftype = self.inputs.get(name) or FactType("string")
+                    ftype = self.inputs.get(name) or self.shared.get(name) or FactType("string")
                     cond = cell_condition(name, ftype, cell, self.sink)
                     if cond is not None:
                         parts.append(cond)
@@ -460,24 +500,40 @@ class _DecisionBuilder:
         return raws
 
     # -- the decision --------------------------------------------------------------------
-    def build(self, outputs_env: dict[str, FactType]) -> Decision | None:
+    def build(
+        self,
+        outputs_env: dict[str, FactType],
+        shared_env: dict[str, FactType],
+        shared_depths: dict[str, int],
+    ) -> Decision | None:
+        """The decision, typed against its inputs, the facts every decision shares and the
+        outputs of the decisions it reads."""
         name = self.model.decision
-        env: dict[str, FactType] = dict(self.inputs)
+        env: dict[str, FactType] = {**shared_env, **self.inputs}
         own = {k for k in outputs_env if k.startswith(name + ".")}
         env.update({k: v for k, v in outputs_env.items() if k not in own})
         derived: list[Derived] = []
-        parsed = {
-            dname: node
-            for dname, text in self.model.derive.items()
-            if (node := self._parse(("derive", dname), text)) is not None
+        items = {
+            dname: item
+            for dname, spec in self.model.derive.items()
+            if (item := parsed_derive(self.doc, dname, spec, self.sink)).expr is not None
         }
+        parsed = {dname: item.expr for dname, item in items.items() if item.expr is not None}
         order, cyclic = self._derive_order(parsed)
         env.update(dict.fromkeys(cyclic, NUMBER))  # reported already: no follow-on errors
-        written_out: dict[str, int] = {}  # each derived fact's nesting, derived facts inlined
+        written_out = dict(shared_depths)  # each derived fact's nesting, written out
         for dname in order:
             node = parsed[dname]
+            spec = items[dname].spec
+            if spec is not None and (spec.enum, spec.min, spec.max) != (None, None, None):
+                self.sink.add(
+                    self.doc.key_pos(("derive", dname)),
+                    "wrong value type",
+                    "a decision's derived fact declares no domain (enum, min, max)",
+                    "declare the fact in a facts file, whose derived facts are checked against it",
+                )
             where = self.doc.key_pos(("derive", dname))
-            written_out[dname] = self._check_depth(node, written_out, where)
+            written_out[dname] = written_out_depth(node, written_out, where, self.sink)
             checker = TypeChecker(env, self.functions, self.sink)
             t = checker.infer(node)
             if dname in env and dname not in cyclic:
@@ -488,15 +544,23 @@ class _DecisionBuilder:
                     f"give the derived fact its own name, e.g. {dname}_derived",
                 )
             env[dname] = t or FactType("number")
+            spec = items[dname].spec
             derived.append(
-                Derived(dname, node, t or FactType("number"), self.doc.key_pos(("derive", dname)))
+                Derived(
+                    dname,
+                    node,
+                    t or FactType("number"),
+                    self.doc.key_pos(("derive", dname)),
+                    spec.unit if spec else None,
+                    items[dname].description,
+                )
             )
         checker = TypeChecker(env, self.functions, self.sink)
         rules: list[Rule] = []
         for i, raw in enumerate(self.rules):
             if raw.condition is None:
                 continue
-            self._check_depth(raw.condition, written_out, raw.pos)
+            written_out_depth(raw.condition, written_out, raw.pos, self.sink)
             checker.condition(raw.condition)
             rules.append(
                 Rule(
@@ -550,41 +614,23 @@ class _DecisionBuilder:
             self.doc.pos(("decision",)),
         )
 
-    def _check_depth(self, node: Node, written_out: dict[str, int], pos: Pos) -> int:
-        """How deep an expression nests once the derived facts it reads are written out (the
-        solver and the SQL compiler inline them); past MAX_DEPTH is an error here."""
-        levels = depth(node, written_out)
-        reported = any(written_out.get(n, 0) > MAX_DEPTH for n in names(node))
-        if levels > MAX_DEPTH and not reported:  # once, where a chain passes the limit
-            self.sink.add(
-                pos,
-                "expression syntax",
-                f"an expression may nest at most {MAX_DEPTH} levels, counting the derived "
-                f"facts it reads as written out; this one nests {levels}",
-                "compute long chains of derived facts in the source (the CRM's query)",
-            )
-        return levels
-
     def _derive_order(self, parsed: dict[str, Node]) -> tuple[list[str], set[str]]:
         """Derived facts so that each comes after those it reads (else in file order), and
         the names in a cycle, which is an error."""
-        cyclic: set[str] = set()
 
-        def cycle(chain: list[str]) -> None:
-            cyclic.update(chain)
+        def on_cycle(cycle: list[str]) -> None:
             self.sink.add(
-                self.doc.key_pos(("derive", chain[-1])),
+                self.doc.key_pos(("derive", cycle[0])),
                 "derive cycle",
-                "derived facts read each other in a cycle: " + " -> ".join(chain),
+                "derived facts read each other in a cycle: " + " -> ".join(cycle),
                 "a derived fact can only read inputs and other derived facts that do not "
                 "read it back",
             )
 
-        reads = {
-            dname: [u for u in names(node) if u in parsed and u not in self.inputs]
-            for dname, node in parsed.items()
-        }
-        return reads_first(list(parsed), reads, cycle), cyclic
+        def reads(dname: str) -> list[str]:
+            return [n for n in names(parsed[dname]) if n not in self.inputs]
+
+        return dependency_order(list(parsed), reads, on_cycle)
 
     def _priority_order(self) -> tuple[str, tuple[Any, ...]] | None:
         order = self.model.priority_order
@@ -629,6 +675,7 @@ class _DecisionBuilder:
                 RuleTest(
                     t.name or f"{self.model.decision}[{i}]",
                     t.given,
+                    t.profile,
                     t.expect,
                     "expect" in t.model_fields_set,
                     rules,

@@ -21,11 +21,49 @@ Output = dict[str, Any]
 
 @dataclass(frozen=True)
 class Derived:
-    """A fact computed from other facts before matching (`margin_12m: revenue - costs`)."""
+    """A fact computed from other facts before matching (`margin_12m: revenue - costs`).
+
+    `needs_profile`: it reads a statistic of the whole base (directly or through another
+    derived fact), so it can only be computed once the run's profile is known."""
 
     name: str
     expr: Node
     type: FactType
+    pos: Pos
+    unit: str | None = None
+    description: str = ""
+    needs_profile: bool = False
+
+
+@dataclass(frozen=True)
+class ProfileStat:
+    """A statistic of the whole client base, computed once per run before any decision.
+
+    kind "cut_points": the `groups - 1` boundaries of equal groups of `expr` (nearest rank);
+    "mean": the mean of `expr`; "share": the share of clients for whom `expr` holds. Each
+    over the clients for whom `where` holds (all when None); nulls never count."""
+
+    name: str
+    kind: str
+    expr: Node
+    where: Node | None
+    groups: int | None
+    type: FactType
+    pos: Pos
+    text: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FactTest:
+    """A case from a facts file's `tests:`: inputs (and profile values) given, derived
+    facts expected."""
+
+    name: str
+    given: dict[str, Any]
+    profile: dict[str, Any]
+    expect: dict[str, Any]
+    as_of: dt.date | None
     pos: Pos
 
 
@@ -55,10 +93,12 @@ class Aggregate:
 
 @dataclass(frozen=True)
 class RuleTest:
-    """A case from a file's `tests:`: facts given, and the expected output and rules."""
+    """A case from a file's `tests:`: facts given (inputs, and derived facts to pin), the
+    profile values, and the expected output and rules."""
 
     name: str
     given: dict[str, Any]
+    profile: dict[str, Any]
     expect: Any
     expect_given: bool
     rules: tuple[str, ...] | None
@@ -97,7 +137,9 @@ class Decision:
 
 @dataclass(frozen=True)
 class Pack:
-    """A loaded rule pack: decisions in dependency order, all inputs, and a content hash."""
+    """A loaded rule pack: decisions in dependency order, all inputs, the facts every
+    decision shares (derived facts in evaluation order, base statistics), a content hash,
+    and where each input and derived fact is declared."""
 
     decisions: tuple[Decision, ...]
     inputs: dict[str, FactType]
@@ -105,6 +147,10 @@ class Pack:
     hash: str
     root: str
     files: tuple[str, ...] = field(default=())
+    derived: tuple[Derived, ...] = field(default=())
+    profile: tuple[ProfileStat, ...] = field(default=())
+    fact_tests: tuple[FactTest, ...] = field(default=())
+    declared_at: dict[str, Pos] = field(default_factory=dict)
 
     def decision(self, name: str) -> Decision:
         return next(d for d in self.decisions if d.name == name)
@@ -112,3 +158,6 @@ class Pack:
     @property
     def names(self) -> list[str]:
         return [d.name for d in self.decisions]
+
+    def stat(self, name: str) -> ProfileStat:
+        return next(s for s in self.profile if s.name == name)

@@ -36,6 +36,35 @@ class InputSpec(_Strict):
     description: str | None = None
 
 
+class DeriveSpec(_Strict):
+    """A derived fact written out: its expression, what it means for the reader, and
+    optionally the domain it keeps to (an enum for text, a range for numbers), which rules
+    are checked against and every client's value is held to."""
+
+    expr: str
+    enum: list[str] | None = None
+    min: float | None = None
+    max: float | None = None
+    unit: str | None = None
+    description: str | None = None
+
+
+class ProfileSpec(_Strict):
+    """A statistic of the whole client base, computed once per run: the cut points of
+    `groups` equal groups of a value, the mean of a value, the share of clients for whom
+    a condition holds, or the base's repeat-purchase model (`bg_nbd` over each client's
+    [repeat purchases, days from first to last purchase, days since the first]); `where`
+    limits the clients it is computed over."""
+
+    cut_points: str | None = None
+    groups: int | None = Field(default=None, ge=2, le=1000)
+    mean: str | None = None
+    share: str | None = None
+    bg_nbd: str | None = None
+    where: str | None = None
+    description: str | None = None
+
+
 class RuleModel(_Strict):
     id: str = Field(pattern=IDENT)
     when: str | bool = True
@@ -54,9 +83,31 @@ class TableModel(_Strict):
 class TestModel(_Strict):
     name: str | None = None
     given: dict[str, Any]
+    profile: dict[str, Any] = Field(default_factory=dict)
     expect: dict[str, Any] | list[dict[str, Any]] | None = None
     rule: str | list[str] | None = None
     as_of: dt.date | None = None
+
+
+class FactTestModel(_Strict):
+    """A test of a facts file: given inputs (and profile values), the derived facts expected."""
+
+    name: str | None = None
+    given: dict[str, Any]
+    profile: dict[str, Any] = Field(default_factory=dict)
+    expect: dict[str, Any]
+    as_of: dt.date | None = None
+
+
+class FactsFile(_Strict):
+    """A facts file: inputs, derived facts and base statistics that every decision reads."""
+
+    facts: str = Field(pattern=IDENT)
+    description: str = ""
+    inputs: dict[str, InputSpec | TypeName] = Field(default_factory=dict)
+    profile: dict[str, ProfileSpec] = Field(default_factory=dict)
+    derive: dict[str, DeriveSpec | str] = Field(default_factory=dict)
+    tests: list[FactTestModel] = Field(default_factory=list)
 
 
 class DecisionFile(_Strict):
@@ -66,7 +117,7 @@ class DecisionFile(_Strict):
     aggregate: str | None = None
     priority_order: dict[str, list[OutputValue]] | None = None
     inputs: dict[str, InputSpec | TypeName] = Field(default_factory=dict)
-    derive: dict[str, str] = Field(default_factory=dict)
+    derive: dict[str, DeriveSpec | str] = Field(default_factory=dict)
     rules: list[RuleModel] = Field(default_factory=list)
     table: TableModel | None = None
     default: dict[str, OutputValue] | None = None
@@ -86,21 +137,32 @@ _HINTS = {
     "decision": "decision names are letters, digits and _, not starting with a digit",
     "inputs": "an input is a type name (number, integer, string, bool, date, datetime, list) "
     "or a mapping such as {type: number, min: 0} or {enum: [a, b]}",
+    "facts": "facts file names are letters, digits and _, not starting with a digit",
+    "derive": "a derived fact is an expression, or {expr: ..., unit: ..., description: ...}",
+    "profile": "a statistic is {cut_points: fact, groups: 5}, {mean: fact} or "
+    "{share: condition}, each with an optional where: condition",
+    "groups": "groups is a whole number from 2 to 1000",
 }
 
+RuleFile = DecisionFile | FactsFile
 
-def validate_document(doc: Document, sink: ErrorSink) -> DecisionFile | None:
-    """Validate one file's data; every problem found goes to sink with its position."""
+
+def validate_document(doc: Document, sink: ErrorSink) -> RuleFile | None:
+    """Validate one file's data (a decision file, or a facts file when it starts with
+    `facts:`); every problem found goes to sink with its position."""
     if not isinstance(doc.data, dict):
         sink.add(
             doc.pos(()),
             "wrong value type",
-            "a rule file is a mapping with a 'decision:' key",
+            "a rule file is a mapping with a 'decision:' (or 'facts:') key",
             "start the file with: decision: my_decision",
         )
         return None
+    model: type[RuleFile] = (
+        FactsFile if "facts" in doc.data and "decision" not in doc.data else DecisionFile
+    )
     try:
-        return DecisionFile.model_validate(doc.data)
+        return model.model_validate(doc.data)
     except ValidationError as e:
         errors = [(_clean_loc(err["loc"], doc.data), err) for err in e.errors()]
         locs = {loc for loc, _ in errors}
@@ -117,13 +179,15 @@ def validate_document(doc: Document, sink: ErrorSink) -> DecisionFile | None:
             if loc in seen:
                 continue
             seen.add(loc)
-            _report(doc, sink, loc, err)
+            _report(doc, sink, model, loc, err)
         if all(err["type"] == "extra_forbidden" for _, err in errors):
-            return _without_unknown_keys(doc.data, [loc for loc, _ in errors])
+            return _without_unknown_keys(model, doc.data, [loc for loc, _ in errors])
         return None
 
 
-def _without_unknown_keys(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> DecisionFile | None:
+def _without_unknown_keys(
+    model: type[RuleFile], data: dict[str, Any], locs: list[tuple[Any, ...]]
+) -> RuleFile | None:
     """The file validated without its (reported) unknown keys, so that later stages can
     report the file's other errors in the same run; None if that still fails."""
     trimmed = copy.deepcopy(data)
@@ -134,7 +198,7 @@ def _without_unknown_keys(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> 
         if isinstance(parent, dict):
             parent.pop(loc[-1], None)
     try:
-        return DecisionFile.model_validate(trimmed)
+        return model.model_validate(trimmed)
     except (ValidationError, LookupError):
         return None
 
@@ -162,16 +226,24 @@ def _has(data: dict[str, Any] | list[Any], part: Any) -> bool:
 
 
 def _is_branch_label(part: str) -> bool:
-    return part in {"InputSpec", "str", "int", "float", "bool", "list[dict[str,any]]"} or (
-        "[" in part or part.startswith("literal[") or part.startswith("dict[")
-    )
+    return part in {
+        "InputSpec",
+        "DeriveSpec",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "list[dict[str,any]]",
+    } or ("[" in part or part.startswith("literal[") or part.startswith("dict["))
 
 
-def _report(doc: Document, sink: ErrorSink, loc: tuple[Any, ...], err: Any) -> None:
+def _report(
+    doc: Document, sink: ErrorSink, model: type[BaseModel], loc: tuple[Any, ...], err: Any
+) -> None:
     field_name = next((p for p in reversed(loc) if isinstance(p, str)), "")
     where = ".".join(str(p) for p in loc)
     if err["type"] == "extra_forbidden":
-        allowed = _allowed_keys(loc)
+        allowed = _allowed_keys(model, loc)
         sink.add(
             doc.key_pos(loc),
             "unknown key",
@@ -198,14 +270,16 @@ def _report(doc: Document, sink: ErrorSink, loc: tuple[Any, ...], err: Any) -> N
         )
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = DecisionFile
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     parts = [p for p in loc[:-1] if isinstance(p, str)]
+    facts = model is FactsFile
     mapping: dict[str, type[BaseModel]] = {
         "rules": RuleModel,
-        "tests": TestModel,
+        "tests": FactTestModel if facts else TestModel,
         "table": TableModel,
         "inputs": InputSpec,
+        "derive": DeriveSpec,
+        "profile": ProfileSpec,
     }
     for part in parts:
         model = mapping.get(part, model)

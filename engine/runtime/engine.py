@@ -16,22 +16,36 @@ from tierwise.lang.types import LIST, FactType
 from tierwise.outcome import DecisionResult, FactError, Outcome, new_outcome
 from tierwise.pack.build import load_pack
 from tierwise.pack.ir import Decision, Pack
+from tierwise.profile import Profile, checked
 from tierwise.runtime.compile import CompiledDecision, Hoisted, compile_decision
-from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError
+from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError, Evaluator, compile_expr
 from tierwise.runtime.explain import RuleExplainer
-from tierwise.runtime.facts import FactValidator, UnreadableClient
+from tierwise.runtime.facts import DomainCheck, FactValidator, UnreadableClient, domain_check
 from tierwise.runtime.match import Match, Matcher, MatchError
 from tierwise.runtime.memo import MEMO_LIMIT, REVIEW, Key, Memos
+from tierwise.runtime.profile import profile_base
 from tierwise.runtime.resolve import Resolved, resolve
+from tierwise.stdlib import standard_functions
 
 
 class Engine:
-    """Decides every decision of a pack for one client or for many."""
+    """Decides every decision of a pack for one client or for many.
+
+    A pack whose facts files declare statistics of the whole base needs the run's profile
+    to decide: `engine.profile(clients, as_of)` computes it in one pass, or a stored one is
+    given (`Profile.from_json`); deciding such a pack without one raises ProfileError."""
 
     def __init__(self, pack: Pack, *, id_field: str = "client_id") -> None:
         self.pack = pack
         self.id_field = id_field
         self.validator = FactValidator(pack.inputs)
+        self._shared: list[tuple[str, Evaluator, bool, DomainCheck | None]] = [
+            (d.name, compile_expr(d.expr, pack.functions), d.needs_profile, domain_check(d.type))
+            for d in pack.derived
+        ]
+        """The facts every decision shares, in evaluation order: how each is computed,
+        whether it needs the profile, and the check of its declared domain."""
+        self._pins = FactValidator({d.name: d.type for d in pack.derived})
         types = _field_types(pack)
         temporal = frozenset(n for n, t in types.items() if t.kind in ("date", "datetime"))
         self.compiled: list[CompiledDecision] = [
@@ -49,7 +63,7 @@ class Engine:
                 c.computed,
                 key,
                 self.explainers[c.decision.name],
-                _publisher(c.decision) if c.decision.name in read else None,
+                publisher(c.decision) if c.decision.name in read else None,
                 {},
             )
             for c, key in zip(self.compiled, self.matcher.keys, strict=True)
@@ -65,40 +79,154 @@ class Engine:
         functions: FunctionRegistry | None = None,
         id_field: str = "client_id",
     ) -> Engine:
-        """Load a rule file or a folder of them; raises RulePackError listing every problem."""
-        if functions is None:
-            from tierwise.plugins.manager import function_registry
-
-            functions = function_registry()
-        return cls(load_pack(path, functions), id_field=id_field)
+        """Load a rule file or a folder of them; raises RulePackError listing every problem.
+        `functions` defaults to the standard functions; a plugin's functions come with
+        `functions=tierwise.plugins.function_registry()`."""
+        return cls(load_pack(path, functions or standard_functions()), id_field=id_field)
 
     @property
     def decisions(self) -> list[str]:
         return self.pack.names
 
     def decide(
-        self, facts: Mapping[str, Any], as_of: dt.date | None = None, client_id: str | None = None
+        self,
+        facts: Mapping[str, Any] | UnreadableClient,
+        as_of: dt.date | None = None,
+        client_id: str | None = None,
+        *,
+        profile: Profile | None = None,
     ) -> Outcome:
         """Decide every decision for one client. Never raises for bad facts: they become errors."""
         thread = self.matcher.for_thread()
-        return self._decide(facts, as_of or dt.date.today(), client_id, thread)
+        stats = self._statistics(profile)
+        return self._decide(facts, as_of or dt.date.today(), client_id, thread, stats)
 
     def decide_many(
-        self, clients: Iterable[Mapping[str, Any]], as_of: dt.date | None = None
+        self,
+        clients: Iterable[Mapping[str, Any] | UnreadableClient],
+        as_of: dt.date | None = None,
+        *,
+        profile: Profile | None = None,
     ) -> Iterator[Outcome]:
         """Decide each client in turn: one outcome per client, in order, never raising for one."""
         as_of = as_of or dt.date.today()
+        stats = self._statistics(profile)
         thread = self.matcher.for_thread()
         decide = self._decide
         for facts in clients:
-            yield decide(facts, as_of, None, thread)
+            yield decide(facts, as_of, None, thread, stats)
 
-    def _decide(
+    def decide_pinned(
         self,
         facts: Mapping[str, Any],
         as_of: dt.date,
+        profile: Profile,
+        pinned: Mapping[str, Any],
+    ) -> Outcome:
+        """Decide one client with some derived facts given instead of computed (a rule
+        test's `given` may pin them); a pinned value of the wrong type is a fact error."""
+        clean, errors = self._pins.validate(pinned)
+        if errors:
+            return new_outcome(None, self.pack.hash, as_of, {}, errors)
+        stats = self._statistics(profile)
+        return self._decide(facts, as_of, None, self.matcher.for_thread(), stats, clean)
+
+    def profile(
+        self, clients: Iterable[Mapping[str, Any] | UnreadableClient], as_of: dt.date
+    ) -> Profile:
+        """The pack's statistics of `clients` (a pass per layer of statistics, see
+        tierwise.runtime.profile), as the decisions will read them: each client's inputs
+        validated and its facts derived first; a client whose facts cannot be read or
+        derived is counted as skipped."""
+        return profile_base(
+            self.pack,
+            clients,
+            as_of,
+            lambda record, stats: (
+                self._facts(record, as_of, stats, None) if isinstance(record, Mapping) else None
+            ),
+        )
+
+    def derive(
+        self, facts: Mapping[str, Any], as_of: dt.date, *, profile: Profile | None = None
+    ) -> tuple[dict[str, Any], list[FactError]]:
+        """One client's facts as every decision sees them: validated inputs and derived
+        facts (no decision is made); or the errors that make it an invalid client."""
+        stats = self._statistics(profile)
+        working, errors = self.working(facts, as_of, profile)
+        for name in (AS_OF_KEY, *stats):
+            working.pop(name, None)
+        return working, errors
+
+    def working(
+        self, facts: Mapping[str, Any], as_of: dt.date, profile: Profile | None = None
+    ) -> tuple[dict[str, Any], list[FactError]]:
+        """The facts evaluation reads for one client (validated inputs, the profile's
+        statistics, the derived facts, the date), or the errors that make it invalid."""
+        stats = self._statistics(profile)
+        working, errors = self.validator.validate(facts)
+        if errors:
+            return {}, errors
+        working[AS_OF_KEY] = as_of
+        working.update(stats)
+        return working, self._derive(working, stats, None)
+
+    def _statistics(self, profile: Profile | None) -> dict[str, Any]:
+        """The profile's values for evaluation; ProfileError when the pack needs one."""
+        fitting = checked(self.pack, profile)
+        return {} if fitting is None else fitting.working_values(self.pack)
+
+    def _facts(
+        self,
+        facts: Mapping[str, Any],
+        as_of: dt.date,
+        stats: Mapping[str, Any] | None,
+        pinned: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        """Validated and derived facts for the profile step (stats None: only the derived
+        facts that need no profile), or None when the client is invalid."""
+        working, errors = self.validator.validate(facts)
+        if errors:
+            return None
+        working[AS_OF_KEY] = as_of
+        if stats:
+            working.update(stats)
+        return None if self._derive(working, stats, pinned) else working
+
+    def _derive(
+        self,
+        working: dict[str, Any],
+        stats: Mapping[str, Any] | None,
+        pinned: Mapping[str, Any] | None,
+    ) -> list[FactError]:
+        """Computes the shared derived facts into `working` (a pinned one is taken as
+        given; with `stats` None, those that need the profile are skipped); a function
+        that fails makes that fact the client's error."""
+        errors: list[FactError] = []
+        for name, evaluate, needs_profile, check in self._shared:
+            if pinned is not None and name in pinned:
+                working[name] = pinned[name]
+            elif needs_profile and stats is None:
+                continue
+            else:
+                try:
+                    value = working[name] = evaluate(working)
+                except EvaluationError as e:
+                    working[name] = None
+                    errors.append(FactError(name, f"{name} cannot be derived: {e}"))
+                    continue
+                if check is not None and value is not None and (problem := check(value)):
+                    errors.append(FactError(name, f"{name} = {value!r} {problem}", value))
+        return errors
+
+    def _decide(
+        self,
+        facts: Mapping[str, Any] | UnreadableClient,
+        as_of: dt.date,
         client_id: str | None,
         thread: tuple[list[Match], Memos],
+        stats: dict[str, Any],
+        pinned: Mapping[str, Any] | None = None,
     ) -> Outcome:
         if type(facts) is not dict and not isinstance(facts, Mapping):
             return self._unreadable(facts, as_of, client_id)
@@ -109,6 +237,12 @@ class Engine:
         if errors:
             return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         working[AS_OF_KEY] = as_of
+        if self._shared:
+            if stats:
+                working.update(stats)
+            errors = self._derive(working, stats, pinned)
+            if errors:
+                return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         results: dict[str, DecisionResult] = {}
         matches, memos = thread
         for (decision, computed, key, explainers, publish, by_hits), match, memo in zip(
@@ -165,6 +299,8 @@ Step = tuple[
 
 def _field_types(pack: Pack) -> dict[str, FactType]:
     types = dict(pack.inputs)
+    types.update({d.name: d.type for d in pack.derived})
+    types.update({s.name: s.type for s in pack.profile})
     for d in pack.decisions:
         types.update({dv.name: dv.type for dv in d.derived})
         for k, t in d.output_types.items():
@@ -174,7 +310,7 @@ def _field_types(pack: Pack) -> dict[str, FactType]:
     return types
 
 
-def _publisher(decision: Decision) -> Any:
+def publisher(decision: Decision) -> Any:
     """Copies a decision's output into the working facts, for decisions that read it."""
     name = decision.name
     if decision.aggregate is not None:

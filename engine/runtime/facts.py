@@ -1,15 +1,16 @@
 """Validate one client's facts against the types a pack declares (pydantic, compiled once).
 
 Numbers, integers and booleans are strict (a string "5" is an error that names the fact,
-never silently a number); dates and datetimes also accept ISO text, since JSON has no
-date type. Adapters that read text (CSV) coerce with `coerce_text` first.
+never silently a number); dates and datetimes also accept text, since JSON has no date
+type, read by the one grammar of tierwise.lang.values (as every source reads them).
+Sources read their values with that module first (`tierwise.runtime.records.read_record`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -17,10 +18,18 @@ from pydantic import ConfigDict, Field, Strict, StringConstraints, TypeAdapter, 
 from typing_extensions import TypedDict
 
 from tierwise.lang.types import FactType
+from tierwise.lang.values import MAX_SAFE_INTEGER, ReadError, is_text, printable, read
 from tierwise.outcome import FactError
 
-MAX_SAFE_INTEGER = 2**53
-"""Integers beyond this cannot be compared exactly as doubles (as durable and SQL engines do)."""
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "FactValidator",
+    "UnreadableClient",
+    "domain_check",
+    "is_text",
+    "jsonable",
+    "printable",
+]
 TEXT = StringConstraints(max_length=2**62)
 """Makes pydantic-core read a string as UTF-8, so a lone surrogate ("\\ud800", which durable
 and every JSON encoder reject) is that fact's error (`string_unicode`) instead of a crash."""
@@ -47,9 +56,9 @@ def _annotation(t: FactType) -> Any:
         case "bool":
             return Annotated[bool, Strict()] | None
         case "date":
-            return dt.date | None
+            return Annotated[dt.date, Strict()] | None
         case "datetime":
-            return dt.datetime | None
+            return Annotated[dt.datetime, Strict()] | None
         case "list":
             return list[Annotated[str, Strict(), TEXT]] | None
     raise ValueError(f"unknown type {t.kind}")
@@ -67,24 +76,76 @@ class FactValidator:
         fields = {name: _annotation(t) for name, t in inputs.items()}
         schema = TypedDict("Facts", fields, total=False)  # type: ignore[misc,operator]
         schema.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
-        self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(schema)
+        self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(schema)  # type: ignore[arg-type]
         self._datetimes = [n for n, t in inputs.items() if t.kind == "datetime"]
+        self._temporal = [
+            (n, t, dt.datetime if t.kind == "datetime" else dt.date)
+            for n, t in inputs.items()
+            if t.kind in ("date", "datetime") and t.enum is None
+        ]
 
     def validate(self, facts: Mapping[str, Any]) -> tuple[dict[str, Any], list[FactError]]:
+        read_errors: list[FactError] = []
+        for name, t, native in self._temporal:
+            value = facts.get(name)
+            if value is not None and type(value) is not native:
+                facts, error = _read_temporal(facts, name, t)
+                if error is not None:
+                    read_errors.append(error)
         try:
             clean = self._adapter.validate_python(facts)
         except ValidationError as e:
-            errors = []
+            errors = read_errors
             for err in e.errors():
                 name = str(err["loc"][0]) if err["loc"] else "?"
                 message = _message(name, err, self.inputs.get(name))
                 errors.append(FactError(name, message, jsonable(facts.get(name))))
             return {}, errors
+        if read_errors:
+            return {}, read_errors
         for name in self._datetimes:
             value = clean.get(name)
             if value is not None and value.tzinfo is None:
                 clean[name] = value.replace(tzinfo=dt.UTC)
         return clean, []
+
+
+def _read_temporal(
+    facts: Mapping[str, Any], name: str, t: FactType
+) -> tuple[dict[str, Any], FactError | None]:
+    """A copy of `facts` with a date or datetime given as text (or as another type) read
+    by the grammar of tierwise.lang.values; a value that is not one becomes null in the
+    copy and that fact's error."""
+    copy = dict(facts)
+    value = copy[name]
+    try:
+        copy[name] = read(value, t)
+    except ReadError as e:
+        copy[name] = None
+        message = f"{name} should be {_article(t.kind)}: {e}"
+        return copy, FactError(name, message, jsonable(value))
+    return copy, None
+
+
+DomainCheck = Callable[[Any], str | None]
+
+
+def domain_check(t: FactType) -> DomainCheck | None:
+    """A check of a computed value against a declared enum or range (a derived fact's),
+    giving what is wrong or None; None when the type declares no domain."""
+    low, high, enum = t.minimum, t.maximum, t.enum
+    if not t.domain:
+        return None
+    problem = f"is outside its declared domain ({t.domain})"
+    if enum is not None:
+        allowed = frozenset(enum)
+        return lambda v: None if v in allowed else problem
+
+    def in_range(v: Any) -> str | None:
+        ok = (low is None or v >= low) and (high is None or v <= high)
+        return None if ok else problem
+
+    return in_range
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,63 +190,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return printable(repr(value))
-
-
-def is_text(value: str) -> bool:
-    """Whether a string is valid Unicode text (no lone surrogates, which UTF-8 cannot hold)."""
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def printable(value: str) -> str:
-    """A string with its lone surrogates escaped: undecodable bytes read with
-    `surrogateescape` as `\\xe9`, other surrogates as `\\ud800`."""
-    if is_text(value):
-        return value
-    try:
-        raw = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def coerce_text(text: str | None, t: FactType) -> Any:
-    """Text from a CSV cell or a database string column, turned into the declared type.
-
-    Empty text is null. Raises ValueError with a message that names the expected type.
-    """
-    if text is None:
-        return None
-    s = text.strip()
-    if s == "":
-        return None
-    try:
-        match t.kind:
-            case "number":
-                return float(s)
-            case "integer":
-                f = float(s)
-                if not f.is_integer():
-                    raise ValueError
-                return int(f)
-            case "bool":
-                low = s.lower()
-                if low in ("true", "yes", "1", "t", "y"):
-                    return True
-                if low in ("false", "no", "0", "f", "n"):
-                    return False
-                raise ValueError
-            case "date":
-                return dt.date.fromisoformat(s[:10])
-            case "datetime":
-                return dt.datetime.fromisoformat(s)
-            case "list":
-                return [item.strip() for item in s.split(";") if item.strip()]
-    except ValueError:
-        raise ValueError(f"{text!r} is not {_article(t.kind)}") from None
-    return s

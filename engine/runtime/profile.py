@@ -1,130 +1,184 @@
-"""The profile of a run: statistics of the whole client base, such as quantile cut points.
+"""The profile step on the per-client path: passes over the base that derive each client's
+facts as the decisions will see them (validated inputs, then derived facts) and accumulate
+the pack's statistics and data health (which clients have each fact, its min, median and
+max).
 
-Some facts only mean something against every other client: RFM quintiles, a CLV
-percentile. A run computes its profile once, in one pass over the clients' facts, stores
-it with the run (it is plain JSON), and hands it to the `tierwise_enrich_facts` hooks, so
-each client's evaluation is deterministic: same facts, same profile, same enriched facts.
+Statistics come in layers: layer 0 reads facts that need no statistic; layer k reads facts
+that need statistics of layers below k (the CLV percentiles read the CLV, which reads the
+purchase model). Pass k computes layer k with the layers below known, and counts the facts
+that became computable; one more pass counts the facts that read the last layer. A base
+given as an iterator is kept in memory for the passes after the first; anything that can
+be iterated again (a list, a source's reader) is read again instead.
+
+Memory: the values of each cut-points statistic, and of each numeric or date fact for its
+median (8 bytes a client each); a count per distinct purchase history for a `bg_nbd`
+statistic; everything else is a running count or sum.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import hashlib
-import json
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import pluggy
+from tierwise.lang.types import FactType
+from tierwise.pack.ir import Pack, ProfileStat
+from tierwise.profile import (
+    Profile,
+    ProfilePlan,
+    Spread,
+    bg_nbd,
+    cut_points,
+    mean,
+    median,
+    purchase_history,
+    share,
+)
+from tierwise.runtime.evaluate import EvaluationError, Evaluator, compile_expr
+from tierwise.stdlib.general import day_number
 
-PROFILE_VERSION = 1
-DEFAULT_QUANTILES: Mapping[str, int] = {
-    "recency_days": 5,
-    "purchases_per_year": 5,
-    "revenue_12m": 5,
-    "clv": 100,
-}
-"""Fact -> number of equal groups: quintiles for RFM, percentiles for CLV."""
-
-
-def cut_points(sorted_values: Any, groups: int) -> list[float]:
-    """The `groups - 1` boundaries of equal groups, by nearest rank (SQL's PERCENTILE_DISC):
-    boundary k is the smallest value with at least k/groups of the values at or below it."""
-    n = len(sorted_values)
-    if n == 0:
-        return []
-    return [sorted_values[(k * n + groups - 1) // groups - 1] for k in range(1, groups)]
-
-
-def rank(value: float, cuts: list[float]) -> int:
-    """How many cut points lie strictly below `value` (0 .. len(cuts)); with percentile
-    cuts, the value's percentile: 90 means above the 90th percentile, the top 10%."""
-    return bisect.bisect_left(cuts, value)
+SPREAD_KINDS = ("number", "integer", "date", "datetime")
+"""Facts of these kinds get a min, median and max in the profile."""
 
 
-class Profiler:
-    """Collects the values of the profiled facts, one client at a time, in constant time each."""
+FactsOf = Callable[[Any, Mapping[str, Any] | None], dict[str, Any] | None]
+"""A client's validated and derived facts, given the statistics known so far (None: none
+yet, so facts that need the profile are left out); None for a client that is invalid."""
 
-    def __init__(self, as_of: dt.date, quantiles: Mapping[str, int] = DEFAULT_QUANTILES) -> None:
-        for name, groups in quantiles.items():
-            if groups < 2:
-                raise ValueError(f"quantiles of {name!r}: at least 2 groups, got {groups}")
-        self.as_of = as_of
-        self.quantiles = dict(quantiles)
+
+def profile_base(pack: Pack, clients: Iterable[Any], as_of: dt.date, facts_of: FactsOf) -> Profile:
+    """The profile of `clients`: every statistic of `pack`, layer by layer, and the data
+    health of every fact (tierwise.profile's definitions)."""
+    plan = ProfilePlan(pack)
+    records = clients if plan.passes == 1 or iter(clients) is not clients else list(clients)
+    counts = _Counts(pack)
+    raw: dict[str, Any] = {}
+    known: dict[str, Any] | None = None
+    for layer in range(plan.passes):
+        stats = [_Accumulator(s, pack) for s in plan.stats[layer]]
+        facts = plan.facts[layer]
+        for record in records:
+            working = facts_of(record, known)
+            if working is None:
+                counts.skipped += layer == 0
+                continue
+            try:
+                parts = [stat.read(working) for stat in stats]
+            except EvaluationError:
+                counts.skipped += layer == 0
+                continue
+            counts.clients += layer == 0
+            counts.add(facts, working)
+            for stat, part in zip(stats, parts, strict=True):
+                stat.take(part)
+        raw.update({s.stat.name: s.value() for s in stats})
+        known = Profile(raw, {}).working_values(pack)
+    return Profile(
+        {s.name: raw.get(s.name) for s in pack.profile},
+        {s.name: s.text for s in pack.profile},
+        as_of,
+        counts.clients,
+        counts.skipped,
+        counts.present,
+        {name: s.result() for name, s in counts.spreads.items() if s.values},
+    )
+
+
+class _Counts:
+    """Clients counted and skipped, and per fact the clients that have it and its spread."""
+
+    def __init__(self, pack: Pack) -> None:
         self.clients = 0
         self.skipped = 0
-        self._values = {name: array("d") for name in quantiles}
+        types = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
+        self.present: dict[str, int] = dict.fromkeys(types, 0)
+        self.spreads = {name: _Spread(t) for name, t in types.items() if t.kind in SPREAD_KINDS}
 
-    def add(self, facts: Mapping[str, Any]) -> None:
-        """Count one client; its numeric, finite values of the profiled facts join the profile."""
-        self.clients += 1
-        for name, values in self._values.items():
-            v = facts.get(name)
-            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-                values.append(v)
-
-    def skip(self) -> None:
-        """Count a client whose facts could not be read (it becomes an error in the run)."""
-        self.skipped += 1
-
-    def result(self) -> dict[str, Any]:
-        """The profile: JSON-serialisable, and the same for the same clients in any order."""
-        quantiles = {}
-        for name, groups in sorted(self.quantiles.items()):
-            values = sorted(self._values[name])
-            quantiles[name] = {
-                "groups": groups,
-                "count": len(values),
-                "cuts": cut_points(values, groups),
-            }
-        return {
-            "version": PROFILE_VERSION,
-            "as_of": self.as_of.isoformat(),
-            "clients": self.clients,
-            "skipped": self.skipped,
-            "quantiles": quantiles,
-        }
+    def add(self, facts: list[str], working: Mapping[str, Any]) -> None:
+        """Count the values `working` has of `facts`."""
+        present, spreads = self.present, self.spreads
+        for name in facts:
+            value = working.get(name)
+            if value is not None:
+                present[name] += 1
+                spread = spreads.get(name)
+                if spread is not None:
+                    spread.take(value)
 
 
-def build_profile(
-    clients: Iterable[Any],
-    as_of: dt.date,
-    *,
-    quantiles: Mapping[str, int] = DEFAULT_QUANTILES,
-    pm: pluggy.PluginManager | None = None,
-) -> dict[str, Any]:
-    """The profile of `clients` (fact mappings; anything else, e.g. an unreadable row, is
-    skipped). With a plugin manager, each client is first enriched by the
-    `tierwise_enrich_facts` hooks with an empty profile, so that facts the hooks derive
-    (clv, recency_days...) can be profiled; a client a hook fails on is skipped."""
-    from tierwise.plugins.manager import safe_call
+class _Spread:
+    """One fact's values (numbers, or day numbers for dates), for its min, median and max."""
 
-    profiler = Profiler(as_of, quantiles)
-    hook = pm.hook.tierwise_enrich_facts if pm is not None else None
-    for facts in clients:
-        if not isinstance(facts, Mapping):
-            profiler.skip()
-            continue
-        if hook is not None:
-            extra, failures = safe_call(hook, facts=facts, as_of=as_of, profile={})
-            if failures:
-                profiler.skip()
-                continue
-            facts = _merged(facts, extra)
-        profiler.add(facts)
-    return profiler.result()
+    def __init__(self, t: FactType) -> None:
+        self.dates = t.kind in ("date", "datetime")
+        self.values = array("d")
+
+    def take(self, value: Any) -> None:
+        """Keep one client's value (a date by its day number)."""
+        if self.dates:
+            if isinstance(value, dt.date):
+                self.values.append(day_number(value))
+        elif (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            self.values.append(value)
+
+    def result(self) -> Spread:
+        """The min, median (lower, by nearest rank) and max."""
+        ordered = sorted(self.values)
+        low, mid, high = ordered[0], median(ordered), ordered[-1]
+        if self.dates:
+            return Spread(*(dt.date.fromordinal(int(v)).isoformat() for v in (low, mid, high)))
+        return Spread(*(_plain(v) for v in (low, mid, high)))
 
 
-def _merged(facts: Mapping[str, Any], extra: list[Mapping[str, Any]]) -> dict[str, Any]:
-    merged = dict(facts)
-    for more in extra:
-        merged.update(more)
-    return merged
+def _plain(v: float) -> float | int:
+    """A whole number as an int (JSON without .0), any other as it is."""
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
 
 
-def profile_digest(profile: Mapping[str, Any]) -> str:
-    """A short content hash of a profile, to record which profile decided a run."""
-    text = json.dumps(profile, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+class _Accumulator:
+    """One statistic's running state: its values (cut points), sum, or counts."""
+
+    def __init__(self, stat: ProfileStat, pack: Pack) -> None:
+        self.stat = stat
+        self.expr: Evaluator = compile_expr(stat.expr, pack.functions)
+        self.where: Evaluator | None = (
+            None if stat.where is None else compile_expr(stat.where, pack.functions)
+        )
+        self.values = array("d")
+        self.histories: Counter[tuple[int, int, int]] = Counter()
+        self.true = 0
+        self.known = 0
+
+    def read(self, facts: Mapping[str, Any]) -> Any:
+        """This client's contribution: its value, or None when it does not count."""
+        if self.where is not None and self.where(facts) is not True:  # type: ignore[arg-type]
+            return None
+        return self.expr(facts)  # type: ignore[arg-type]
+
+    def take(self, v: Any) -> None:
+        if self.stat.kind == "share":
+            if v is not None:
+                self.known += 1
+                self.true += v is True
+        elif self.stat.kind == "bg_nbd":
+            history = purchase_history(v)
+            if history is not None:
+                self.histories[history] += 1
+        elif isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+            self.values.append(v)
+
+    def value(self) -> Any:
+        if self.stat.kind == "share":
+            return share(self.true, self.known)
+        if self.stat.kind == "mean":
+            return mean(self.values)
+        if self.stat.kind == "bg_nbd":
+            return bg_nbd(self.histories)
+        if not self.values:
+            return None
+        return cut_points(sorted(self.values), self.stat.groups or 2)

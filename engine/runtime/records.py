@@ -1,23 +1,30 @@
-"""What makes one record of a table file unreadable, and how that is told: a CSV row with
-the wrong number of cells, text that is not valid UTF-8, a line that is not a JSON object.
-The file sources (tierwise.adapters.files) and the batch path, when DuckDB cannot read a
-file whole, apply the same rules, so both name the same clients with the same errors."""
+"""One record of a source as a client's facts, or why it cannot be: its id, each declared
+fact read by the one reading of values (tierwise.lang.values), a CSV row with the wrong
+number of cells, text that is not valid UTF-8, a line that is not a JSON object. Every
+source (files, databases, decide_table's tables) and the batch path, when DuckDB cannot
+read a file whole, apply these rules, so all name the same clients with the same errors."""
 
 from __future__ import annotations
 
+import decimal
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeAlias
 
 import orjson
 
+from tierwise.lang.types import FactType
+from tierwise.lang.values import ReadError, is_text, printable, read
 from tierwise.outcome import FactError
-from tierwise.runtime.facts import printable
+from tierwise.runtime.facts import UnreadableClient, jsonable
 
 ANY_FACT = "*"
 """The fact an error about a whole record is filed under."""
 ID_FACT = "client_id"
-"""The fact an error about a record's id is filed under."""
+"""The fact an error about a record's id is filed under, and the key that carries the
+client's id in every record."""
+Record: TypeAlias = dict[str, Any] | UnreadableClient
+"""A client's facts (key `client_id` plus one key per fact), or why they cannot be read."""
 
 
 def no_id(where: str, column: str) -> FactError:
@@ -65,3 +72,69 @@ def json_line(line: bytes, id_keys: Sequence[str]) -> Any:
                 exact = json.loads(line, parse_int=str).get(key)
                 value[key] = exact if isinstance(exact, str) else value[key]
     return value
+
+
+def without_id(where: str, column: str) -> UnreadableClient:
+    """A record with no client id: an error labelled with its place in the source."""
+    return UnreadableClient(where, (no_id(where, column),))
+
+
+def row_id(raw: Any, where: str, column: str) -> str | UnreadableClient:
+    """A row's id as text; a row whose id is missing, is not valid text (undecodable bytes)
+    or is not a scalar (a JSON object, list or boolean) is an error labelled by its place."""
+    if raw is None or raw == "":
+        return without_id(where, column)
+    if isinstance(raw, str):
+        if is_text(raw):
+            return raw
+        return UnreadableClient(where, (not_text_id(where, column, raw),))
+    if not isinstance(raw, bool | dict | list):
+        return str(raw)
+    kind = "boolean" if isinstance(raw, bool) else "object" if isinstance(raw, dict) else "list"
+    message = f"{where}: {column}: an id should be text or a number, not a JSON {kind}"
+    return UnreadableClient(where, (FactError(ID_FACT, message, jsonable(raw)),))
+
+
+def plain(value: Any) -> Any:
+    """A database number in Python's own types, as every back end gives it: a Decimal (from
+    PostgreSQL's numeric, `avg()` or `sum()` of bigint) as an int when it is written without
+    decimals, else a float; SQLite returns these as int and float already."""
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and int(value.as_tuple().exponent) >= 0:
+            return int(value)
+        return float(value)
+    return value
+
+
+def read_record(
+    raw: Mapping[str, Any], types: Mapping[str, FactType], client_id: str | None, where: str
+) -> Record:
+    """Read every declared fact of one row (tierwise.lang.values.read; other columns pass
+    through for enrichment hooks, database numbers made plain); any failure makes the row
+    an UnreadableClient, and so does text that is not valid UTF-8 in any column (sources
+    read undecodable bytes with `surrogateescape`, so that they reach this check instead of
+    stopping the read).
+
+    `where` names the row for the message (`clients.csv row 17`, `table clients id 42`).
+    """
+    facts: dict[str, Any] = {ID_FACT: client_id}
+    errors: list[FactError] = []
+    for name, value in raw.items():
+        if name == ID_FACT:
+            continue
+        if type(value) is str and not is_text(value):
+            errors.append(not_text(where, name, value))
+            continue
+        t = types.get(name)
+        if t is None:
+            facts[name] = plain(value)
+            continue
+        try:
+            facts[name] = read(value, t)
+        except ReadError as e:
+            errors.append(
+                FactError(fact=name, message=f"{where}: {name}: {e}", value=jsonable(value))
+            )
+    if errors:
+        return UnreadableClient(client_id, tuple(errors))
+    return facts

@@ -18,8 +18,9 @@ from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import And, Node, names, render
 from tierwise.outcome import Outcome
 from tierwise.pack.ir import Rule
-from tierwise.runtime.engine import Engine, _publisher
-from tierwise.runtime.evaluate import AS_OF_KEY, EvaluationError, Evaluator, compile_expr
+from tierwise.profile import Profile
+from tierwise.runtime.engine import Engine, publisher
+from tierwise.runtime.evaluate import EvaluationError, Evaluator, compile_expr
 
 Held = Literal["true", "false", "unknown", "error"]
 
@@ -79,16 +80,24 @@ class Tracer:
             for d in engine.pack.decisions
         }
 
-    def trace(self, facts: Mapping[str, Any], as_of: dt.date, outcome: Outcome) -> list[RuleTrace]:
+    def trace(
+        self,
+        facts: Mapping[str, Any],
+        as_of: dt.date,
+        outcome: Outcome,
+        profile: Profile | None = None,
+    ) -> list[RuleTrace]:
         """Every rule of every decided decision, in the order the engine tries them.
 
-        `outcome` is the engine's answer for the same facts: decisions that read other
-        decisions see the outputs it gave. Invalid facts (an outcome with errors) trace nothing.
+        `outcome` is the engine's answer for the same facts (and `profile`): decisions
+        that read other decisions see the outputs it gave. Invalid facts (an outcome with
+        errors) trace nothing.
         """
         if outcome.errors:
             return []
-        working, _ = self.engine.validator.validate(facts)
-        working[AS_OF_KEY] = as_of
+        working, errors = self.engine.working(facts, as_of, profile)
+        if errors:
+            return []
         traces: list[RuleTrace] = []
         for compiled in self.engine.compiled:
             decision = compiled.decision
@@ -105,7 +114,7 @@ class Tracer:
             for traced in self._rules[decision.name]:
                 traces.append(_trace_rule(decision.name, traced, working, won))
             if result is not None:
-                _publisher(decision)(working, result)
+                publisher(decision)(working, result)
         return traces
 
 

@@ -1,7 +1,10 @@
 """Run the tests written inside rule files (`tests:` with `given` / `expect`).
 
 Shared by `tierwise test PATH` and the pytest plugin, so both report the same failures
-with the same readable difference between what was expected and what was decided.
+with the same readable difference between what was expected and what was decided. A
+decision's test decides the whole pack; its `given` may pin derived facts (their formula is
+skipped) and `profile:` gives statistics of the base (the others are unknown). A facts
+file's test checks derived facts; a number is checked to the decimals it is written with.
 """
 
 from __future__ import annotations
@@ -9,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tierwise.errors import Pos
-from tierwise.outcome import DecisionResult
-from tierwise.pack.ir import Decision, RuleTest
+from tierwise.outcome import DecisionResult, Outcome
+from tierwise.pack.ir import Decision, FactTest, RuleTest
+from tierwise.profile import Profile, ProfileError
 from tierwise.runtime.engine import Engine
 
 DEFAULT_AS_OF = dt.date(2026, 1, 1)
@@ -33,24 +38,91 @@ class TestCaseResult:
         return "\n".join([head, *("    " + p for p in self.problems)])
 
 
-def cases(engine: Engine) -> Iterator[tuple[Decision, RuleTest]]:
+@dataclass(frozen=True)
+class Case:
+    """One test of a rule file: of a decision (`decision` set) or of a facts file."""
+
+    group: str
+    name: str
+    pos: Pos
+    decision: Decision | None = None
+    rule_test: RuleTest | None = None
+    fact_test: FactTest | None = None
+
+    @property
+    def file(self) -> str:
+        return self.pos.file
+
+
+def cases(engine: Engine) -> Iterator[Case]:
+    """Every test of the pack: the facts files' first, then each decision's."""
+    for ft in engine.pack.fact_tests:
+        yield Case(Path(ft.pos.file).stem, ft.name, ft.pos, fact_test=ft)
     for decision in engine.pack.decisions:
         for test in decision.tests:
-            yield decision, test
+            yield Case(decision.name, test.name, test.pos, decision, rule_test=test)
 
 
-def run_case(engine: Engine, decision: Decision, test: RuleTest) -> TestCaseResult:
-    """Decide the test's `given` facts with the whole pack and compare with `expect` and `rule`."""
-    outcome = engine.decide(test.given, as_of=test.as_of or DEFAULT_AS_OF)
-    problems: list[str] = [f"invalid fact {e.fact}: {e.message}" for e in outcome.errors]
-    result = outcome.decisions.get(decision.name)
-    if result is not None:
-        problems.extend(_compare(decision, test, result))
-    return TestCaseResult(decision.name, test.name, test.pos, not problems, tuple(problems))
+def run_case(engine: Engine, case: Case) -> TestCaseResult:
+    """Run one test and compare what was decided (or derived) with what it expects."""
+    test = case.rule_test or case.fact_test
+    assert test is not None
+    try:
+        profile = Profile.given(engine.pack, test.profile)
+    except ProfileError as e:
+        problems = [str(e)]
+    else:
+        problems = (
+            _run_fact_test(engine, case.fact_test, profile)
+            if case.fact_test is not None
+            else _run_decision_test(engine, case, profile)
+        )
+    return TestCaseResult(case.group, case.name, case.pos, not problems, tuple(problems))
 
 
 def run_all(engine: Engine) -> list[TestCaseResult]:
-    return [run_case(engine, d, t) for d, t in cases(engine)]
+    return [run_case(engine, case) for case in cases(engine)]
+
+
+def decide_test(engine: Engine, test: RuleTest, profile: Profile | None = None) -> Outcome:
+    """A decision test's outcome: its `given` decided by the whole pack on its date, the
+    derived facts it gives pinned, with its profile values (the others unknown)."""
+    derived = {d.name for d in engine.pack.derived}
+    pinned = {k: v for k, v in test.given.items() if k in derived}
+    given = {k: v for k, v in test.given.items() if k not in derived}
+    profile = profile or Profile.given(engine.pack, test.profile)
+    return engine.decide_pinned(given, test.as_of or DEFAULT_AS_OF, profile, pinned)
+
+
+def _run_decision_test(engine: Engine, case: Case, profile: Profile) -> list[str]:
+    assert case.decision is not None and case.rule_test is not None
+    test = case.rule_test
+    outcome = decide_test(engine, test, profile)
+    problems: list[str] = [f"invalid fact {e.fact}: {e.message}" for e in outcome.errors]
+    result = outcome.decisions.get(case.decision.name)
+    if result is not None:
+        problems.extend(_compare(case.decision, test, result))
+    return problems
+
+
+def _run_fact_test(engine: Engine, test: FactTest, profile: Profile) -> list[str]:
+    facts, errors = engine.derive(test.given, test.as_of or DEFAULT_AS_OF, profile=profile)
+    if errors:
+        return [f"invalid fact {e.fact}: {e.message}" for e in errors]
+    return [
+        f"{name}: expected {_show(want)}, got {_show(facts.get(name, '<unknown fact>'))}"
+        for name, want in test.expect.items()
+        if not _written_equal(want, facts.get(name, "<unknown fact>"))
+    ]
+
+
+def _written_equal(want: Any, got: Any) -> bool:
+    """Equal, a float to the decimals it is written with (12.34 checks 12.335 .. 12.345)."""
+    if isinstance(want, float) and isinstance(got, int | float) and not isinstance(got, bool):
+        text = repr(want)
+        if "e" not in text and "." in text:
+            return abs(got - want) <= 0.5 * 10 ** -len(text.split(".")[1]) + 1e-12
+    return _equal(want, got)
 
 
 def _compare(decision: Decision, test: RuleTest, result: DecisionResult) -> list[str]:

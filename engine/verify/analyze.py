@@ -22,6 +22,7 @@ from tierwise import policy
 from tierwise.errors import Pos
 from tierwise.outcome import DecisionResult
 from tierwise.pack.ir import Decision, Pack, Rule
+from tierwise.profile import Profile
 from tierwise.verify.box import Box, box, disjoint, exact, inhabited
 from tierwise.verify.encode import Encoder, Space, Strings, Trace, decode
 
@@ -98,7 +99,11 @@ class _Replay:
             from tierwise.runtime.engine import Engine
 
             self._engine = Engine(self.pack)
-        outcome = self._engine.decide(example, as_of=as_of)
+        derived = {d.name for d in self.pack.derived}
+        pinned = {k: v for k, v in example.items() if k in derived}
+        given = {k: v for k, v in example.items() if k not in derived}
+        unknown = Profile.given(self.pack, {})
+        outcome = self._engine.decide_pinned(given, as_of, unknown, pinned)
         if outcome.errors:
             return None
         return outcome.decisions.get(decision)

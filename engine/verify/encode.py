@@ -157,6 +157,9 @@ class Space:
         self._inputs: dict[str, list[str]] = {}
         self.trace = Trace()
         self.fresh = itertools.count()
+        self.shared = {d.name: d.type for d in pack.derived}
+        """The facts files' derived facts, which the solver treats as facts of their
+        declared type and domain (as a rule test pins them), not through their formulas."""
         self.constraints.append(z3.And(self.as_of >= MIN_DAY, self.as_of <= MAX_DAY))
 
     def decision_inputs(self, name: str) -> list[str]:
@@ -176,7 +179,9 @@ class Space:
         """The client's fact `name`, created on first use with its declared domain."""
         if name in self.facts:
             return self.facts[name]
-        ftype = self.pack.inputs.get(name) or declared or FactType("string")
+        ftype = (
+            self.pack.inputs.get(name) or self.shared.get(name) or declared or FactType("string")
+        )
         present = z3.Bool(f"{name}?")
         term, domain = _fact_term(name, ftype, self.strings)
         if domain is not None:
@@ -526,7 +531,7 @@ _KINDS = ("integer", "number", "string", "bool", "date", "datetime", "list")
 
 def _builtin(impl: Any, args: list[Val], space: Space) -> tuple[Any, str] | None:
     """The exact z3 term of a built-in function, or None to treat the call as free."""
-    from tierwise.plugins import builtin_functions as bf
+    from tierwise.stdlib import general as bf
 
     kinds = [a.kind for a in args]
     if impl is bf.days_since and kinds == ["date"]:

@@ -1,7 +1,7 @@
 """pytest plugin: `pytest rules/` collects one test item per case in each rule file.
 
-Only YAML files with a top-level `decision:` key are collected, so other YAML in a
-project is left alone. Each file is decided with the pack of its folder, so decisions
+Only YAML files with a top-level `decision:` or `facts:` key are collected, so other YAML
+in a project is left alone. Each file is decided with the pack of its folder, so decisions
 that read other decisions see them.
 """
 
@@ -18,9 +18,10 @@ from tierwise.errors import RulePackError
 
 @cache
 def _engine(folder: Path) -> Any:
+    from tierwise.plugins.manager import function_registry
     from tierwise.runtime.engine import Engine
 
-    return Engine.from_path(folder)
+    return Engine.from_path(folder, functions=function_registry())
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -32,7 +33,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 def _is_rule_file(path: Path) -> bool:
     try:
         with path.open(encoding="utf-8") as f:
-            return any(line.startswith("decision:") for line in f)
+            return any(line.startswith(("decision:", "facts:")) for line in f)
     except (OSError, UnicodeDecodeError):
         return False
 
@@ -48,11 +49,9 @@ class RuleFile(pytest.File):
             return
         from tierwise.testing.rule_tests import cases
 
-        for decision, test in cases(engine):
-            if Path(decision.file).resolve() == self.path.resolve():
-                yield RuleTestItem.from_parent(
-                    self, name=test.name, engine=engine, decision=decision, case=test
-                )
+        for case in cases(engine):
+            if Path(case.file).resolve() == self.path.resolve():
+                yield RuleTestItem.from_parent(self, name=case.name, engine=engine, case=case)
 
 
 class RuleTestFailure(Exception):
@@ -60,14 +59,14 @@ class RuleTestFailure(Exception):
 
 
 class RuleTestItem(pytest.Item):
-    def __init__(self, *, engine: Any, decision: Any, case: Any, **kwargs: Any) -> None:
+    def __init__(self, *, engine: Any, case: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.engine, self.decision, self.case = engine, decision, case
+        self.engine, self.case = engine, case
 
     def runtest(self) -> None:
         from tierwise.testing.rule_tests import run_case
 
-        result = run_case(self.engine, self.decision, self.case)
+        result = run_case(self.engine, self.case)
         if not result.passed:
             raise RuleTestFailure(result.report())
 
@@ -77,7 +76,7 @@ class RuleTestItem(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.case.pos.line - 1, f"{self.decision.name}: {self.name}"
+        return self.path, self.case.pos.line - 1, f"{self.case.group}: {self.name}"
 
 
 class PackErrorItem(pytest.Item):

@@ -89,6 +89,10 @@ BUILTINS: dict[str, Builtin] = {
         _P + "builtin_cli:explain",
         "Explain the decisions for one client: FACTS is JSON, @file.json, or @- (stdin).",
     ),
+    "profile": Builtin(
+        _P + "builtin_run:profile_command",
+        "Compute the statistics of the whole base that the pack's facts read, as a run does.",
+    ),
     "plugins": Builtin(
         _P + "builtin_commands:plugins_command",
         "List loaded plugins, where they come from and which hooks each implements.",

@@ -1,0 +1,185 @@
+"""The profile step on the batch path: a pack's statistics of a whole table, and the data
+health of its facts, computed inside the database with the meanings tierwise.profile
+defines, pass by pass as its ProfilePlan says. Each pass materialises the clients' facts
+once (the compiler's profile base, with the statistics of the passes before as constants)
+in a temporary table; one aggregate query gives the counts and the min/max, a windowed
+query picks each nearest rank (cut points, medians), a grouped one gives a purchase
+model's histories, and a mean's values are added exactly (fsum) as on the per-client path,
+so both paths give the same numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from tierwise.batch.compiler import SqlCompiler
+from tierwise.pack.ir import ProfileStat
+from tierwise.profile import (
+    Profile,
+    ProfilePlan,
+    Spread,
+    bg_nbd_of_counts,
+    mean,
+    share,
+)
+
+BASE = "tierwise_profile"
+"""The temporary table of the clients' facts of one pass (dropped when the pass ends)."""
+SPREAD_KINDS = ("number", "integer", "date", "datetime")
+"""Facts of these kinds get a min, median and max (as on the per-client path)."""
+
+Run = Callable[[str], Iterable[Sequence[Any]]]
+"""Executes one SQL text and yields its rows, fetched a page at a time (none for a
+statement); a caller consumes them before running the next."""
+Base = Callable[[int, dict[str, Any]], sa.Select[Any]]
+"""The profile base of a pass (SqlCompiler.profile_base over the source), given the
+statistics known so far."""
+
+
+def compute(run: Run, compiler: SqlCompiler, base: Base, as_of: dt.date) -> Profile:
+    """The profile of the clients the profile base gives, through `run`."""
+    pack = compiler.pack
+    plan = ProfilePlan(pack)
+    kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
+    values: dict[str, Any] = {}
+    present: dict[str, int] = {}
+    spread: dict[str, Spread] = {}
+    everyone = clients = 0
+    for layer in range(plan.passes):
+        select = base(layer, dict(values))
+        _execute(run, f"CREATE TEMP TABLE {BASE} AS {compiler.sql_text(select)}")
+        try:
+            table = sa.table(BASE, *(sa.column(c.name) for c in select.selected_columns))
+            pass_ = _Pass(run, compiler, table)
+            facts = plan.facts[layer]
+            counts = pass_.counts(facts, plan.stats[layer])
+            if layer == 0:
+                everyone, clients = counts["everyone"], counts["ok"]
+            present.update({n: counts[f"p_{n}"] for n in facts})
+            for stat in plan.stats[layer]:
+                values[stat.name] = pass_.statistic(stat, counts)
+            for name in facts:
+                if kinds[name].kind in SPREAD_KINDS and counts[f"p_{name}"]:
+                    spread[name] = pass_.spread(f"p_{name}")
+        finally:
+            _execute(run, f"DROP TABLE {BASE}")
+    return Profile(
+        {s.name: values.get(s.name) for s in pack.profile},
+        {s.name: s.text for s in pack.profile},
+        as_of,
+        clients,
+        everyone - clients,
+        present,
+        spread,
+    )
+
+
+class _Pass:
+    """The queries of one pass over its temporary table of valid and invalid clients."""
+
+    def __init__(self, run: Run, compiler: SqlCompiler, table: Any) -> None:
+        self.run, self.compiler, self.table = run, compiler, table
+        self.ok = table.c.ok
+
+    def _rows(self, select: sa.Select[Any]) -> Iterable[Sequence[Any]]:
+        return self.run(self.compiler.sql_text(select))
+
+    def _valid(self, column: str) -> Any:
+        """The column where the client is valid and has a value."""
+        value = self.table.c[column]
+        return sa.and_(self.ok, value.is_not(None))
+
+    def counts(self, facts: list[str], stats: list[ProfileStat]) -> dict[str, int]:
+        """Everyone, the valid clients, per fact the valid clients that have it, per
+        statistic its values (a share's: those that hold, as `held_<statistic>`)."""
+        t = self.table
+        columns: dict[str, Any] = {
+            "everyone": sa.func.count(),
+            "ok": sa.func.count(sa.case((self.ok, 1))),
+        }
+        for n in facts:
+            columns[f"p_{n}"] = sa.func.count(sa.case((self.ok, t.c[f"p_{n}"])))
+        for stat in stats:
+            name = f"s_{stat.name}__0" if stat.kind == "bg_nbd" else f"s_{stat.name}"
+            columns[name] = sa.func.count(sa.case((self.ok, t.c[name])))
+            if stat.kind == "share":
+                held = sa.case((sa.and_(self.ok, t.c[name] == 1.0), 1))
+                columns[f"held_{stat.name}"] = sa.func.count(held)
+        select = sa.select(*(c.label(k) for k, c in columns.items()))
+        (row,) = list(self._rows(select))
+        return {k: int(v) for k, v in zip(columns, row, strict=True)}
+
+    def statistic(self, stat: ProfileStat, counts: dict[str, int]) -> Any:
+        """A statistic's value, with tierwise.profile's meaning."""
+        column = f"s_{stat.name}"
+        if stat.kind == "share":
+            return share(counts[f"held_{stat.name}"], counts[column])
+        if stat.kind == "mean":
+            picked = sa.select(self.table.c[column]).where(self._valid(column))
+            return mean([float(v) for (v,) in self._rows(picked)])
+        if stat.kind == "bg_nbd":
+            parts = [self.table.c[f"{column}__{k}"] for k in range(3)]
+            grouped = (
+                sa.select(*parts, sa.func.count())
+                .where(sa.and_(self.ok, *(p.is_not(None) for p in parts)))
+                .group_by(*parts)
+            )
+            return bg_nbd_of_counts((x, span, age, n) for x, span, age, n in self._rows(grouped))
+        n = counts[column]
+        if n == 0:
+            return None
+        g = stat.groups or 2
+        ranks = [(k * n + g - 1) // g for k in range(1, g)]  # tierwise.profile.cut_points
+        return [float(v) for v in self._at_ranks(column, ranks)]
+
+    def spread(self, column: str) -> Spread:
+        """A fact's min, median and max over the valid clients that have it."""
+        t = self.table.c[column]
+        valid = self._valid(column)
+        extremes = sa.select(sa.func.min(t), sa.func.max(t), sa.func.count()).where(valid)
+        ((low, high, n),) = list(self._rows(extremes))
+        middle = self._at_ranks(column, [(int(n) + 1) // 2])[0]  # tierwise.profile.median
+        return Spread(*(_shown(v) for v in (low, middle, high)))
+
+    def _at_ranks(self, column: str, ranks: list[int]) -> list[Any]:
+        """The values at the 1-based `ranks` of a column's values in ascending order."""
+        value = self.table.c[column]
+        ranked = (
+            sa.select(value.label("v"), sa.func.row_number().over(order_by=value).label("rn"))
+            .where(self._valid(column))
+            .subquery("ranked")
+        )
+        picked = sa.select(ranked.c.rn, ranked.c.v).where(ranked.c.rn.in_(sorted(set(ranks))))
+        at = {int(rn): v for rn, v in self._rows(picked)}
+        return [at[r] for r in ranks]
+
+
+def fetched(cursor: Any, sql: str, page: int = 10_000) -> Iterable[Sequence[Any]]:
+    """A DB-API cursor's rows of `sql`, a page at a time (none for a statement)."""
+    cursor.execute(sql)
+    if cursor.description is None:
+        return
+    while rows := cursor.fetchmany(page):
+        yield from rows
+
+
+def _execute(run: Run, statement: str) -> None:
+    """Run a statement (its rows, if any, are read and dropped)."""
+    for _ in run(statement):
+        pass
+
+
+def _shown(value: Any) -> Any:
+    """A spread value as the per-client path shows it: dates as ISO text, whole numbers as
+    integers."""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value[:10]
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number

@@ -1,0 +1,79 @@
+"""The facts files' facts in SQL: one layer per derived fact every decision reads, and the
+errors they give a client (a function that fails, a value outside the declared domain), as
+the per-client path reports them: such a client is invalid, and no decision is made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from tierwise.batch.dialects import Col, Dialect
+from tierwise.batch.expressions import SqlExpressions, Val
+from tierwise.functions import FunctionRegistry
+from tierwise.lang.expr import Call
+from tierwise.lang.types import FactType
+from tierwise.pack.ir import Derived
+
+
+class Layers(Protocol):
+    """What a query under construction offers: labels, new layers, its expressions."""
+
+    d: Dialect
+    expr: SqlExpressions
+
+    def label(self) -> str: ...
+
+    def add(self, columns: dict[str, Col]) -> None: ...
+
+    def col(self, label: str) -> Col: ...
+
+    def fails(self, call: Call, scope: dict[str, Val]) -> Col: ...
+
+
+def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> str | None:
+    """Adds each derived fact as a column of its own layer (its value joins `scope`) and
+    returns the label of the column of the client's errors from them (`fact: message`
+    joined by '; ', null when none); None when no derived fact can fail."""
+    for d in derived:
+        value, kind, item = query.expr.visit(d.expr, scope)
+        label = query.label()
+        query.add({label: value})
+        scope[d.name] = Val(label, kind, item)
+    # built over the newest layer: an expression over an older one cross-joins
+    problems: list[tuple[Col, Col]] = []
+    functions = query.expr.functions
+    for d in derived:
+        for call in _failing_calls(d, functions):
+            if query.expr.missing_constant(call):
+                continue
+            text = f"{d.name}: {d.name} cannot be derived: {call.func}() failed for these facts"
+            problems.append((query.fails(call, scope), sa.literal(text)))
+        outside = _outside(query.col(scope[d.name].label), d.type, query.d.literal)
+        if outside is not None:
+            text = f"{d.name}: {d.name} is outside its declared domain ({d.type.domain})"
+            problems.append((outside, sa.literal(text)))
+    if not problems:
+        return None
+    checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
+    label = query.label()
+    query.add({label: sa.case((sa.or_(*(c for c, _ in checked)), query.d.join(checked, "; ")))})
+    return label
+
+
+def _failing_calls(d: Derived, functions: FunctionRegistry) -> list[Call]:
+    """The calls in a derived fact that can fail for present arguments (not null-safe)."""
+    return [n for n in d.expr.walk() if isinstance(n, Call) and not functions[n.func].null_safe]
+
+
+def _outside(value: Col, t: FactType, literal: Callable[..., Any]) -> Col | None:
+    """True where a present value breaks the declared domain; None when none is declared."""
+    if t.enum is not None:
+        return sa.and_(value.is_not(None), value.not_in([literal(v) for v in t.enum]))
+    parts = []
+    if t.minimum is not None:
+        parts.append(value < literal(t.minimum, "number"))
+    if t.maximum is not None:
+        parts.append(value > literal(t.maximum, "number"))
+    return sa.or_(*parts) if parts else None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.impact.static import DecisionChange, DiffError, static_diff
-from tierwise.lang.types import FactType
+from tierwise.lang.arrow import arrow_type
 from tierwise.pack.ir import Decision, Pack
 from tierwise.paths import PathName, Source, choose_path
 
@@ -84,7 +84,7 @@ def _decide_batch(
         "client_id": pa.array([str(c.get("client_id")) for c in clients], pa.string())
     }
     for name, t in pack.inputs.items():
-        columns[name] = pa.array([c.get(name) for c in clients], _arrow_type(t))
+        columns[name] = pa.array([c.get(name) for c in clients], arrow_type(t))
     arrow = pa.table(columns)
     profile = batch.profile_arrow(arrow, as_of) if pack.profile else None
     table = batch.decide_arrow(arrow, as_of, profile=profile)
@@ -107,19 +107,6 @@ def _decide_batch(
             decided[d.name] = Decided(status, tuple(r for r in str(rules).split(";") if r), fields)
         out.append(decided)
     return out
-
-
-def _arrow_type(t: FactType) -> Any:
-    import pyarrow as pa
-
-    return {
-        "number": pa.float64(),
-        "integer": pa.int64(),
-        "bool": pa.bool_(),
-        "date": pa.date32(),
-        "datetime": pa.timestamp("us", tz="UTC"),
-        "list": pa.list_(pa.string()),
-    }.get(t.kind, pa.string())
 
 
 # -- impact --------------------------------------------------------------------------------

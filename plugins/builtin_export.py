@@ -95,6 +95,11 @@ def export_command(
     """
     from tierwise.adapters.export import table_format
 
+    outs = [o for o, given in (("--to", target), ("--profile-to", profile_to)) if str(given) == "-"]
+    outs += ["--errors"] if errors_to is not None and errors_to.name == "<stdout>" else []
+    if len(outs) > 1:
+        both = "both" if len(outs) == 2 else "all"
+        raise click.UsageError(f"{' and '.join(outs)} {both} ask for stdout: give files instead")
     rules = rules or default_rules()
     engine = load_engine(rules)
     fmt = table_format(target, fmt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -171,16 +172,17 @@ def test_the_exported_table_decides_as_the_run_did(
     assert unreadable == 0 and len(clients) == len(good)
     expected = _as_decided(engine.pack, good)
     path = choose_path([engine.pack], CLIENTS_TABLE).engine  # as the diff chooses
-    decided = decide_all(engine.pack, clients, AS_OF, path)
-    for client, row in zip(clients, decided, strict=True):
-        assert row == expected[client["client_id"]], (path, client["client_id"])
+    for stored in (profile, None):  # diff --profile, and diff profiling the table
+        decided = decide_all(engine.pack, clients, AS_OF, path, stored)
+        for client, row in zip(clients, decided, strict=True):
+            assert row == expected[client["client_id"]], (path, client["client_id"])
 
 
 def test_diff_reads_the_exported_table_whole(exported: Callable[[str, str], Exported]) -> None:
-    table, _, failed = exported("full", "parquet")
+    table, profile, failed = exported("full", "parquet")
     done = tierwise(
         *("diff", str(RULES), str(RULES), "--source", table.name, "--as-of", AS_OF.isoformat()),
-        *("--json", "-"),
+        *("--profile", profile.name, "--json", "-"),
         cwd=table.parent,
     )
     assert done.code == 0, done.err
@@ -221,3 +223,23 @@ def test_every_client_failing_is_not_a_success(tmp_path: Path) -> None:
     assert "2 client(s) have errors and are not in the table" in done.err
     assert "e.g. 1: orders_total:" in done.err
     assert (tmp_path / "facts.jsonl").read_text() == ""
+
+
+def test_two_outputs_cannot_share_stdout(tmp_path: Path) -> None:
+    done = tierwise("export", "--to", "-", "--errors", "-", cwd=tmp_path)
+    assert done.code == 2 and "--to and --errors both ask for stdout" in done.err
+
+
+def test_a_stored_profile_that_does_not_fit_is_refused_by_diff(
+    exported: Callable[[str, str], Exported], tmp_path: Path
+) -> None:
+    table, profile, _ = exported("full", "parquet")
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules, ignore=shutil.ignore_patterns("__*"))
+    facts = rules / "crm_facts.yaml"
+    facts.write_text(facts.read_text().replace("groups: 100", "groups: 50", 1))
+    done = tierwise(
+        *("diff", str(RULES), str(rules), "--source", str(table), "--profile", str(profile)),
+        cwd=tmp_path,
+    )
+    assert done.code == 1 and "the profile does not fit the NEW rules" in done.err

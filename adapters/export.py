@@ -86,9 +86,13 @@ class Exported:
 class FactsWriter(Protocol):
     """Writes pages of client rows (column -> value) to one table."""
 
-    def write(self, rows: list[dict[str, Any]]) -> None: ...
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        """Write one page of rows."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Finish the table (a Parquet footer); the stream itself stays open."""
+        ...
 
 
 def export_facts(
@@ -155,12 +159,14 @@ class ParquetFacts:
         self.file = pq.ParquetWriter(out, self.schema)
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """One page as a row group."""
         import pyarrow as pa
 
         arrays = [pa.array([r[n] for r in rows], t) for n, t in self.types.items()]
         self.file.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
 
     def close(self) -> None:
+        """Write the footer."""
         self.file.close()
 
 
@@ -176,9 +182,11 @@ class CsvFacts:
         self.out.writerow(self.names)
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """One page of rows, a line each."""
         self.out.writerows([[_cell(r[n]) for n in self.names] for r in rows])
 
     def close(self) -> None:
+        """Flush the text, leaving the stream open."""
         self.text.flush()
         self.text.detach()
 
@@ -205,9 +213,11 @@ class JsonlFacts:
         self.out = out
 
     def write(self, rows: list[dict[str, Any]]) -> None:
+        """One page of rows, a JSON object each."""
         self.out.write(b"".join(orjson.dumps(r) + b"\n" for r in rows))
 
     def close(self) -> None:
+        """Flush the stream."""
         self.out.flush()
 
 
@@ -227,6 +237,7 @@ class TableTarget:
         self.partial = None if target == "-" else Path(target + ".partial")
 
     def __enter__(self) -> IO[bytes]:
+        """The stream to write the table to."""
         if self.partial is None:
             return sys.stdout.buffer
         try:
@@ -236,6 +247,7 @@ class TableTarget:
         return self.stream
 
     def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        """Move the finished table into place, or drop the partial one after an error."""
         if self.partial is None:
             sys.stdout.buffer.flush()
             return
@@ -254,4 +266,5 @@ class FailureLines:
         self.out = out
 
     def __call__(self, failure: ClientFailure) -> None:
+        """Write one failed client."""
         self.out.write(orjson.dumps(failure.to_json()) + b"\n")

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from tests.cli_process import tierwise
 from tierwise import Engine, decide_table
 from tierwise.adapters.clients import read_clients
+from tierwise.adapters.export import TableTarget
 from tierwise.adapters.log import DECISIONS, ERRORS
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.impact.impact import CLIENTS as CLIENTS_TABLE
@@ -243,3 +244,23 @@ def test_a_stored_profile_that_does_not_fit_is_refused_by_diff(
         cwd=tmp_path,
     )
     assert done.code == 1 and "the profile does not fit the NEW rules" in done.err
+
+
+def test_a_table_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    (tmp_path / "clients.csv").write_text("client_id,orders_total\n1,3\n")
+    done = tierwise(
+        *("export", "--source", "csv:clients.csv", "--to", "missing/facts.csv"), cwd=tmp_path
+    )
+    assert done.code == 1 and "--to missing/facts.csv: cannot write" in done.err
+    assert "Traceback" not in done.err
+
+
+def test_a_failed_export_leaves_no_half_table(tmp_path: Path) -> None:
+    target = tmp_path / "facts.jsonl"
+    with pytest.raises(KeyboardInterrupt), TableTarget(str(target)) as out:
+        out.write(b'{"client_id": "1"}\n')
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    with TableTarget(str(target)) as out:
+        out.write(b'{"client_id": "1"}\n')
+    assert target.read_bytes() == b'{"client_id": "1"}\n' and list(tmp_path.iterdir()) == [target]

@@ -100,6 +100,12 @@ def export_command(
     if len(outs) > 1:
         both = "both" if len(outs) == 2 else "all"
         raise click.UsageError(f"{' and '.join(outs)} {both} ask for stdout: give files instead")
+    if source is not None and source.lower().startswith("parquet:"):
+        raise click.BadParameter(
+            f"{source} is a table already: decide_table and diff read it as it is "
+            "(export reads a CRM or a CSV or JSON-lines export of one)",
+            param_hint="'--source'",
+        )
     rules = rules or default_rules()
     engine = load_engine(rules)
     fmt = table_format(target, fmt)

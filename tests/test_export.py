@@ -264,3 +264,8 @@ def test_a_failed_export_leaves_no_half_table(tmp_path: Path) -> None:
     with TableTarget(str(target)) as out:
         out.write(b'{"client_id": "1"}\n')
     assert target.read_bytes() == b'{"client_id": "1"}\n' and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_parquet_source_is_a_table_already(tmp_path: Path) -> None:
+    done = tierwise("export", "--source", "parquet:clients.parquet", "--to", "x.csv", cwd=tmp_path)
+    assert done.code == 2 and "is a table already" in done.err

@@ -200,7 +200,7 @@ def validate_document(doc: Document, sink: ErrorSink) -> RuleFile | None:
             seen.add(loc)
             _report(doc, sink, model, loc, err)
         cuts = {_cut(loc, err["type"]) for loc, err in errors}
-        sink.unusable.update(c[1] for c in cuts if c is not None and c[0] in NAMED and len(c) > 1)
+        sink.unusable.update(c[1] for c in cuts if c is not None and c[0] in NAMED and len(c) == 2)
         return _salvaged(model, doc.data, cuts)
 
 

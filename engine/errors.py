@@ -50,6 +50,9 @@ class ErrorSink:
 
     def __init__(self) -> None:
         self.errors: list[RuleError] = []
+        self.unusable: set[str] = set()
+        """Facts whose declaration had an error already reported: a rule reading one is
+        not reported again as reading an unknown fact."""
 
     def add(self, pos: Pos, kind: str, message: str, hint: str = "") -> None:
         self.errors.append(RuleError(pos, kind, message, hint))

@@ -49,7 +49,7 @@ def load_engine(path: Path, as_json: bool = False) -> Engine:
     except RulePackError as e:
         if as_json:
             errors = [rule_error_data(error) for error in e.errors]
-            write_json({"path": str(path), "ok": False, "errors": errors})
+            write_json({"path": str(path), "ok": False, "count": len(errors), "errors": errors})
         else:
             for error in e.errors:
                 show_rule_error(error)

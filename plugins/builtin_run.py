@@ -111,10 +111,10 @@ class RunRequest:
         """The command that resumes run `run_id` (passwords hidden)."""
         parts = ["tierwise", "run"]
         if not self.sample:
-            parts += ["--source", _shown(self.source)]
+            parts += ["--source", shown_url(self.source)]
         if self.mapping is not None and not (self.sample and self.mapping == _sample_mapping()):
             parts += ["--mapping", str(self.mapping)]
-        parts += ["--rules", str(self.rules), "--out", _shown(self.out)]
+        parts += ["--rules", str(self.rules), "--out", shown_url(self.out)]
         parts += ["--as-of", self.as_of.isoformat(), "--run-id", run_id]
         if self.engine != "auto":
             parts += ["--engine", self.engine]
@@ -123,7 +123,7 @@ class RunRequest:
         return shlex.join(parts)
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """A URL for the terminal: a database URL with its password hidden."""
     from tierwise.adapters.db import safe_url
 
@@ -213,7 +213,7 @@ def run(
     """
     rules = rules or default_rules()
     engine = load_engine(rules, as_json)
-    request = _request(
+    request = run_request(
         source, mapping, rules, out, as_of, engine_choice, sample_size, sample_profile
     )
     if no_writeback:
@@ -245,7 +245,7 @@ def run(
         _fail_on_errors(summary, max_error_rate)
 
 
-def _request(
+def run_request(
     source: str | None,
     mapping: Path | None,
     rules: Path,
@@ -291,7 +291,7 @@ def _prepare(engine: Any, request: RunRequest, pm: Any, page_size: int) -> Job:
     workdir = Path(out_dir(request.out))
     batch = _batch_source(engine, request.source, request.mapping, request.engine, workdir, pm)
     day = request.as_of
-    click.echo(f"profiling {_shown(request.source)} ...", err=True)
+    click.echo(f"profiling {shown_url(request.source)} ...", err=True)
     if batch is not None:
         return Job(engine, request, pm, batch, batch.profile(day), page_size)
     source = open_source(request.source, request.mapping, pm=pm)
@@ -354,7 +354,7 @@ def _guarded(job: Job, log: DecisionLog, run_id: str, resume: str) -> RunSummary
     except TierwiseError as e:
         _stopped(log, run_id, resume, str(e))
     except DBAPIError as e:
-        where = f"check --source {_shown(job.request.source)} and --out {log.url}"
+        where = f"check --source {shown_url(job.request.source)} and --out {log.url}"
         _stopped(log, run_id, resume, f"the database reported: {reason(e)}\n{where}")
 
 
@@ -472,7 +472,7 @@ def _summary_data(
         "as_of": summary.as_of,
         "pack": summary.pack_hash,
         "rules": str(request.rules),
-        "source": _shown(request.source),
+        "source": shown_url(request.source),
         "log": log.url,
         "profile": job.profile.digest,
         "warnings": [w.to_json() for w in job.warnings(summary)],
@@ -504,7 +504,7 @@ def _repair(source: str, mapping: Path | None, out: str, pm: Any) -> None:
     except TierwiseError as e:
         raise click.ClickException(str(e)) from None
     if not repaired.pages:
-        click.echo(f"no write-back is missing: the CRM has every page logged in {_shown(out)}")
+        click.echo(f"no write-back is missing: the CRM has every page logged in {shown_url(out)}")
         return
     click.echo(
         f"write-back completed for {repaired.clients:,} client(s) in {repaired.pages} page(s) "
@@ -612,7 +612,7 @@ def _run_with_progress(engine: Any, source: Any, out: DecisionLog, **options: An
 
 def _print_summary(summary: RunSummary, out: str, rules: Path, profile: Profile) -> None:
     rate = summary.clients / summary.wall_seconds if summary.wall_seconds else 0.0
-    shown = _shown(out)
+    shown = shown_url(out)
     click.echo(
         f"run {summary.run_id}: {summary.status}, as of {summary.as_of}, "
         f"rules {rules} (pack {summary.pack_hash}), profile {profile.digest}"
@@ -738,7 +738,7 @@ def _client_data(client_id: str, run_row: Any, rows: Any, errors: Any) -> dict[s
     from tierwise.adapters.log import result_of
 
     run = {k: run_row[k] for k in ("id", "status", "as_of", "pack_hash", "started_at", "source")}
-    run["source"] = _shown(run["source"])
+    run["source"] = shown_url(run["source"])
     return {
         "client_id": client_id,
         "run": run,
@@ -831,18 +831,27 @@ def profile_command(
     """
     rules = rules or default_rules()
     engine = load_engine(rules)
-    request = _request(source, mapping, rules, None, as_of, engine_choice, 10_000, sample_profile)
+    request = run_request(
+        source, mapping, rules, None, as_of, engine_choice, 10_000, sample_profile
+    )
     job = _prepare(engine, request, get_plugin_manager(), 1000)
     profile = job.profile
-    health = data_health(engine.pack, profile, getattr(job.source, "fact_origin", None))
+    document = profile_json(engine, profile, job.source)
     job.source.close()
     print_health(engine, profile, job.source)
-    target.write(json.dumps({**profile.to_json(), "health": health.to_json()}, indent=2) + "\n")
+    target.write(json.dumps(document, indent=2) + "\n")
     say(
-        f"profile {profile.digest} of {_shown(request.source)} as of {request.as_of}: "
+        f"profile {profile.digest} of {shown_url(request.source)} as of {request.as_of}: "
         f"{profile.clients:,} clients, {profile.skipped:,} unreadable",
         err=True,
     )
+
+
+def profile_json(engine: Any, profile: Profile, source: Any) -> dict[str, Any]:
+    """A profile as its file holds it (what `--profile` options read), with the data
+    health of the base it was computed over."""
+    health = data_health(engine.pack, profile, getattr(source, "fact_origin", None))
+    return {**profile.to_json(), "health": health.to_json()}
 
 
 @hookimpl

@@ -49,6 +49,13 @@ from .options import AS_OF_OPTION, MAPPING_OPTION, setting_option
 @click.option("--no-weight", is_flag=True, help="Do not weight numeric outputs.")
 @MAPPING_OPTION
 @AS_OF_OPTION
+@click.option(
+    "--profile",
+    "profile_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The base's statistics for both sides (as `tierwise export` or `profile` write "
+    "them); default: computed over --source for each side.",
+)
 def diff(
     old: str,
     new: str,
@@ -59,11 +66,15 @@ def diff(
     no_weight: bool,
     mapping: Path | None,
     as_of: dt.datetime | None,
+    profile_file: Path | None,
 ) -> None:
     """Compare two versions of the rules, and their impact on a client base.
 
     The text report goes to stdout, or to stderr when --json or --html is - (stdout).
     """
+    from .builtin_cli import read_profile
+
+    profile = read_profile(profile_file)
     if json_out is not None and html_out is not None and str(json_out) == str(html_out) == "-":
         raise click.UsageError("--json - and --html - both ask for stdout: give one a file")
     from tierwise.adapters.clients import read_clients
@@ -101,6 +112,7 @@ def diff(
                 as_of=day,
                 weight=chosen,
                 unreadable=unreadable,
+                profile=profile,
             )
         except (RevisionError, DiffError, TierwiseError) as e:  # a source or its mapping too
             raise click.ClickException(str(e)) from None

@@ -85,6 +85,10 @@ BUILTINS: dict[str, Builtin] = {
         _P + "builtin_commands:errors_command",
         "List a run's client errors, grouped by fact and message, with example clients.",
     ),
+    "export": Builtin(
+        _P + "builtin_export:export_command",
+        "Write every client's facts (inputs and derived facts) to a table, as the paths see them.",
+    ),
     "explain": Builtin(
         _P + "builtin_cli:explain",
         "Explain the decisions for one client: FACTS is JSON, @file.json, or @- (stdin).",

@@ -28,6 +28,7 @@ BUILTINS = (
     "tierwise.plugins.builtin_adapters",
     "tierwise.plugins.builtin_commands",
     "tierwise.plugins.builtin_run",
+    "tierwise.plugins.builtin_export",
     "tierwise.plugins.builtin_verify",
     "tierwise.plugins.builtin_serve",
 )

@@ -67,9 +67,12 @@ def test_json_documents_keep_the_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "rules" / "bad.yaml").write_text("decision: bad\nhit_policy: firts\nrules: []\n")
     broken = tierwise("check", "--json", cwd=tmp_path)
     assert broken.code == 1 and broken.err == ""
-    error = json.loads(broken.out)["errors"][0]
-    assert (error["line"], error["col"], error["kind"]) == (2, 13, "unknown hit policy")
-    assert error["file"].endswith("bad.yaml")
+    errors = json.loads(broken.out)["errors"]
+    assert [(e["line"], e["col"], e["kind"]) for e in errors] == [
+        (1, 11, "missing key"),  # rules: [] is no rule: checked although hit_policy is wrong
+        (2, 13, "unknown hit policy"),
+    ]
+    assert all(e["file"].endswith("bad.yaml") for e in errors)
     assert tierwise("test", "--json", cwd=tmp_path).code == 1
 
 

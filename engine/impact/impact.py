@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierwise.impact.static import DecisionChange, DiffError, static_diff
-from tierwise.lang.types import FactType
+from tierwise.lang.arrow import arrow_type
 from tierwise.pack.ir import Decision, Pack
 from tierwise.paths import PathName, Source, choose_path
+from tierwise.profile import Profile, ProfileError, checked
 
 EXAMPLES = 3
 """Example clients kept per transition."""
@@ -43,17 +44,23 @@ CLIENTS = Source("arrow", "the clients")
 
 
 def decide_all(
-    pack: Pack, clients: list[dict[str, Any]], as_of: dt.date, engine: PathName
+    pack: Pack,
+    clients: list[dict[str, Any]],
+    as_of: dt.date,
+    engine: PathName,
+    profile: Profile | None = None,
 ) -> list[dict[str, Decided]]:
-    """Every client decided by `pack` on the path `engine` ("sql" or "durable")."""
+    """Every client decided by `pack` on the path `engine` ("sql" or "durable"), with the
+    stored `profile` (ProfileError if it does not fit the pack), else the clients' own."""
     if engine == "sql":
         from tierwise.batch import BatchEngine
 
-        return _decide_batch(BatchEngine(pack), pack, clients, as_of)
+        return _decide_batch(BatchEngine(pack), pack, clients, as_of, profile)
     from tierwise.runtime.engine import Engine
 
     durable = Engine(pack)
-    profile = durable.profile(clients, as_of) if pack.profile else None
+    if profile is None and pack.profile:
+        profile = durable.profile(clients, as_of)
     lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
     out = []
     for outcome in durable.decide_many(clients, as_of=as_of, profile=profile):
@@ -76,7 +83,11 @@ def decide_all(
 
 
 def _decide_batch(
-    batch: Any, pack: Pack, clients: list[dict[str, Any]], as_of: dt.date
+    batch: Any,
+    pack: Pack,
+    clients: list[dict[str, Any]],
+    as_of: dt.date,
+    profile: Profile | None,
 ) -> list[dict[str, Decided]]:
     import pyarrow as pa
 
@@ -84,9 +95,10 @@ def _decide_batch(
         "client_id": pa.array([str(c.get("client_id")) for c in clients], pa.string())
     }
     for name, t in pack.inputs.items():
-        columns[name] = pa.array([c.get(name) for c in clients], _arrow_type(t))
+        columns[name] = pa.array([c.get(name) for c in clients], arrow_type(t))
     arrow = pa.table(columns)
-    profile = batch.profile_arrow(arrow, as_of) if pack.profile else None
+    if profile is None and pack.profile:
+        profile = batch.profile_arrow(arrow, as_of)
     table = batch.decide_arrow(arrow, as_of, profile=profile)
     cols = batch.columns.decisions
     out = []
@@ -107,19 +119,6 @@ def _decide_batch(
             decided[d.name] = Decided(status, tuple(r for r in str(rules).split(";") if r), fields)
         out.append(decided)
     return out
-
-
-def _arrow_type(t: FactType) -> Any:
-    import pyarrow as pa
-
-    return {
-        "number": pa.float64(),
-        "integer": pa.int64(),
-        "bool": pa.bool_(),
-        "date": pa.date32(),
-        "datetime": pa.timestamp("us", tz="UTC"),
-        "list": pa.list_(pa.string()),
-    }.get(t.kind, pa.string())
 
 
 # -- impact --------------------------------------------------------------------------------
@@ -336,13 +335,24 @@ def diff(
     as_of: dt.date,
     weight: str | None = None,
     unreadable: int = 0,
+    profile: Profile | None = None,
 ) -> Diff:
-    """The static diff and the impact of `old` -> `new` on `clients`."""
+    """The static diff and the impact of `old` -> `new` on `clients`, both packs deciding
+    with the stored `profile` when one is given (it must fit both), else the clients' own."""
     if weight is not None and weight not in new.inputs and weight not in old.inputs:
         raise DiffError(f"--weight {weight}: no such input fact in either pack")
+    if profile is not None:
+        for side, pack in (("OLD", old), ("NEW", new)):
+            try:
+                checked(pack, profile)
+            except ProfileError as e:
+                raise DiffError(
+                    f"the profile does not fit the {side} rules: {e}; leave out --profile "
+                    "to profile the clients for each side"
+                ) from None
     path = choose_path([old, new], CLIENTS)
-    old_results = decide_all(old, clients, as_of, path.engine)
-    new_results = decide_all(new, clients, as_of, path.engine)
+    old_results = decide_all(old, clients, as_of, path.engine, profile)
+    new_results = decide_all(new, clients, as_of, path.engine, profile)
     return Diff(
         old_label,
         new_label,

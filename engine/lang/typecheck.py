@@ -127,7 +127,7 @@ class TypeChecker:
 
     def _name(self, node: Node, name: str) -> FactType | None:
         t = self.env.get(name)
-        if t is None:
+        if t is None and name not in self.sink.unusable:
             close = difflib.get_close_matches(name, list(self.env), n=1)
             hint = (
                 f"did you mean {close[0]!r}?"

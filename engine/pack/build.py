@@ -95,7 +95,7 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     decisions = [b.build(outputs_env, shared.env, shared.depths) for b in builders]
     documents: list[FactsFileBuilder | _DecisionBuilder] = [*facts_files, *builders]
     _check_test_names(
-        [(b.doc, b.model.tests) for b in documents],
+        [(b.doc, b.model) for b in documents],
         {*inputs, *(d.name for d in shared.derived), ID_FACT},
         {s.name for s in shared.profile},
         sink,
@@ -179,15 +179,17 @@ def _check_derived_names(
 
 
 def _check_test_names(
-    files: list[tuple[Document, Sequence[TestModel | FactTestModel]]],
+    files: Sequence[tuple[Document, DecisionFile | FactsFile]],
     facts: set[str],
     stats: set[str],
     sink: ErrorSink,
 ) -> None:
     """A test that gives (or expects) a fact the pack does not have, or a statistic its
     profile does not have, is an error: a misspelt name would silently test nothing."""
-    for doc, tests in files:
-        for i, test in enumerate(tests):
+    for doc, model in files:
+        tests: Sequence[TestModel | FactTestModel] = model.tests
+        for n, test in enumerate(tests):
+            i = model.index("tests", n)
             sections = [("given", test.given, facts), ("profile", test.profile, stats)]
             if isinstance(test, FactTestModel):
                 sections.append(("expect", test.expect, facts))
@@ -363,7 +365,7 @@ class _DecisionBuilder:
     def _rules(self) -> list[_RawRule]:
         raws: list[_RawRule] = []
         for i, rule in enumerate(self.model.rules):
-            path: tuple[Any, ...] = ("rules", i)
+            path: tuple[Any, ...] = ("rules", self.model.index("rules", i))
             cond: Node | None
             if isinstance(rule.when, bool):
                 cond, text = (
@@ -396,7 +398,8 @@ class _DecisionBuilder:
                     "rule ids are unique within a decision",
                 )
             seen.setdefault(r.id, r.pos)
-        if not raws and self.model.table is None:  # an unreadable table is reported already
+        written = self.model.left_out("rules") or self.model.left_out("table")
+        if not raws and self.model.table is None and not written:  # reported already
             self.sink.add(
                 self.doc.pos(("decision",)),
                 "missing key",
@@ -428,8 +431,7 @@ class _DecisionBuilder:
                     for (name, _), (text, pos) in zip(loaded.header, row, strict=False)
                 }
                 rows.append((cells, row[0][1], ("table", "file")))
-            if any(len(row) != len(loaded.header) for row in loaded.rows):
-                bad = next(row for row in loaded.rows if len(row) != len(loaded.header))
+            for bad in (row for row in loaded.rows if len(row) != len(loaded.header)):
                 self.sink.add(
                     bad[0][1],
                     "CSV syntax",
@@ -438,7 +440,7 @@ class _DecisionBuilder:
             csv_mode = True
         else:
             for i, yaml_row in enumerate(table.rows or []):
-                path = ("table", "rows", i)
+                path = ("table", "rows", self.model.index("table.rows", i))
                 rows.append(
                     (
                         {k: Cell(str(v), v, self.doc.pos((*path, k))) for k, v in yaml_row.items()},
@@ -579,8 +581,9 @@ class _DecisionBuilder:
             for i, raw in enumerate(self.rules):
                 if raw.priority is not None:
                     in_yaml = i < len(self.model.rules)
+                    where = (*raw.then_path[:-1], "priority")
                     self.sink.add(
-                        self.doc.pos(("rules", i, "priority")) if in_yaml else raw.pos,
+                        self.doc.pos(where) if in_yaml else raw.pos,
                         "wrong value type",
                         f"rule {raw.id!r} has a priority, which only orders rules under "
                         f"hit_policy: first (this decision is {self.model.hit_policy})",
@@ -680,7 +683,7 @@ class _DecisionBuilder:
                     "expect" in t.model_fields_set,
                     rules,
                     t.as_of,
-                    self.doc.pos(("tests", i)),
+                    self.doc.pos(("tests", self.model.index("tests", i))),
                 )
             )
         return tests

@@ -109,7 +109,7 @@ class FactsFileBuilder:
                 t.profile,
                 t.expect,
                 t.as_of,
-                self.doc.pos(("tests", i)),
+                self.doc.pos(("tests", self.model.index("tests", i))),
             )
             for i, t in enumerate(self.model.tests)
         ]
@@ -118,15 +118,15 @@ class FactsFileBuilder:
 def parsed_derive(doc: Document, name: str, spec: DeriveSpec | str, sink: ErrorSink) -> _Parsed:
     """One `derive:` entry (an expression, or {expr, unit, description}), parsed."""
     if isinstance(spec, str):
-        return _Parsed(name, doc, ("derive", name), parse(doc, ("derive", name), spec, sink))
-    return _Parsed(
-        name,
-        doc,
-        ("derive", name),
-        parse(doc, ("derive", name, "expr"), spec.expr, sink),
-        spec=spec,
-        description=spec.description or "",
-    )
+        item = _Parsed(name, doc, ("derive", name), parse(doc, ("derive", name), spec, sink))
+    else:
+        expr = parse(doc, ("derive", name, "expr"), spec.expr, sink)
+        item = _Parsed(
+            name, doc, ("derive", name), expr, spec=spec, description=spec.description or ""
+        )
+    if item.expr is None:
+        sink.unusable.add(name)  # its syntax error is reported; its readers are not
+    return item
 
 
 def declared_domain(item: _Parsed, inferred: FactType, sink: ErrorSink) -> FactType:

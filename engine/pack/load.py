@@ -577,12 +577,13 @@ def load_table(
             hint,
         )
         return None
-    return load_csv(where, sink, origin)
+    return load_csv(where, sink, origin, str(rule_file.parent / path))
 
 
-def load_csv(path: Path, sink: ErrorSink, origin: Pos) -> CsvTable | None:
-    """Read a CSV decision table; every cell keeps its own line and column."""
-    name = str(path)
+def load_csv(path: Path, sink: ErrorSink, origin: Pos, shown: str | None = None) -> CsvTable | None:
+    """Read a CSV decision table; every cell keeps its own line and column, in the file
+    named `shown` (as the rule file that names it is named; default: `path`)."""
+    name = shown or str(path)
     try:
         text = read_text(path, f"decision table {name}", "utf-8-sig")
     except FileProblem as e:

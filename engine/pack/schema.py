@@ -10,7 +10,7 @@ import copy
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from tierwise.errors import ErrorSink
 from tierwise.pack.load import Document
@@ -99,7 +99,26 @@ class FactTestModel(_Strict):
     as_of: dt.date | None = None
 
 
-class FactsFile(_Strict):
+class _File(_Strict):
+    """A whole rule file; items of its lists that had errors are reported and left out, and
+    `index` gives a kept item's place in the file, so later stages name the right line."""
+
+    _kept: dict[str, list[int]] = PrivateAttr(default_factory=dict)
+    _left_out: frozenset[str] = PrivateAttr(default=frozenset())
+
+    def index(self, field: str, i: int) -> int:
+        """Where the i-th kept item of the list `field` ("rules", "tests", "table.rows") is
+        written in the file."""
+        kept = self._kept.get(field)
+        return i if kept is None else kept[i]
+
+    def left_out(self, key: str) -> bool:
+        """Whether the top-level `key`, or some of its items, were written but left out for
+        their reported errors (so that their absence is not reported again)."""
+        return key in self._left_out or any(f.split(".")[0] == key for f in self._kept)
+
+
+class FactsFile(_File):
     """A facts file: inputs, derived facts and base statistics that every decision reads."""
 
     facts: str = Field(pattern=IDENT)
@@ -110,7 +129,7 @@ class FactsFile(_Strict):
     tests: list[FactTestModel] = Field(default_factory=list)
 
 
-class DecisionFile(_Strict):
+class DecisionFile(_File):
     decision: str = Field(pattern=IDENT)
     description: str = ""
     hit_policy: HitPolicy = "first"
@@ -180,27 +199,77 @@ def validate_document(doc: Document, sink: ErrorSink) -> RuleFile | None:
                 continue
             seen.add(loc)
             _report(doc, sink, model, loc, err)
-        if all(err["type"] == "extra_forbidden" for _, err in errors):
-            return _without_unknown_keys(model, doc.data, [loc for loc, _ in errors])
-        return None
+        cuts = {_cut(loc, err["type"]) for loc, err in errors}
+        sink.unusable.update(c[1] for c in cuts if c is not None and c[0] in NAMED and len(c) == 2)
+        return _salvaged(model, doc.data, cuts)
 
 
-def _without_unknown_keys(
-    model: type[RuleFile], data: dict[str, Any], locs: list[tuple[Any, ...]]
+LISTS = (("rules",), ("tests",), ("table", "rows"))
+"""The lists whose items are left out whole when one has an error (rules, tests, rows)."""
+NAMED = ("inputs", "derive", "profile")
+"""The mappings whose entries are left out whole when one has an error."""
+REQUIRED = ("decision", "facts")
+"""Keys without which nothing more of a file can be checked."""
+
+
+def _salvaged(
+    model: type[RuleFile], data: dict[str, Any], cuts: set[tuple[Any, ...] | None]
 ) -> RuleFile | None:
-    """The file validated without its (reported) unknown keys, so that later stages can
-    report the file's other errors in the same run; None if that still fails."""
+    """The file validated without the parts whose errors were reported (an unknown key; a
+    rule, test or table row; an input, derived fact or statistic; an optional setting such
+    as hit_policy, which then takes its default), so that later stages report the file's
+    other errors in the same run; `cuts` are those parts (None: one the file cannot do
+    without, so it is not checked further)."""
+    if None in cuts:
+        return None
     trimmed = copy.deepcopy(data)
-    for loc in locs:
-        parent: Any = trimmed
-        for part in loc[:-1]:
-            parent = parent[part] if isinstance(parent, dict | list) else None
+    dropped: dict[tuple[Any, ...], set[int]] = {}
+    for cut in cuts:
+        assert cut is not None
+        if any(len(c) < len(cut) and cut[: len(c)] == c for c in cuts if c is not None):
+            continue  # inside a part that is left out whole
+        parent = _at(trimmed, cut[:-1])
         if isinstance(parent, dict):
-            parent.pop(loc[-1], None)
+            parent.pop(cut[-1], None)
+        elif isinstance(parent, list):
+            dropped.setdefault(cut[:-1], set()).add(cut[-1])
+    kept: dict[str, list[int]] = {}
+    for path, gone in dropped.items():
+        items = _at(trimmed, path)
+        kept[".".join(path)] = [i for i in range(len(items)) if i not in gone]
+        items[:] = [item for i, item in enumerate(items) if i not in gone]
     try:
-        return model.model_validate(trimmed)
+        result = model.model_validate(trimmed)
     except (ValidationError, LookupError):
         return None
+    result._kept = kept
+    result._left_out = frozenset(c[0] for c in cuts if c is not None and len(c) == 1)
+    return result
+
+
+def _cut(loc: tuple[Any, ...], kind: str) -> tuple[Any, ...] | None:
+    """The part of a file that an error at `loc` leaves out: an unknown key itself; else
+    the rule, test, row or named entry it is in; else its top-level key (None for one
+    that the file cannot do without)."""
+    if not loc:
+        return None
+    if kind == "extra_forbidden":
+        return loc
+    for prefix in LISTS:
+        if len(loc) > len(prefix) and loc[: len(prefix)] == prefix:
+            return loc[: len(prefix) + 1]
+    if loc[0] in NAMED and len(loc) >= 2:
+        return loc[:2]
+    return None if loc[0] in REQUIRED else loc[:1]
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    """The value at `path` in the file's data (None when it is not there)."""
+    for part in path:
+        if not (isinstance(data, dict | list) and _has(data, part)):
+            return None
+        data = data[part]
+    return data
 
 
 def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:

@@ -560,7 +560,7 @@ def _compile_once(element: _Once, compiler: Any, **kw: Any) -> str:
     return f"(SELECT {compiler.process(body, **kw)} FROM (SELECT {values}) AS v)"
 
 
-def _simple(x: Col) -> bool:
+def _simple(x: Any) -> bool:
     """A column, a literal or NULL, or one of them cast: cheap to write out twice."""
     while isinstance(x, sa.Cast | sa.TypeCoerce | sa.Grouping | sa.Label):
         x = x.element if not isinstance(x, sa.Cast) else x.clause

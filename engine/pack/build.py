@@ -581,9 +581,9 @@ class _DecisionBuilder:
             for i, raw in enumerate(self.rules):
                 if raw.priority is not None:
                     in_yaml = i < len(self.model.rules)
-                    where = (*raw.then_path[:-1], "priority")
+                    key = (*raw.then_path[:-1], "priority")
                     self.sink.add(
-                        self.doc.pos(where) if in_yaml else raw.pos,
+                        self.doc.pos(key) if in_yaml else raw.pos,
                         "wrong value type",
                         f"rule {raw.id!r} has a priority, which only orders rules under "
                         f"hit_policy: first (this decision is {self.model.hit_policy})",

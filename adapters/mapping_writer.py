@@ -1,0 +1,136 @@
+"""Writing a proposed mapping (tierwise.adapters.proposal) as a commented mapping file:
+every entry with how sure the proposal is and why, the facts not found as commented-out
+entries naming the rules that cannot fire without them, and the columns nothing reads.
+The file is plain mapping YAML (docs/mapping.md), read back by `load_mapping` unchanged."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+
+from tierwise.catalog import InputFact
+
+from .proposal import MappingProposal, Proposal
+
+RULES_SHOWN = 3
+"""Rules named per missing fact (the rest are counted)."""
+
+
+def render_mapping(proposal: MappingProposal, *, rules: str, out: str | None) -> str:
+    """The mapping file's text; `rules` and `out` name the pack and the file for the
+    comments (how to run with it)."""
+    data = CommentedMap()
+    clients = CommentedMap()
+    if proposal.clients_table is not None:
+        clients["table"] = proposal.clients_table
+    if proposal.id_column is not None:
+        clients["id"] = proposal.id_column
+        clients.yaml_add_eol_comment(proposal.id_reason, "id")
+    if clients:
+        data["clients"] = clients
+    facts = CommentedMap()
+    aggregates = CommentedMap()
+    for p in proposal.proposals:
+        if p.column is not None:
+            facts[p.fact] = p.column
+            facts.yaml_add_eol_comment(_why(p), p.fact)
+        else:
+            spec = CommentedMap(p.aggregate or {})
+            if "where" in spec:
+                spec["where"] = _flow(spec["where"])
+            aggregates[p.fact] = _flow(spec)
+            aggregates.yaml_add_eol_comment(_why(p), p.fact)
+    if facts:
+        data["facts"] = facts
+    if aggregates:
+        data["aggregates"] = aggregates
+    data.yaml_set_start_comment(_header(proposal, rules, out))
+    if facts:
+        data.yaml_set_comment_before_after_key("facts", before=_facts_note(proposal))
+    if aggregates:
+        data.yaml_set_comment_before_after_key(
+            "aggregates", before="fact: an aggregate over a related table, per client"
+        )
+    yaml = YAML()
+    yaml.width = 100
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    buffer = io.StringIO()
+    if data:
+        yaml.dump(data, buffer)
+    else:
+        buffer.write("".join(f"# {line}\n" for line in _header(proposal, rules, out).splitlines()))
+        buffer.write("{}\n")
+    return buffer.getvalue() + _missing_block(proposal) + _unused_block(proposal)
+
+
+def _flow(values: dict[str, Any]) -> CommentedMap:
+    """A mapping written on one line (`{table: orders, function: count}`)."""
+    flow = CommentedMap(values)
+    flow.fa.set_flow_style()
+    return flow
+
+
+def _why(p: Proposal) -> str:
+    return f"{p.confidence}: " + "; ".join(p.reasons)
+
+
+def _header(proposal: MappingProposal, rules: str, out: str | None) -> str:
+    source = proposal.source
+    sampled = ", ".join(f"{t.name} ({t.rows} rows)" for t in source.tables)
+    run = f"tierwise run --source {source.url} --mapping {out or 'mapping.yaml'}"
+    if rules:
+        run += f" --rules {rules}"
+    return (
+        f"How {source.url} feeds the facts of the rules in {rules or 'the shipped packs'},\n"
+        f"proposed by `tierwise map` from the source's names, types and sampled values\n"
+        f"(sampled: {sampled}). Each entry says how sure it is and why: check them, fill in\n"
+        f"what was not found, then run:\n"
+        f"  {run}\n"
+        f"The keys of this file: docs/mapping.md. What each fact means: `tierwise facts`."
+    )
+
+
+def _facts_note(proposal: MappingProposal) -> str:
+    where = proposal.clients_table or "the file"
+    return f"fact: the column of {where} that holds it"
+
+
+def _missing_block(proposal: MappingProposal) -> str:
+    if not proposal.missing:
+        return ""
+    how = "a column (facts:)" + (
+        " or an aggregate (aggregates:)" if proposal.clients_table is not None else ""
+    )
+    lines = [
+        "",
+        f"# Not found in {proposal.source.url}: each is missing for every client until",
+        f"# {how} feeds it: add `fact: COLUMN` under facts: for those your source has.",
+    ]
+    lines += [f"#   {_missing_line(fact)}" for fact in proposal.missing]
+    return "\n".join(lines) + "\n"
+
+
+def _missing_line(fact: InputFact) -> str:
+    kind = f"{fact.type}" + (f", {fact.type.unit}" if fact.type.unit else "")
+    if fact.needed_by:
+        shown = ", ".join(fact.needed_by[:RULES_SHOWN])
+        more = (
+            f" and {len(fact.needed_by) - RULES_SHOWN} more"
+            if len(fact.needed_by) > RULES_SHOWN
+            else ""
+        )
+        effect = f"{len(fact.needed_by)} rule(s) cannot fire without it: {shown}{more}"
+    elif fact.used:
+        effect = f"read by {', '.join(fact.decisions or fact.derived[:RULES_SHOWN])}"
+    else:
+        effect = "no rule reads it yet"
+    return f"{fact.name} ({kind}): {effect}"
+
+
+def _unused_block(proposal: MappingProposal) -> str:
+    if not proposal.unused_columns:
+        return ""
+    return f"\n# Columns no fact reads: {', '.join(proposal.unused_columns)}\n"

@@ -1,0 +1,396 @@
+"""Proposing a mapping file for a source nobody has mapped yet: for each input fact of a
+pack, the column (or, in a database, the aggregate over a related table) that could feed
+it, judged by name (tierwise.adapters.vocabulary), by type and by sampled values, each
+with why and how sure; and the facts no part of the source gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tierwise.catalog import FactCatalog, InputFact
+from tierwise.lang.types import DATETIME, INTEGER, NUMBER, FactType
+from tierwise.runtime.files import ID_COLUMNS
+
+from .shapes import ColumnShape, SourceShape, TableShape
+from .vocabulary import (
+    ID_WORDS,
+    PAID_WORDS,
+    NameSense,
+    concept_overlap,
+    sense,
+    singular,
+    words,
+)
+
+SURE, LIKELY, GUESS = 0.9, 0.65, 0.35
+"""Scores at which a proposal is sure, likely, or a guess; below GUESS nothing is proposed."""
+COUNTABLE = frozenset({"order", "ticket", "complaint", "survey", "referral"})
+"""Concepts whose rows can be counted (a number of orders); values are not (csat, revenue)."""
+MONEY = frozenset({"revenue", "cost"})
+FILTER_VALUES = 12
+"""A text column with at most this many distinct sampled values can filter an aggregate."""
+CLIENT_KEYS = ("client_id", "customer_id", "account_id", "member_id", "contact_id", "user_id")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What could feed one fact: a column (`facts:`) or an aggregate (`aggregates:`)."""
+
+    fact: str
+    score: float
+    reasons: tuple[str, ...]
+    column: str | None = None
+    aggregate: dict[str, Any] | None = None
+
+    @property
+    def confidence(self) -> str:
+        """sure, likely, or a guess."""
+        return "sure" if self.score >= SURE else "likely" if self.score >= LIKELY else "a guess"
+
+
+@dataclass(frozen=True)
+class MappingProposal:
+    """A proposed mapping: the clients table (databases), its id column, a proposal per
+    fact found, the facts not found, and the columns nothing reads."""
+
+    source: SourceShape
+    clients_table: str | None
+    id_column: str | None
+    id_reason: str
+    proposals: tuple[Proposal, ...]
+    missing: tuple[InputFact, ...]
+    unused_columns: tuple[str, ...]
+
+
+def _jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _described(fact: InputFact) -> NameSense:
+    return sense(fact.name, fact.description)
+
+
+def _type_evidence(column: ColumnShape, ftype: FactType) -> tuple[float | None, str]:
+    """The share of sampled values that read as the fact's type (and domain), in words."""
+    share = column.readable(ftype)
+    if share is None:
+        return None, "no value sampled"
+    domain = f" ({ftype.domain})" if ftype.domain else ""
+    return share, f"{share:.0%} of {len(column.values)} sampled values read as {ftype.kind}{domain}"
+
+
+def column_score(fact: InputFact, column: ColumnShape) -> tuple[float, list[str]]:
+    """How well a column could feed a fact (0-1), and why."""
+    fs, cs = _described(fact), sense(column.name)
+    same_name = words(fact.name) == words(column.name)
+    reasons: list[str] = []
+    if same_name:
+        name = 1.0
+        reasons.append("named like the fact")
+    else:
+        name = _name_score(sense(fact.name), fs, cs)
+        if name > 0:
+            reasons.append(f"name: {column.name!r} ~ {fact.name!r}")
+    share, evidence = _type_evidence(column, fact.type)
+    enum_values = (
+        fact.type.enum is not None
+        and share is not None
+        and share >= 0.9
+        and len(column.distinct) >= 2
+    )
+    if enum_values and name < 0.75:
+        name = 0.75
+        reasons.append(f"its values ({', '.join(sorted(column.distinct)[:5])}) are the fact's")
+    if name == 0:
+        return 0.0, []
+    reasons.append(evidence)
+    if share is None:
+        return (name * 0.8 if not same_name else name), reasons
+    if share < 0.5 and not same_name:
+        return 0.0, []
+    return (name * share if not same_name else max(name * share, GUESS)), reasons
+
+
+def _name_score(fact_only: NameSense, fs: NameSense, cs: NameSense) -> float:
+    """Name similarity of a fact and a column: shared concepts first, then how the value
+    is taken (first, last, total...), other words, and the window of days."""
+    overlap = (
+        concept_overlap(fs.concepts, cs.concepts) + concept_overlap(cs.concepts, fs.concepts)
+    ) / 2
+    if overlap == 0:
+        return 0.0
+    if fs.function == cs.function:
+        agree = 1.0
+    elif fs.function is None or cs.function is None:
+        agree = 0.5
+    else:
+        agree = 0.0
+    score = 0.6 * overlap + 0.2 * agree + 0.2 * _jaccard(fact_only.other, cs.other)
+    if fs.window != cs.window:
+        score *= 0.5
+    if agree == 0.0:
+        score *= 0.3
+    return score
+
+
+def _id_column(table: TableShape, database: bool) -> tuple[str | None, str]:
+    """The column that names each client, and why it was chosen."""
+    if database and table.primary_key is not None:
+        return table.primary_key, f"the primary key of {table.name}"
+    for name in ID_COLUMNS:
+        if name in (c.name for c in table.columns):
+            return name, "the id column tierwise looks for first"
+    best: tuple[float, str] | None = None
+    for column in table.columns:
+        found = words(column.name)
+        if not set(found) & ID_WORDS:
+            continue
+        score = 0.9 if "client" in sense(column.name).concepts else 0.6
+        if not column.unique:
+            continue
+        if best is None or score > best[0]:
+            best = (score, column.name)
+    if best is None:
+        return None, "no column looks like a client id (unique, named like an id)"
+    return best[1], "named like an id, and every sampled row has its own value"
+
+
+def _clients_table(shape: SourceShape, chosen: str | None) -> TableShape:
+    """The table with one row per client: the one given, else the one other tables refer
+    to most, named like clients or customers."""
+    if chosen is not None:
+        return shape.table(chosen)
+
+    def rank(table: TableShape) -> int:
+        keys = {f"{singular(w)}_id" for w in words(table.name)} | {"client_id", "customer_id"}
+        referred = sum(
+            1
+            for other in shape.tables
+            if other is not table
+            and (
+                table.name in other.references.values()
+                or any(c.name in keys for c in other.columns)
+            )
+        )
+        named = 3 if "client" in sense(table.name).concepts else 0
+        return 2 * referred + named
+
+    return max(shape.tables, key=rank)  # the first in name order among equals
+
+
+def _key(table: TableShape, clients: TableShape) -> str | None:
+    """The column of `table` that names the client a row belongs to."""
+    for column, target in table.references.items():
+        if target == clients.name:
+            return column
+    keys = [f"{singular(w)}_id" for w in words(clients.name)] + list(CLIENT_KEYS)
+    return next((k for k in keys if k in (c.name for c in table.columns)), None)
+
+
+def _dated(column: ColumnShape) -> bool:
+    share = column.readable(DATETIME)
+    return share is not None and share >= 0.8
+
+
+EVENT_WORDS = frozenset(
+    {"ordered", "opened", "answered", "created", "placed", "purchased", "submitted", "date"}
+)
+LATER_WORDS = frozenset({"closed", "updated", "modified", "deleted", "resolved", "shipped"})
+
+
+def _event_date(table: TableShape) -> str | None:
+    """The column that dates a row of a related table (when it happened)."""
+    dated = [c for c in table.columns if _dated(c)]
+    if not dated:
+        return None
+
+    def rank(column: ColumnShape) -> int:
+        found = set(words(column.name))
+        return (2 if found & EVENT_WORDS else 0) - (3 if found & LATER_WORDS else 0)
+
+    return max(dated, key=rank).name
+
+
+def _filters(fact: InputFact, table: TableShape, skip: set[str]) -> tuple[dict[str, str], set[str]]:
+    """Columns of few values one of which a word of the fact names (`kind: complaint`,
+    `status: open`), and the words they account for."""
+    fact_words = set(words(fact.name))
+    found: dict[str, str] = {}
+    used: set[str] = set()
+    for column in table.columns:
+        if column.name in skip or not column.values or len(column.distinct) > FILTER_VALUES:
+            continue
+        if not all(isinstance(v, str) for v in column.values):
+            continue
+        for value in sorted(column.distinct):
+            value_words = set(words(value))
+            if value_words and value_words <= fact_words:
+                found[column.name] = value
+                used |= value_words
+                break
+    return found, used
+
+
+def _paid(table: TableShape, skip: set[str]) -> tuple[str, str, list[str]] | None:
+    """A status column with a value that marks purchases that count (paid, completed)."""
+    for column in table.columns:
+        if column.name in skip or not column.values or len(column.distinct) > FILTER_VALUES:
+            continue
+        lowered = {str(v).lower(): str(v) for v in column.distinct}
+        for word in PAID_WORDS:
+            if word in lowered:
+                others = sorted(v for k, v in lowered.items() if k != word)
+                return column.name, lowered[word], others
+    return None
+
+
+def aggregate_proposal(
+    fact: InputFact, table: TableShape, key: str, clients: TableShape
+) -> Proposal | None:
+    """The best aggregate over `table` for `fact`, or None."""
+    fs = _described(fact)
+    ts = sense(table.name)
+    date = _event_date(table)
+    skip = {key, table.primary_key or ""}
+    filters, filtered = _filters(fact, table, skip)
+    filter_concepts = {c for v in filters.values() for c in sense(v).concepts}
+    spec: dict[str, Any] = {"table": table.name}
+    if key != "client_id":
+        spec["key"] = key
+    reasons: list[str] = []
+    kind = fact.type.kind
+    best: tuple[float, dict[str, Any], list[str]] | None = None
+    for column in table.columns:
+        if column.name in skip:
+            continue
+        candidate = _value_aggregate(fact, fs, ts, column, date)
+        if candidate is not None and (best is None or candidate[0] > best[0]):
+            best = candidate
+    countable = fs.concepts & COUNTABLE and not fs.concepts & (MONEY | {"csat", "nps", "risk"})
+    if kind == "integer" and countable and fs.function in (None, "total"):
+        overlap = concept_overlap(fs.concepts, ts.concepts | frozenset(filter_concepts))
+        if overlap > 0 and (best is None or overlap * 0.85 > best[0]):
+            best = (overlap * 0.85, {"function": "count"}, [f"counts the rows of {table.name}"])
+    if best is None:
+        return None
+    score, parts, why = best
+    spec.update(parts)
+    reasons += why
+    if date is not None:
+        spec["date"] = date
+    if fs.window is not None:
+        if date is None:
+            return None
+        spec["window_days"] = fs.window
+        reasons.append(f"over the last {fs.window} days (by {date})")
+    elif spec["function"] == "latest" and date is None:
+        return None
+    where = dict(filters)
+    if fs.concepts & (COUNTABLE | MONEY) and not filter_concepts:
+        paid = _paid(table, skip | set(where))
+        if paid is not None:
+            status, value, others = paid
+            where.setdefault(status, value)
+            rest = f" (it also holds {', '.join(others)})" if others else ""
+            reasons.append(f"only rows with {status} {value!r} count{rest}")
+    if where:
+        spec["where"] = where
+        score = min(1.0, score + 0.05 * len(filtered))
+        if filters:
+            reasons.append("filtered by " + ", ".join(f"{c} = {v!r}" for c, v in filters.items()))
+    reasons.append(f"per client by {table.name}.{key} -> {clients.name}")
+    return Proposal(fact.name, score, tuple(reasons), aggregate=spec)
+
+
+def _value_aggregate(
+    fact: InputFact, fs: NameSense, ts: NameSense, column: ColumnShape, date: str | None
+) -> tuple[float, dict[str, Any], list[str]] | None:
+    """An aggregate of one column's values (sum, avg, min, max, latest) for a fact."""
+    cs = sense(column.name)
+    kind = fact.type.kind
+    if kind in ("date", "datetime"):
+        if not _dated(column) or not fs.concepts:
+            return None
+        overlap = concept_overlap(fs.concepts, ts.concepts | cs.concepts)
+        if overlap == 0:
+            return None
+        function = "min" if fs.function == "first" else "max"
+        event = 1.0 if column.name == date else 0.8
+        word = "first" if function == "min" else "last"
+        return (
+            overlap * 0.9 * event,
+            {"function": function, "column": column.name},
+            [f"the {word} {column.name} of {ts.words[-1] if ts.words else 'rows'}"],
+        )
+    if kind not in ("number", "integer") or concept_overlap(fs.concepts, cs.concepts) == 0:
+        return None
+    share = column.readable(NUMBER if kind == "number" else INTEGER)
+    if share is not None and share < 0.5:
+        return None
+    overlap = concept_overlap(fs.concepts, ts.concepts | cs.concepts)
+    closeness = _jaccard(set(words(fact.name)), set(words(column.name)))
+    functions = {"avg": "avg", "min": "min", "max": "max", "last": "latest", "total": "sum"}
+    function = functions.get(fs.function or "") or (
+        "sum" if fs.concepts & MONEY or fact.type.unit else "latest"
+    )
+    if function == "latest" and date is None:
+        return None
+    score = min(1.0, overlap * 0.85 + 0.1 * closeness) * (share if share is not None else 0.8)
+    return (
+        score,
+        {"function": function, "column": column.name},
+        [f"{function} of {column.name} (~ {fact.name})"],
+    )
+
+
+def propose(shape: SourceShape, facts: FactCatalog, table: str | None = None) -> MappingProposal:
+    """A mapping proposal for `shape`, for the inputs of `facts`; `table` names the
+    clients table of a database (else it is chosen)."""
+    database = shape.kind == "database"
+    clients = _clients_table(shape, table) if database else shape.tables[0]
+    id_column, id_reason = _id_column(clients, database)
+    chosen: dict[str, Proposal] = {}
+    pairs = []
+    for fact in facts.inputs:
+        for column in clients.columns:
+            if column.name == id_column:
+                continue
+            score, reasons = column_score(fact, column)
+            if score >= GUESS:
+                pairs.append(Proposal(fact.name, score, tuple(reasons), column=column.name))
+    taken: set[str] = set()
+    for p in sorted(pairs, key=lambda p: -p.score):
+        if p.fact not in chosen and p.column not in taken:
+            chosen[p.fact] = p
+            taken.add(str(p.column))
+    if database:
+        for fact in facts.inputs:
+            for related in shape.tables:
+                key = _key(related, clients) if related is not clients else None
+                if key is None:
+                    continue
+                agg = aggregate_proposal(fact, related, key, clients)
+                current = chosen.get(fact.name)
+                if (
+                    agg is not None
+                    and agg.score >= GUESS
+                    and (current is None or agg.score > current.score)
+                ):
+                    chosen[fact.name] = agg
+    taken = {str(p.column) for p in chosen.values() if p.column is not None}
+    order = [f.name for f in facts.inputs]
+    proposals = tuple(sorted(chosen.values(), key=lambda p: order.index(p.fact)))
+    missing = tuple(f for f in facts.inputs if f.name not in chosen)
+    unused = tuple(c.name for c in clients.columns if c.name not in taken and c.name != id_column)
+    return MappingProposal(
+        shape,
+        clients.name if database else None,
+        id_column,
+        id_reason,
+        proposals,
+        missing,
+        unused,
+    )

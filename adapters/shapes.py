@@ -1,0 +1,214 @@
+"""What a source holds, looked at before any mapping exists: its tables (one for a CSV,
+JSONL or Parquet file), their columns with a sample of values, primary keys, and the
+columns that refer to another table's rows (foreign keys, or `client_id`-like names), so
+that per-client aggregates over an orders or tickets table can be proposed."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tierwise.lang.types import FactType
+from tierwise.lang.values import ReadError, read
+
+from .base import AdapterError
+
+SAMPLE_ROWS = 1000
+"""Rows read from each table to judge its columns' values."""
+
+
+@dataclass(frozen=True)
+class ColumnShape:
+    """One column: its name and the non-null values sampled from it."""
+
+    name: str
+    values: tuple[Any, ...]
+    nulls: int = 0
+
+    def readable(self, ftype: FactType) -> float | None:
+        """The share of sampled values that read as `ftype` and lie in its domain (enum,
+        range); None when the sample has no value."""
+        if not self.values:
+            return None
+        good = 0
+        for value in self.values:
+            try:
+                fact = read(value, ftype)
+            except ReadError:
+                continue
+            if fact is None or _in_domain(fact, ftype):
+                good += 1
+        return good / len(self.values)
+
+    @property
+    def distinct(self) -> set[str]:
+        """The distinct sampled values, as text."""
+        return {str(v) for v in self.values}
+
+    @property
+    def unique(self) -> bool:
+        """Whether every sampled row has its own value (and none is null)."""
+        return bool(self.values) and not self.nulls and len(self.distinct) == len(self.values)
+
+
+def _in_domain(fact: Any, ftype: FactType) -> bool:
+    if ftype.enum is not None:
+        return fact in ftype.enum
+    if isinstance(fact, int | float) and not isinstance(fact, bool):
+        low_ok = ftype.minimum is None or fact >= ftype.minimum
+        return low_ok and (ftype.maximum is None or fact <= ftype.maximum)
+    return True
+
+
+@dataclass(frozen=True)
+class TableShape:
+    """One table: its columns, its primary key, and the columns that refer to another
+    table (column -> the table it refers to)."""
+
+    name: str
+    columns: tuple[ColumnShape, ...]
+    primary_key: str | None = None
+    references: dict[str, str] = field(default_factory=dict)
+
+    def column(self, name: str) -> ColumnShape:
+        """The column called `name`."""
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def rows(self) -> int:
+        """Rows sampled."""
+        return max((len(c.values) + c.nulls for c in self.columns), default=0)
+
+
+@dataclass(frozen=True)
+class SourceShape:
+    """A source as `tierwise map` sees it: its URL, kind (file or database) and tables."""
+
+    url: str
+    kind: str
+    tables: tuple[TableShape, ...]
+
+    def table(self, name: str) -> TableShape:
+        """The table called `name`."""
+        return next(t for t in self.tables if t.name == name)
+
+
+def _columns(rows: list[dict[str, Any]], names: list[str]) -> tuple[ColumnShape, ...]:
+    """Column shapes from sampled rows (empty text counts as null, as sources read it)."""
+    out = []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        present = tuple(
+            v for v in values if v is not None and not (isinstance(v, str) and not v.strip())
+        )
+        out.append(ColumnShape(name, present, len(values) - len(present)))
+    return tuple(out)
+
+
+def _file_path(url: str) -> Path:
+    rest = url.split(":", 1)[1]
+    path = Path(rest[2:] if rest.startswith("//") else rest)
+    if not path.is_file():
+        raise AdapterError(f"{url}: no such file: {path}")
+    return path
+
+
+def _csv_shape(url: str) -> SourceShape:
+    path = _file_path(url)
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            reader = csv.DictReader(f)
+            rows = [dict(r) for r in itertools.islice(reader, SAMPLE_ROWS)]
+            names = list(reader.fieldnames or [])
+    except csv.Error as e:
+        raise AdapterError(f"{path}: not a CSV file: {e}") from None
+    return SourceShape(url, "file", (TableShape(path.stem, _columns(rows, names)),))
+
+
+def _jsonl_shape(url: str) -> SourceShape:
+    path = _file_path(url)
+    rows: list[dict[str, Any]] = []
+    names: dict[str, None] = {}
+    with path.open("rb") as f:
+        for line in itertools.islice(f, SAMPLE_ROWS):
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a broken line is that client's error when the run reads it
+            if isinstance(row, dict):
+                rows.append(row)
+                names.update(dict.fromkeys(row))
+    return SourceShape(url, "file", (TableShape(path.stem, _columns(rows, list(names))),))
+
+
+def _parquet_shape(url: str) -> SourceShape:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = _file_path(url)
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise AdapterError(f"{path}: not a Parquet file: {e}") from None
+    names = list(file.schema_arrow.names)
+    batch = next(file.iter_batches(batch_size=SAMPLE_ROWS), None)
+    rows = batch.to_pylist() if batch is not None else []
+    return SourceShape(url, "file", (TableShape(path.stem, _columns(rows, names)),))
+
+
+def _sql_shape(url: str) -> SourceShape:
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from .db import connect, reason, safe_url
+    from .sql import check_sqlite_file
+
+    check_sqlite_file(url)
+    engine = connect(url, undecodable=True)
+    shown = safe_url(url)
+    try:
+        inspector = sa.inspect(engine)
+        tables = []
+        with engine.connect() as conn:
+            for name in sorted(inspector.get_table_names()):
+                table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+                rows = conn.execute(sa.select(table).limit(SAMPLE_ROWS)).mappings().all()
+                keys = [c.name for c in table.primary_key.columns]
+                refs = {
+                    fk["constrained_columns"][0]: fk["referred_table"]
+                    for fk in inspector.get_foreign_keys(name)
+                    if len(fk["constrained_columns"]) == 1
+                }
+                shape = TableShape(
+                    name,
+                    _columns([dict(r) for r in rows], [c.name for c in table.columns]),
+                    keys[0] if len(keys) == 1 else None,
+                    refs,
+                )
+                tables.append(shape)
+    except DBAPIError as e:
+        raise AdapterError(f"{shown}: cannot read the database: {reason(e)}") from None
+    finally:
+        engine.dispose()
+    if not tables:
+        raise AdapterError(f"{shown}: the database has no tables")
+    return SourceShape(shown, "database", tuple(tables))
+
+
+def source_shape(url: str) -> SourceShape:
+    """Look at the source at `url` (the URLs `tierwise run --source` takes)."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
+    readers = {"csv": _csv_shape, "jsonl": _jsonl_shape, "parquet": _parquet_shape}
+    if scheme in readers:
+        return readers[scheme](url)
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        return _sql_shape(url)
+    raise AdapterError(
+        f"{url}: cannot look into this kind of source (give csv:, jsonl:, parquet:, "
+        "sqlite:/// or postgresql://)"
+    )

@@ -6,6 +6,7 @@ The file is plain mapping YAML (docs/mapping.md), read back by `load_mapping` un
 from __future__ import annotations
 
 import io
+import textwrap
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -15,20 +16,24 @@ from tierwise.catalog import InputFact
 
 from .proposal import MappingProposal, Proposal
 
+WIDTH = 96
+"""Comments are wrapped to this many characters."""
 RULES_SHOWN = 3
 """Rules named per missing fact (the rest are counted)."""
 
 
-def render_mapping(proposal: MappingProposal, *, rules: str, out: str | None) -> str:
-    """The mapping file's text; `rules` and `out` name the pack and the file for the
-    comments (how to run with it)."""
+def render_mapping(
+    proposal: MappingProposal, *, rules: str, rules_flag: str | None, out: str | None
+) -> str:
+    """The mapping file's text; `rules` (the pack's path), `rules_flag` (the --rules given,
+    if any) and `out` (the file) are for the comments that say how to run with it."""
     data = CommentedMap()
     clients = CommentedMap()
     if proposal.clients_table is not None:
         clients["table"] = proposal.clients_table
     if proposal.id_column is not None:
         clients["id"] = proposal.id_column
-        clients.yaml_add_eol_comment(proposal.id_reason, "id")
+        _note(clients, "id", proposal.id_reason)
     if clients:
         data["clients"] = clients
     facts = CommentedMap()
@@ -36,34 +41,42 @@ def render_mapping(proposal: MappingProposal, *, rules: str, out: str | None) ->
     for p in proposal.proposals:
         if p.column is not None:
             facts[p.fact] = p.column
-            facts.yaml_add_eol_comment(_why(p), p.fact)
+            _note(facts, p.fact, _why(p))
         else:
             spec = CommentedMap(p.aggregate or {})
             if "where" in spec:
                 spec["where"] = _flow(spec["where"])
             aggregates[p.fact] = _flow(spec)
-            aggregates.yaml_add_eol_comment(_why(p), p.fact)
+            _note(aggregates, p.fact, _why(p))
     if facts:
         data["facts"] = facts
     if aggregates:
         data["aggregates"] = aggregates
-    data.yaml_set_start_comment(_header(proposal, rules, out))
+    data.yaml_set_start_comment(_header(proposal, rules, rules_flag, out))
     if facts:
-        data.yaml_set_comment_before_after_key("facts", before=_facts_note(proposal))
+        _note(data, "facts", _facts_note(proposal), indent=0)
     if aggregates:
-        data.yaml_set_comment_before_after_key(
-            "aggregates", before="fact: an aggregate over a related table, per client"
-        )
+        _note(data, "aggregates", "fact: an aggregate over a related table, per client", indent=0)
     yaml = YAML()
-    yaml.width = 100
+    yaml.width = 4096  # an entry on one line, its comment above it
     yaml.indent(mapping=2, sequence=4, offset=2)
     buffer = io.StringIO()
     if data:
         yaml.dump(data, buffer)
     else:
-        buffer.write("".join(f"# {line}\n" for line in _header(proposal, rules, out).splitlines()))
+        buffer.write(
+            "".join(
+                f"# {line}\n" for line in _header(proposal, rules, rules_flag, out).splitlines()
+            )
+        )
         buffer.write("{}\n")
     return buffer.getvalue() + _missing_block(proposal) + _unused_block(proposal)
+
+
+def _note(mapping: CommentedMap, key: str, text: str, indent: int = 2) -> None:
+    """A comment above `key`, wrapped to the width of a terminal."""
+    lines = textwrap.wrap(text, WIDTH - indent - 2, break_on_hyphens=False)
+    mapping.yaml_set_comment_before_after_key(key, before="\n".join(lines), indent=indent)
 
 
 def _flow(values: dict[str, Any]) -> CommentedMap:
@@ -77,20 +90,21 @@ def _why(p: Proposal) -> str:
     return f"{p.confidence}: " + "; ".join(p.reasons)
 
 
-def _header(proposal: MappingProposal, rules: str, out: str | None) -> str:
+def _header(proposal: MappingProposal, rules: str, rules_flag: str | None, out: str | None) -> str:
     source = proposal.source
     sampled = ", ".join(f"{t.name} ({t.rows} rows)" for t in source.tables)
     run = f"tierwise run --source {source.url} --mapping {out or 'mapping.yaml'}"
-    if rules:
-        run += f" --rules {rules}"
-    return (
-        f"How {source.url} feeds the facts of the rules in {rules or 'the shipped packs'},\n"
-        f"proposed by `tierwise map` from the source's names, types and sampled values\n"
-        f"(sampled: {sampled}). Each entry says how sure it is and why: check them, fill in\n"
-        f"what was not found, then run:\n"
-        f"  {run}\n"
-        f"The keys of this file: docs/mapping.md. What each fact means: `tierwise facts`."
+    if rules_flag:
+        run += f" --rules {rules_flag}"
+    text = (
+        f"How {source.url} feeds the facts of the rules in {rules}, "
+        f"proposed by `tierwise map` from the source's names, types and sampled values "
+        f"(sampled: {sampled}). Each entry says how sure it is (sure, likely, a guess) and "
+        f"why: check them, add what was not found, then run:"
     )
+    lines = textwrap.wrap(text, WIDTH - 2, break_on_hyphens=False)
+    lines += [f"  {run}", "The keys of this file: docs/mapping.md; the facts: `tierwise facts`."]
+    return "\n".join(lines)
 
 
 def _facts_note(proposal: MappingProposal) -> str:

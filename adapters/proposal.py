@@ -12,6 +12,7 @@ from tierwise.catalog import FactCatalog, InputFact
 from tierwise.lang.types import DATETIME, INTEGER, NUMBER, FactType
 from tierwise.runtime.files import ID_COLUMNS
 
+from .base import AdapterError
 from .shapes import ColumnShape, SourceShape, TableShape
 from .vocabulary import (
     ID_WORDS,
@@ -162,6 +163,9 @@ def _clients_table(shape: SourceShape, chosen: str | None) -> TableShape:
     """The table with one row per client: the one given, else the one other tables refer
     to most, named like clients or customers."""
     if chosen is not None:
+        names = [t.name for t in shape.tables]
+        if chosen not in names:
+            raise AdapterError(f"{shape.url} has no table {chosen!r} (tables: {', '.join(names)})")
         return shape.table(chosen)
 
     def rank(table: TableShape) -> int:
@@ -261,16 +265,14 @@ def aggregate_proposal(
     if key != "client_id":
         spec["key"] = key
     reasons: list[str] = []
-    kind = fact.type.kind
     best: tuple[float, dict[str, Any], list[str]] | None = None
     for column in table.columns:
         if column.name in skip:
             continue
-        candidate = _value_aggregate(fact, fs, ts, column, date)
+        candidate = _value_aggregate(fact, fs, table, column, date)
         if candidate is not None and (best is None or candidate[0] > best[0]):
             best = candidate
-    countable = fs.concepts & COUNTABLE and not fs.concepts & (MONEY | {"csat", "nps", "risk"})
-    if kind == "integer" and countable and fs.function in (None, "total"):
+    if aggregate_function(fact) == "count":
         overlap = concept_overlap(fs.concepts, ts.concepts | frozenset(filter_concepts))
         if overlap > 0 and (best is None or overlap * 0.85 > best[0]):
             best = (overlap * 0.85, {"function": "count"}, [f"counts the rows of {table.name}"])
@@ -306,10 +308,10 @@ def aggregate_proposal(
 
 
 def _value_aggregate(
-    fact: InputFact, fs: NameSense, ts: NameSense, column: ColumnShape, date: str | None
+    fact: InputFact, fs: NameSense, table: TableShape, column: ColumnShape, date: str | None
 ) -> tuple[float, dict[str, Any], list[str]] | None:
     """An aggregate of one column's values (sum, avg, min, max, latest) for a fact."""
-    cs = sense(column.name)
+    cs, ts = sense(column.name), sense(table.name)
     kind = fact.type.kind
     if kind in ("date", "datetime"):
         if not _dated(column) or not fs.concepts:
@@ -323,7 +325,7 @@ def _value_aggregate(
         return (
             overlap * 0.9 * event,
             {"function": function, "column": column.name},
-            [f"the {word} {column.name} of {ts.words[-1] if ts.words else 'rows'}"],
+            [f"the {word} {column.name} of {table.name}"],
         )
     if kind not in ("number", "integer") or concept_overlap(fs.concepts, cs.concepts) == 0:
         return None
@@ -332,10 +334,7 @@ def _value_aggregate(
         return None
     overlap = concept_overlap(fs.concepts, ts.concepts | cs.concepts)
     closeness = _jaccard(set(words(fact.name)), set(words(column.name)))
-    functions = {"avg": "avg", "min": "min", "max": "max", "last": "latest", "total": "sum"}
-    function = functions.get(fs.function or "") or (
-        "sum" if fs.concepts & MONEY or fact.type.unit else "latest"
-    )
+    function = _value_function(fact, fs)
     if function == "latest" and date is None:
         return None
     score = min(1.0, overlap * 0.85 + 0.1 * closeness) * (share if share is not None else 0.8)
@@ -344,6 +343,50 @@ def _value_aggregate(
         {"function": function, "column": column.name},
         [f"{function} of {column.name} (~ {fact.name})"],
     )
+
+
+VALUE_FUNCTIONS = {"avg": "avg", "min": "min", "max": "max", "last": "latest", "total": "sum"}
+"""How a fact's name says to take its value from many rows (tierwise.adapters.vocabulary)."""
+
+
+def _value_function(fact: InputFact, fs: NameSense) -> str:
+    """The aggregate of a column's values that a fact's name asks for: as it says (avg,
+    min, last...), else a sum for money and the latest value for anything else."""
+    said = VALUE_FUNCTIONS.get(fs.function or "")
+    return said or ("sum" if fs.concepts & MONEY or fact.type.unit else "latest")
+
+
+def aggregate_function(fact: InputFact) -> str | None:
+    """The aggregate over a related table that fits a fact by its name and type (count
+    of orders, max of a date, sum of amounts...), or None for a fact that a column of the
+    client record gives (a signup date, a churn score): judged by its name alone."""
+    fs = sense(fact.name)
+    kind = fact.type.kind
+    related = fs.concepts & (COUNTABLE | MONEY | {"csat", "nps"})
+    if kind in ("date", "datetime"):
+        return ("min" if fs.function == "first" else "max") if related else None
+    if kind not in ("number", "integer") or not (related or fs.function or fs.window):
+        return None
+    counted = fs.concepts & COUNTABLE and not fs.concepts & (MONEY | {"csat", "nps", "risk"})
+    if kind == "integer" and counted and fs.function in (None, "total"):
+        return "count"
+    return _value_function(fact, fs)
+
+
+def aggregate_hint(fact: InputFact) -> dict[str, Any] | None:
+    """The `aggregates:` entry that could feed a fact, with placeholders for the table
+    and columns (for `tierwise facts`); None when a column of the client record would."""
+    function = aggregate_function(fact)
+    if function is None:
+        return None
+    hint: dict[str, Any] = {"table": "TABLE", "function": function}
+    if function != "count":
+        hint["column"] = "COLUMN"
+    hint["date"] = "DATE_COLUMN"
+    window = sense(fact.name).window
+    if window is not None:
+        hint["window_days"] = window
+    return hint
 
 
 def propose(shape: SourceShape, facts: FactCatalog, table: str | None = None) -> MappingProposal:

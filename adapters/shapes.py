@@ -178,15 +178,15 @@ def _sql_shape(url: str) -> SourceShape:
             for name in sorted(inspector.get_table_names()):
                 table = sa.Table(name, sa.MetaData(), autoload_with=conn)
                 rows = conn.execute(sa.select(table).limit(SAMPLE_ROWS)).mappings().all()
-                keys = [c.name for c in table.primary_key.columns]
+                keys = [str(c.name) for c in table.primary_key.columns]
                 refs = {
-                    fk["constrained_columns"][0]: fk["referred_table"]
+                    str(fk["constrained_columns"][0]): str(fk["referred_table"])
                     for fk in inspector.get_foreign_keys(name)
                     if len(fk["constrained_columns"]) == 1
                 }
                 shape = TableShape(
-                    name,
-                    _columns([dict(r) for r in rows], [c.name for c in table.columns]),
+                    str(name),
+                    _columns([dict(r) for r in rows], [str(c.name) for c in table.columns]),
                     keys[0] if len(keys) == 1 else None,
                     refs,
                 )

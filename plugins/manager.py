@@ -30,6 +30,8 @@ BUILTINS = (
     "tierwise.plugins.builtin_run",
     "tierwise.plugins.builtin_verify",
     "tierwise.plugins.builtin_serve",
+    "tierwise.plugins.builtin_facts",
+    "tierwise.plugins.builtin_map",
 )
 
 ENV = "TIERWISE_PLUGINS"

@@ -116,20 +116,26 @@ def column_score(fact: InputFact, column: ColumnShape) -> tuple[float, list[str]
 
 
 def _name_score(fact_only: NameSense, fs: NameSense, cs: NameSense) -> float:
-    """Name similarity of a fact and a column: shared concepts first, then how the value
-    is taken (first, last, total...), other words, and the window of days."""
+    """Name similarity of a fact and a column: shared concepts first (else shared words
+    the vocabulary does not know, `clv` in `CLV_EUR`), then how the value is taken (first,
+    last, total...), other words, and the window of days."""
     overlap = (
         concept_overlap(fs.concepts, cs.concepts) + concept_overlap(cs.concepts, fs.concepts)
     ) / 2
+    other = _jaccard(fact_only.other, cs.other)
     if overlap == 0:
-        return 0.0
+        shared = fact_only.other & cs.other
+        if not shared:
+            return 0.0
+        overlap = 0.7 * other + 0.3 * len(shared) / len(fact_only.other)
+        other = 1.0
     if fs.function == cs.function:
         agree = 1.0
     elif fs.function is None or cs.function is None:
         agree = 0.5
     else:
         agree = 0.0
-    score = 0.6 * overlap + 0.2 * agree + 0.2 * _jaccard(fact_only.other, cs.other)
+    score = 0.6 * overlap + 0.2 * agree + 0.2 * other
     if fs.window != cs.window:
         score *= 0.5
     if agree == 0.0:

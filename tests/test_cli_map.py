@@ -168,9 +168,7 @@ def _copy_to(url: str, sqlite_file: Path) -> None:
     target.dispose()
 
 
-def test_on_postgresql_it_proposes_what_it_does_on_sqlite(
-    postgres_db: str, tmp_path: Path
-) -> None:
+def test_on_postgresql_it_proposes_what_it_does_on_sqlite(postgres_db: str, tmp_path: Path) -> None:
     sample_crm = generate(tmp_path / "clean.db", clients=1500, seed=5, dirty_share=0.0)
     _copy_to(postgres_db, sample_crm)  # PostgreSQL's typed columns take no dirty values
     (tmp_path / "pg").mkdir()

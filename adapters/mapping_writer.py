@@ -120,10 +120,12 @@ def _missing_block(proposal: MappingProposal) -> str:
     )
     lines = [
         "",
-        f"# Not found in {proposal.source.url}: each is missing for every client until",
-        f"# {how} feeds it: add `fact: COLUMN` under facts: for those your source has.",
+        f"# Not found in {proposal.source.url}: each is missing for every client",
+        f"# until {how} feeds it; add `fact: COLUMN` under facts: for those you have.",
     ]
-    lines += [f"#   {_missing_line(fact)}" for fact in proposal.missing]
+    for fact in proposal.missing:
+        wrapped = textwrap.wrap(_missing_line(fact), WIDTH - 4, subsequent_indent="    ")
+        lines += [f"#   {line}" for line in wrapped]
     return "\n".join(lines) + "\n"
 
 

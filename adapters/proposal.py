@@ -79,8 +79,12 @@ def _type_evidence(column: ColumnShape, ftype: FactType) -> tuple[float | None, 
     share = column.readable(ftype)
     if share is None:
         return None, "no value sampled"
-    domain = f" ({ftype.domain})" if ftype.domain else ""
-    return share, f"{share:.0%} of {len(column.values)} sampled values read as {ftype.kind}{domain}"
+    if ftype.enum is not None:
+        what = "are among its values"
+    else:
+        ranged = ftype.minimum is not None or ftype.maximum is not None
+        what = f"read as {ftype.kind}" + (" in its range" if ranged else "")
+    return share, f"{share:.0%} of {len(column.values)} sampled values {what}"
 
 
 def column_score(fact: InputFact, column: ColumnShape) -> tuple[float, list[str]]:

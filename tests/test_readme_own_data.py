@@ -31,9 +31,7 @@ def _section() -> str:
 def _blocks(section: str, language: str) -> list[str]:
     """The fenced blocks of one language, their indentation (inside a list) removed."""
     found = re.findall(rf"^( *)```{language}\n(.*?)^\1```", section, re.S | re.M)
-    return [
-        "\n".join(line[len(indent) :] for line in body.splitlines()) for indent, body in found
-    ]
+    return ["\n".join(line[len(indent) :] for line in body.splitlines()) for indent, body in found]
 
 
 def test_the_own_data_commands_run_as_written(tmp_path: Path) -> None:

@@ -27,6 +27,22 @@ def render_mapping(
 ) -> str:
     """The mapping file's text; `rules` (the pack's path), `rules_flag` (the --rules given,
     if any) and `out` (the file) are for the comments that say how to run with it."""
+    header = _header(proposal, rules, rules_flag, out)
+    data = _document(proposal)
+    buffer = io.StringIO()
+    if data:
+        data.yaml_set_start_comment(header)
+        yaml = YAML()
+        yaml.width = 4096  # an entry on one line, its comment above it
+        yaml.indent(mapping=2, sequence=4, offset=2)
+        yaml.dump(data, buffer)
+    else:  # nothing found: still a mapping file (the defaults), saying so
+        buffer.write("".join(f"# {line}\n" for line in header.splitlines()) + "{}\n")
+    return buffer.getvalue() + _missing_block(proposal) + _unused_block(proposal)
+
+
+def _document(proposal: MappingProposal) -> CommentedMap:
+    """The mapping's keys (`clients`, `facts`, `aggregates`), each entry with its comment."""
     data = CommentedMap()
     clients = CommentedMap()
     if proposal.clients_table is not None:
@@ -36,41 +52,26 @@ def render_mapping(
         _note(clients, "id", proposal.id_reason)
     if clients:
         data["clients"] = clients
-    facts = CommentedMap()
-    aggregates = CommentedMap()
+    facts, aggregates = CommentedMap(), CommentedMap()
     for p in proposal.proposals:
         if p.column is not None:
             facts[p.fact] = p.column
             _note(facts, p.fact, _why(p))
         else:
-            spec = CommentedMap(p.aggregate or {})
+            spec = dict(p.aggregate or {})
             if "where" in spec:
                 spec["where"] = _flow(spec["where"])
             aggregates[p.fact] = _flow(spec)
             _note(aggregates, p.fact, _why(p))
-    if facts:
-        data["facts"] = facts
-    if aggregates:
-        data["aggregates"] = aggregates
-    data.yaml_set_start_comment(_header(proposal, rules, rules_flag, out))
-    if facts:
-        _note(data, "facts", _facts_note(proposal), indent=0)
-    if aggregates:
-        _note(data, "aggregates", "fact: an aggregate over a related table, per client", indent=0)
-    yaml = YAML()
-    yaml.width = 4096  # an entry on one line, its comment above it
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    buffer = io.StringIO()
-    if data:
-        yaml.dump(data, buffer)
-    else:
-        buffer.write(
-            "".join(
-                f"# {line}\n" for line in _header(proposal, rules, rules_flag, out).splitlines()
-            )
-        )
-        buffer.write("{}\n")
-    return buffer.getvalue() + _missing_block(proposal) + _unused_block(proposal)
+    where = proposal.clients_table or "the file"
+    for key, entries, note in (
+        ("facts", facts, f"fact: the column of {where} that holds it"),
+        ("aggregates", aggregates, "fact: an aggregate over a related table, per client"),
+    ):
+        if entries:
+            data[key] = entries
+            _note(data, key, note, indent=0)
+    return data
 
 
 def _note(mapping: CommentedMap, key: str, text: str, indent: int = 2) -> None:
@@ -87,10 +88,12 @@ def _flow(values: dict[str, Any]) -> CommentedMap:
 
 
 def _why(p: Proposal) -> str:
+    """A proposal's comment: how sure, and why."""
     return f"{p.confidence}: " + "; ".join(p.reasons)
 
 
 def _header(proposal: MappingProposal, rules: str, rules_flag: str | None, out: str | None) -> str:
+    """The file's opening comment: what it maps, how it was made, how to run with it."""
     source = proposal.source
     sampled = ", ".join(f"{t.name} ({t.rows} rows)" for t in source.tables)
     run = f"tierwise run --source {source.url} --mapping {out or 'mapping.yaml'}"
@@ -107,12 +110,8 @@ def _header(proposal: MappingProposal, rules: str, rules_flag: str | None, out: 
     return "\n".join(lines)
 
 
-def _facts_note(proposal: MappingProposal) -> str:
-    where = proposal.clients_table or "the file"
-    return f"fact: the column of {where} that holds it"
-
-
 def _missing_block(proposal: MappingProposal) -> str:
+    """The closing comment on the facts not found, each with what it is needed for."""
     if not proposal.missing:
         return ""
     how = "a column (facts:)" + (
@@ -130,6 +129,7 @@ def _missing_block(proposal: MappingProposal) -> str:
 
 
 def _missing_line(fact: InputFact) -> str:
+    """One fact not found: its type, and the rules that cannot fire without it."""
     kind = f"{fact.type}" + (f", {fact.type.unit}" if fact.type.unit else "")
     if fact.needed_by:
         shown = ", ".join(fact.needed_by[:RULES_SHOWN])
@@ -147,6 +147,7 @@ def _missing_line(fact: InputFact) -> str:
 
 
 def _unused_block(proposal: MappingProposal) -> str:
+    """The closing comment on the columns that feed no fact."""
     if not proposal.unused_columns:
         return ""
     return f"\n# Columns no fact reads: {', '.join(proposal.unused_columns)}\n"

@@ -65,12 +65,14 @@ class MappingProposal:
 
 
 def _jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
+    """How alike two sets of words are (1 for two empty sets)."""
     if not a and not b:
         return 1.0
     return len(a & b) / len(a | b)
 
 
 def _described(fact: InputFact) -> NameSense:
+    """A fact's sense, its description's concepts included."""
     return sense(fact.name, fact.description)
 
 
@@ -179,6 +181,7 @@ def _clients_table(shape: SourceShape, chosen: str | None) -> TableShape:
         return shape.table(chosen)
 
     def rank(table: TableShape) -> int:
+        """Two points per table that refers to it, three for a name like clients."""
         keys = {f"{singular(w)}_id" for w in words(table.name)} | {"client_id", "customer_id"}
         referred = sum(
             1
@@ -205,6 +208,7 @@ def _key(table: TableShape, clients: TableShape) -> str | None:
 
 
 def _dated(column: ColumnShape) -> bool:
+    """Whether a column holds dates (or datetimes)."""
     share = column.readable(DATETIME)
     return share is not None and share >= 0.8
 
@@ -222,6 +226,7 @@ def _event_date(table: TableShape) -> str | None:
         return None
 
     def rank(column: ColumnShape) -> int:
+        """Event words (ordered, opened...) up, later ones (closed, updated...) down."""
         found = set(words(column.name))
         return (2 if found & EVENT_WORDS else 0) - (3 if found & LATER_WORDS else 0)
 
@@ -261,36 +266,26 @@ def _paid(table: TableShape, skip: set[str]) -> tuple[str, str, list[str]] | Non
     return None
 
 
+Measure = tuple[float, dict[str, Any], list[str]]
+"""A candidate aggregate: its score, its keys (function, column) and why."""
+
+
 def aggregate_proposal(
     fact: InputFact, table: TableShape, key: str, clients: TableShape
 ) -> Proposal | None:
-    """The best aggregate over `table` for `fact`, or None."""
+    """The best aggregate over `table` for `fact`, or None: what is measured (a column's
+    sum, latest value..., or a count of rows), then over which rows (dated up to as_of,
+    in the fact's window, filtered by the values the fact's name gives)."""
     fs = _described(fact)
-    ts = sense(table.name)
     date = _event_date(table)
     skip = {key, table.primary_key or ""}
     filters, filtered = _filters(fact, table, skip)
-    filter_concepts = {c for v in filters.values() for c in sense(v).concepts}
-    spec: dict[str, Any] = {"table": table.name}
-    if key != "client_id":
-        spec["key"] = key
-    reasons: list[str] = []
-    best: tuple[float, dict[str, Any], list[str]] | None = None
-    for column in table.columns:
-        if column.name in skip:
-            continue
-        candidate = _value_aggregate(fact, fs, table, column, date)
-        if candidate is not None and (best is None or candidate[0] > best[0]):
-            best = candidate
-    if aggregate_function(fact) == "count":
-        overlap = concept_overlap(fs.concepts, ts.concepts | frozenset(filter_concepts))
-        if overlap > 0 and (best is None or overlap * 0.85 > best[0]):
-            best = (overlap * 0.85, {"function": "count"}, [f"counts the rows of {table.name}"])
+    best = _measure(fact, fs, table, date, skip, filters)
     if best is None:
         return None
-    score, parts, why = best
+    score, parts, reasons = best
+    spec: dict[str, Any] = {"table": table.name, **({"key": key} if key != "client_id" else {})}
     spec.update(parts)
-    reasons += why
     if date is not None:
         spec["date"] = date
     if fs.window is not None:
@@ -300,21 +295,56 @@ def aggregate_proposal(
         reasons.append(f"over the last {fs.window} days (by {date})")
     elif spec["function"] == "latest" and date is None:
         return None
-    where = dict(filters)
-    if fs.concepts & (COUNTABLE | MONEY) and not filter_concepts:
-        paid = _paid(table, skip | set(where))
-        if paid is not None:
-            status, value, others = paid
-            where.setdefault(status, value)
-            rest = f" (it also holds {', '.join(others)})" if others else ""
-            reasons.append(f"only rows with {status} {value!r} count{rest}")
+    where = _where(fs, table, skip, filters, reasons)
     if where:
         spec["where"] = where
         score = min(1.0, score + 0.05 * len(filtered))
-        if filters:
-            reasons.append("filtered by " + ", ".join(f"{c} = {v!r}" for c, v in filters.items()))
     reasons.append(f"per client by {table.name}.{key} -> {clients.name}")
     return Proposal(fact.name, score, tuple(reasons), aggregate=spec)
+
+
+def _measure(
+    fact: InputFact,
+    fs: NameSense,
+    table: TableShape,
+    date: str | None,
+    skip: set[str],
+    filters: dict[str, str],
+) -> Measure | None:
+    """What to compute over the table's rows: the best column aggregate, or a count of
+    rows when the fact counts things the table (or its filters) names."""
+    best: Measure | None = None
+    for column in table.columns:
+        if column.name not in skip:
+            candidate = _value_aggregate(fact, fs, table, column, date)
+            if candidate is not None and (best is None or candidate[0] > best[0]):
+                best = candidate
+    if aggregate_function(fact) == "count":
+        named = sense(table.name).concepts | {
+            c for v in filters.values() for c in sense(v).concepts
+        }
+        score = concept_overlap(fs.concepts, frozenset(named)) * 0.85
+        if score > 0 and (best is None or score > best[0]):
+            best = (score, {"function": "count"}, [f"counts the rows of {table.name}"])
+    return best
+
+
+def _where(
+    fs: NameSense, table: TableShape, skip: set[str], filters: dict[str, str], reasons: list[str]
+) -> dict[str, str]:
+    """The rows that count: the filters the fact's words name, else, for purchases, the
+    rows whose status says paid (or completed...); each said in `reasons`."""
+    where = dict(filters)
+    if filters:
+        reasons.append("filtered by " + ", ".join(f"{c} = {v!r}" for c, v in filters.items()))
+    elif fs.concepts & (COUNTABLE | MONEY):
+        paid = _paid(table, skip)
+        if paid is not None:
+            status, value, others = paid
+            where[status] = value
+            rest = f" (it also holds {', '.join(others)})" if others else ""
+            reasons.append(f"only rows with {status} {value!r} count{rest}")
+    return where
 
 
 def _value_aggregate(
@@ -405,45 +435,57 @@ def propose(shape: SourceShape, facts: FactCatalog, table: str | None = None) ->
     database = shape.kind == "database"
     clients = _clients_table(shape, table) if database else shape.tables[0]
     id_column, id_reason = _id_column(clients, database)
-    chosen: dict[str, Proposal] = {}
-    pairs = []
-    for fact in facts.inputs:
-        for column in clients.columns:
-            if column.name == id_column:
-                continue
-            score, reasons = column_score(fact, column)
-            if score >= GUESS:
-                pairs.append(Proposal(fact.name, score, tuple(reasons), column=column.name))
-    taken: set[str] = set()
-    for p in sorted(pairs, key=lambda p: -p.score):
-        if p.fact not in chosen and p.column not in taken:
-            chosen[p.fact] = p
-            taken.add(str(p.column))
+    chosen = _columns_chosen(facts, clients, id_column)
     if database:
-        for fact in facts.inputs:
-            for related in shape.tables:
-                key = _key(related, clients) if related is not clients else None
-                if key is None:
-                    continue
-                agg = aggregate_proposal(fact, related, key, clients)
-                current = chosen.get(fact.name)
-                if (
-                    agg is not None
-                    and agg.score >= GUESS
-                    and (current is None or agg.score > current.score)
-                ):
-                    chosen[fact.name] = agg
-    taken = {str(p.column) for p in chosen.values() if p.column is not None}
+        _aggregates_chosen(facts, shape, clients, chosen)
+    taken = {p.column for p in chosen.values() if p.column is not None}
     order = [f.name for f in facts.inputs]
-    proposals = tuple(sorted(chosen.values(), key=lambda p: order.index(p.fact)))
-    missing = tuple(f for f in facts.inputs if f.name not in chosen)
-    unused = tuple(c.name for c in clients.columns if c.name not in taken and c.name != id_column)
     return MappingProposal(
         shape,
         clients.name if database else None,
         id_column,
         id_reason,
-        proposals,
-        missing,
-        unused,
+        tuple(sorted(chosen.values(), key=lambda p: order.index(p.fact))),
+        tuple(f for f in facts.inputs if f.name not in chosen),
+        tuple(c.name for c in clients.columns if c.name not in taken and c.name != id_column),
     )
+
+
+def _columns_chosen(
+    facts: FactCatalog, clients: TableShape, id_column: str | None
+) -> dict[str, Proposal]:
+    """Fact -> the column of the client record that feeds it, best pairs first, each
+    column feeding one fact."""
+    pairs = []
+    for fact in facts.inputs:
+        for column in clients.columns:
+            if column.name != id_column:
+                score, reasons = column_score(fact, column)
+                if score >= GUESS:
+                    pairs.append(Proposal(fact.name, score, tuple(reasons), column=column.name))
+    chosen: dict[str, Proposal] = {}
+    taken: set[str | None] = set()
+    for p in sorted(pairs, key=lambda p: -p.score):
+        if p.fact not in chosen and p.column not in taken:
+            chosen[p.fact] = p
+            taken.add(p.column)
+    return chosen
+
+
+def _aggregates_chosen(
+    facts: FactCatalog, shape: SourceShape, clients: TableShape, chosen: dict[str, Proposal]
+) -> None:
+    """An aggregate over a related table in place of a fact's column where it fits better."""
+    related = [(t, _key(t, clients)) for t in shape.tables if t is not clients]
+    for fact in facts.inputs:
+        for table, key in related:
+            if key is None:
+                continue
+            agg = aggregate_proposal(fact, table, key, clients)
+            current = chosen.get(fact.name)
+            if (
+                agg is not None
+                and agg.score >= GUESS
+                and (current is None or agg.score > current.score)
+            ):
+                chosen[fact.name] = agg

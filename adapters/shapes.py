@@ -29,10 +29,16 @@ class ColumnShape:
     name: str
     values: tuple[Any, ...]
     nulls: int = 0
+    _shares: dict[FactType, float | None] = field(default_factory=dict, compare=False, repr=False)
 
     def readable(self, ftype: FactType) -> float | None:
         """The share of sampled values that read as `ftype` and lie in its domain (enum,
-        range); None when the sample has no value."""
+        range); None when the sample has no value. Computed once per type."""
+        if ftype not in self._shares:
+            self._shares[ftype] = self._share(ftype)
+        return self._shares[ftype]
+
+    def _share(self, ftype: FactType) -> float | None:
         if not self.values:
             return None
         good = 0
@@ -57,6 +63,7 @@ class ColumnShape:
 
 
 def _in_domain(fact: Any, ftype: FactType) -> bool:
+    """Whether a value read as `ftype` lies in its declared enum or range."""
     if ftype.enum is not None:
         return fact in ftype.enum
     if isinstance(fact, int | float) and not isinstance(fact, bool):
@@ -111,6 +118,7 @@ def _columns(rows: list[dict[str, Any]], names: list[str]) -> tuple[ColumnShape,
 
 
 def _file_path(url: str) -> Path:
+    """The file a `csv:`, `jsonl:` or `parquet:` URL names; an error if there is none."""
     rest = url.split(":", 1)[1]
     path = Path(rest[2:] if rest.startswith("//") else rest)
     if not path.is_file():
@@ -119,6 +127,7 @@ def _file_path(url: str) -> Path:
 
 
 def _csv_shape(url: str) -> SourceShape:
+    """A CSV file's header and first rows."""
     path = _file_path(url)
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
@@ -131,6 +140,7 @@ def _csv_shape(url: str) -> SourceShape:
 
 
 def _jsonl_shape(url: str) -> SourceShape:
+    """A JSON-lines file's first objects, their keys as columns."""
     path = _file_path(url)
     rows: list[dict[str, Any]] = []
     names: dict[str, None] = {}
@@ -147,6 +157,7 @@ def _jsonl_shape(url: str) -> SourceShape:
 
 
 def _parquet_shape(url: str) -> SourceShape:
+    """A Parquet file's schema and first rows, values as their types give them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -162,6 +173,7 @@ def _parquet_shape(url: str) -> SourceShape:
 
 
 def _sql_shape(url: str) -> SourceShape:
+    """A database's tables: columns, first rows, primary keys and foreign keys."""
     import sqlalchemy as sa
     from sqlalchemy.exc import DBAPIError
 

@@ -83,6 +83,7 @@ class _Closure:
     """The inputs, statistics and functions each derived fact reads, written out."""
 
     def __init__(self, pack: Pack) -> None:
+        """The pack's derived facts and statistics, their closures computed on demand."""
         self.pack = pack
         self.exprs: dict[str, Node] = {d.name: d.expr for d in pack.derived}
         self.stat_exprs = {s.name: _stat_nodes(s.expr, s.where) for s in pack.profile}
@@ -118,6 +119,7 @@ class _Closure:
 
 
 def _stat_nodes(expr: Node, where: Node | None) -> list[Node]:
+    """The expressions a statistic reads: its value, and its `where`."""
     return [expr] if where is None else [expr, where]
 
 
@@ -201,4 +203,5 @@ def _derived(d: Derived, closure: _Closure, decision: str | None) -> DerivedFact
 
 
 def _sorted(names_: Iterable[str]) -> tuple[str, ...]:
+    """Names in alphabetical order, for stable output."""
     return tuple(sorted(names_))

@@ -83,6 +83,7 @@ def _input_data(fact: InputFact) -> dict[str, Any]:
 
 
 def _derived_data(d: DerivedFact) -> dict[str, Any]:
+    """One derived fact as JSON data."""
     return {
         "name": d.name,
         "type": str(d.type),
@@ -98,6 +99,7 @@ def _derived_data(d: DerivedFact) -> dict[str, Any]:
 
 
 def _statistic_data(s: Statistic) -> dict[str, Any]:
+    """One statistic of the base as JSON data."""
     return {
         "name": s.name,
         "kind": s.kind,
@@ -115,6 +117,7 @@ def _listed(names: list[str]) -> str:
 
 
 def _type_text(fact: dict[str, Any]) -> str:
+    """An input's type in words: its kind or enum, range and unit."""
     if fact["enum"] is not None:
         text = "one of " + ", ".join(fact["enum"])
     else:
@@ -129,6 +132,7 @@ def _type_text(fact: dict[str, Any]) -> str:
 def _show_inputs(
     rules: str, digest: str, inputs: list[dict[str, Any]], derived: int, stats: int
 ) -> None:
+    """The inputs, after a line on the pack, in the groups of GROUPS."""
     used = sum(1 for f in inputs if f["decisions"] or f["derived"])
     say(
         paint(f"The rules in {rules} (pack {digest}) read {len(inputs)} input fact(s)", "heading")
@@ -147,6 +151,7 @@ def _show_inputs(
 
 
 def _show_input(fact: dict[str, Any]) -> None:
+    """One input: type, meaning, the rules that need it, the mapping keys that feed it."""
     say(f"  {paint(fact['name'], 'place')}  {_type_text(fact)}")
     if fact["description"]:
         say(f"      {fact['description']}")
@@ -166,6 +171,7 @@ def _show_input(fact: dict[str, Any]) -> None:
 
 
 def _show_derived(found: FactCatalog) -> None:
+    """The derived facts and statistics, each with the inputs it comes from."""
     say()
     say(paint("Derived by the pack for every client, on every path", "heading"))
     for d in found.derived:
@@ -187,4 +193,5 @@ def _show_derived(found: FactCatalog) -> None:
 
 @hookimpl
 def tierwise_cli_commands() -> list[click.Command]:
+    """The `facts` command, through the same hook as a plugin's commands."""
     return [facts_command]

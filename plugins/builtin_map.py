@@ -82,4 +82,5 @@ def map_command(
 
 @hookimpl
 def tierwise_cli_commands() -> list[click.Command]:
+    """The `map` command, through the same hook as a plugin's commands."""
     return [map_command]

@@ -42,6 +42,7 @@ from .options import (
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from tierwise.adapters.files import FileSource
     from tierwise.adapters.job import RunSummary
     from tierwise.adapters.log import DecisionLog
 
@@ -537,12 +538,13 @@ def _batch_source(
     batch = BatchEngine(engine.pack)
     if where.kind == "table":
         scheme, _, file = source.partition(":")
+        table: FileSource
         if scheme == "parquet":  # read by the batch path only, its mapping checked alike
             from tierwise.adapters.files import open_parquet_table
 
             table = open_parquet_table(source, mapping)
         else:  # a CSV or JSONL file: its source's id column and renames, checked
-            table = open_source(source, mapping, pm=pm)
+            table = cast("FileSource", open_source(source, mapping, pm=pm))
         columns = table.table_columns(engine.pack.inputs)
         return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))

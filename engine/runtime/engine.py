@@ -90,7 +90,7 @@ class Engine:
 
     def decide(
         self,
-        facts: Mapping[str, Any],
+        facts: Mapping[str, Any] | UnreadableClient,
         as_of: dt.date | None = None,
         client_id: str | None = None,
         *,
@@ -103,7 +103,7 @@ class Engine:
 
     def decide_many(
         self,
-        clients: Iterable[Mapping[str, Any]],
+        clients: Iterable[Mapping[str, Any] | UnreadableClient],
         as_of: dt.date | None = None,
         *,
         profile: Profile | None = None,
@@ -221,7 +221,7 @@ class Engine:
 
     def _decide(
         self,
-        facts: Mapping[str, Any],
+        facts: Mapping[str, Any] | UnreadableClient,
         as_of: dt.date,
         client_id: str | None,
         thread: tuple[list[Match], Memos],

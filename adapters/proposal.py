@@ -29,8 +29,6 @@ SURE, LIKELY, GUESS = 0.9, 0.65, 0.35
 COUNTABLE = frozenset({"order", "ticket", "complaint", "survey", "referral"})
 """Concepts whose rows can be counted (a number of orders); values are not (csat, revenue)."""
 MONEY = frozenset({"revenue", "cost"})
-FILTER_VALUES = 12
-"""A text column with at most this many distinct sampled values can filter an aggregate."""
 CLIENT_KEYS = ("client_id", "customer_id", "account_id", "member_id", "contact_id", "user_id")
 
 
@@ -240,11 +238,10 @@ def _filters(fact: InputFact, table: TableShape, skip: set[str]) -> tuple[dict[s
     found: dict[str, str] = {}
     used: set[str] = set()
     for column in table.columns:
-        if column.name in skip or not column.values or len(column.distinct) > FILTER_VALUES:
+        levels = column.levels
+        if column.name in skip or levels is None:
             continue
-        if not all(isinstance(v, str) for v in column.values):
-            continue
-        for value in sorted(column.distinct):
+        for value in sorted(levels):
             value_words = set(words(value))
             if value_words and value_words <= fact_words:
                 found[column.name] = value
@@ -256,9 +253,10 @@ def _filters(fact: InputFact, table: TableShape, skip: set[str]) -> tuple[dict[s
 def _paid(table: TableShape, skip: set[str]) -> tuple[str, str, list[str]] | None:
     """A status column with a value that marks purchases that count (paid, completed)."""
     for column in table.columns:
-        if column.name in skip or not column.values or len(column.distinct) > FILTER_VALUES:
+        levels = column.levels
+        if column.name in skip or levels is None:
             continue
-        lowered = {str(v).lower(): str(v) for v in column.distinct}
+        lowered = {v.lower(): v for v in levels}
         for word in PAID_WORDS:
             if word in lowered:
                 others = sorted(v for k, v in lowered.items() if k != word)

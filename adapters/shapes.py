@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ from .base import AdapterError
 
 SAMPLE_ROWS = 1000
 """Rows read from each table to judge its columns' values."""
+LEVELS = 12
+"""A text column with at most this many distinct values is a set of levels (a status, a
+kind): a database is asked for all of them, so a rare one (`open`) is not missed."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class ColumnShape:
     name: str
     values: tuple[Any, ...]
     nulls: int = 0
+    all_levels: frozenset[str] | None = None
+    """Every distinct value of the whole column, where the source was asked (databases)."""
     _shares: dict[FactType, float | None] = field(default_factory=dict, compare=False, repr=False)
 
     def readable(self, ftype: FactType) -> float | None:
@@ -55,6 +60,15 @@ class ColumnShape:
     def distinct(self) -> set[str]:
         """The distinct sampled values, as text."""
         return {str(v) for v in self.values}
+
+    @property
+    def levels(self) -> set[str] | None:
+        """The column's values when it is a set of levels (text, at most LEVELS of them):
+        every one of the whole column where known, else those sampled; None otherwise."""
+        if not self.values or not all(isinstance(v, str) for v in self.values):
+            return None
+        found = set(self.all_levels) if self.all_levels is not None else self.distinct
+        return found if len(found) <= LEVELS else None
 
     @property
     def unique(self) -> bool:
@@ -196,9 +210,10 @@ def _sql_shape(url: str) -> SourceShape:
                     for fk in inspector.get_foreign_keys(name)
                     if len(fk["constrained_columns"]) == 1
                 }
+                sampled = _columns([dict(r) for r in rows], [str(c.name) for c in table.columns])
                 shape = TableShape(
                     str(name),
-                    _columns([dict(r) for r in rows], [str(c.name) for c in table.columns]),
+                    tuple(_with_levels(conn, table, c) for c in sampled),
                     keys[0] if len(keys) == 1 else None,
                     refs,
                 )
@@ -210,6 +225,17 @@ def _sql_shape(url: str) -> SourceShape:
     if not tables:
         raise AdapterError(f"{shown}: the database has no tables")
     return SourceShape(shown, "database", tuple(tables))
+
+
+def _with_levels(conn: Any, table: Any, column: ColumnShape) -> ColumnShape:
+    """A sampled text column of few values, with every distinct value of the whole column."""
+    import sqlalchemy as sa
+
+    if column.levels is None:
+        return column
+    query = sa.select(table.c[column.name]).distinct().limit(LEVELS + 1)
+    found = frozenset(str(v) for (v,) in conn.execute(query) if v is not None)
+    return replace(column, all_levels=found)
 
 
 def source_shape(url: str) -> SourceShape:

@@ -244,3 +244,20 @@ def test_parquet_mapping_errors_name_the_mapping_place(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.code == 1
     assert "m.yaml:3:18: c.parquet has no column 'spent' (columns: customer, spend)" in done.err
+
+
+def test_a_rare_status_beyond_the_sampled_rows_still_filters(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE clients (id INTEGER PRIMARY KEY, signup_date TEXT)")
+        db.execute(
+            "CREATE TABLE tickets (id INTEGER PRIMARY KEY, client_id INTEGER, kind TEXT, "
+            "status TEXT, opened_at TEXT)"
+        )
+        db.executemany("INSERT INTO clients VALUES (?, '2024-01-01')", [(i,) for i in range(50)])
+        rows = [(i, i % 50, "complaint", "closed" if i < 1500 else "open", "2025-06-01")
+                for i in range(1520)]  # fmt: skip
+        db.executemany("INSERT INTO tickets VALUES (?, ?, ?, ?, ?)", rows)
+    out = _map(tmp_path, "sqlite:///crm.db")
+    spec = load_mapping(out).model.aggregates["open_complaints"]
+    assert (spec.table, spec.function) == ("tickets", "count")
+    assert spec.where == {"kind": "complaint", "status": "open"}  # 'open' is in no sampled row

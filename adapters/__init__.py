@@ -8,12 +8,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import pluggy
 
 from .base import ID_KEY, AdapterError, Record, Source, UnreadableClient
-from .log import DecisionLog
+
+if TYPE_CHECKING:
+    from .log import DecisionLog
+
+
+def __getattr__(name: str) -> object:
+    """`DecisionLog` imported on first use: the log's database layer (SQLAlchemy, SQLModel)
+    is heavy, and the commands that only look at a source or a pack never need it."""
+    if name == "DecisionLog":
+        from .log import DecisionLog
+
+        return DecisionLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def adapters(pm: pluggy.PluginManager | None = None) -> dict[str, object]:

@@ -7,8 +7,9 @@ the file and the row.
 The id is the `client_id` column, else the `id` column (chosen once per file); a mapping
 file may name another id column (`clients: {id: Kundennummer}`) and rename columns to
 declared facts (`facts: {clv: CLV_EUR}`). Both are checked against the file's columns (a
-CSV header, the keys of a JSONL file's objects) and the pack's facts, each error at the
-mapping's file:line:col, and `table_columns` hands them to the batch path as plain data."""
+CSV header, the keys of a JSONL file's objects, a Parquet file's schema) and the pack's
+facts, each error at the mapping's file:line:col, and `table_columns` hands them to the
+batch path as plain data (the only path that reads Parquet)."""
 
 from __future__ import annotations
 
@@ -142,6 +143,22 @@ class JsonlSource(FileSource):
         yield from self.rows.jsonl(self.path, types, id_column)
 
 
+class ParquetTable(FileSource):
+    """A Parquet file as the batch path reads it (Parquet is never read client by client):
+    its id column and renamed facts, checked against the file's schema as a CSV file's
+    header is (`table_columns`)."""
+
+    def _columns(self) -> Sequence[str]:
+        """The names of the file's schema."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(self.path).names)
+        except (pa.ArrowException, OSError) as e:
+            raise AdapterError(f"{self.path}: not a Parquet file: {e}") from None
+
+
 def _checked(read: Callable[[], list[str]]) -> list[str]:
     """A file's header, a header that cannot be read an AdapterError naming the file."""
     try:
@@ -173,3 +190,8 @@ def open_csv(url: str, mapping: str | Path | None = None) -> CsvSource:
 def open_jsonl(url: str, mapping: str | Path | None = None) -> JsonlSource:
     """The `jsonl:` adapter factory."""
     return JsonlSource(url, load_mapping(mapping))
+
+
+def open_parquet_table(url: str, mapping: str | Path | None = None) -> ParquetTable:
+    """A `parquet:` file and its mapping, for the batch path."""
+    return ParquetTable(url, load_mapping(mapping))

@@ -67,7 +67,7 @@ class SqlSource:
 
     def __init__(self, url: str, mapping: MappingFile) -> None:
         self.url = safe_url(url)
-        _check_sqlite_file(url)
+        check_sqlite_file(url)
         self.engine = connect(url, undecodable=True)
         self.mapping = mapping
         tables = _Tables(self.engine, mapping, self.url)
@@ -392,7 +392,8 @@ def _default_id(table: sa.Table) -> str:
     return ID_KEY if ID_KEY in table.c else "id"
 
 
-def _check_sqlite_file(url: str) -> None:
+def check_sqlite_file(url: str) -> None:
+    """A sqlite URL whose file does not exist is an error (SQLite would create it)."""
     if not url.startswith("sqlite:"):
         return
     database = sa.engine.make_url(url).database

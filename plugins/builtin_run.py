@@ -538,10 +538,14 @@ def _batch_source(
     batch = BatchEngine(engine.pack)
     if where.kind == "table":
         scheme, _, file = source.partition(":")
-        columns = None  # a CSV or JSONL file: its source's id column and renames, checked
-        if scheme != "parquet":
-            file_source = cast("FileSource", open_source(source, mapping, pm=pm))
-            columns = file_source.table_columns(engine.pack.inputs)
+        table: FileSource
+        if scheme == "parquet":  # read by the batch path only, its mapping checked alike
+            from tierwise.adapters.files import open_parquet_table
+
+            table = open_parquet_table(source, mapping)
+        else:  # a CSV or JSONL file: its source's id column and renames, checked
+            table = cast("FileSource", open_source(source, mapping, pm=pm))
+        columns = table.table_columns(engine.pack.inputs)
         return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 

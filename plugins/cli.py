@@ -89,6 +89,11 @@ BUILTINS: dict[str, Builtin] = {
         _P + "builtin_export:export_command",
         "Write every client's facts (inputs and derived facts) to a table, as the paths see them.",
     ),
+    "facts": Builtin(
+        _P + "builtin_facts:facts_command",
+        "List what a pack reads: each input with its type, range and unit, where it can come "
+        "from, and what is derived from it.",
+    ),
     "explain": Builtin(
         _P + "builtin_cli:explain",
         "Explain the decisions for one client: FACTS is JSON, @file.json, or @- (stdin).",
@@ -96,6 +101,11 @@ BUILTINS: dict[str, Builtin] = {
     "profile": Builtin(
         _P + "builtin_run:profile_command",
         "Compute the statistics of the whole base that the pack's facts read, as a run does.",
+    ),
+    "map": Builtin(
+        _P + "builtin_map:map_command",
+        "Propose a mapping file for a source: the column or aggregate that could feed each "
+        "fact the pack reads, and what is missing.",
     ),
     "plugins": Builtin(
         _P + "builtin_commands:plugins_command",

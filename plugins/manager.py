@@ -31,6 +31,8 @@ BUILTINS = (
     "tierwise.plugins.builtin_export",
     "tierwise.plugins.builtin_verify",
     "tierwise.plugins.builtin_serve",
+    "tierwise.plugins.builtin_facts",
+    "tierwise.plugins.builtin_map",
 )
 
 ENV = "TIERWISE_PLUGINS"

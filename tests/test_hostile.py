@@ -544,7 +544,8 @@ def test_a_file_mapping_is_honoured_by_both_engines(rules: Path, tmp_path: Path,
     else:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     mapping = tmp_path / "mapping.yaml"
-    mapping.write_text("clients: {id: Kundennummer}\nfacts:\n  spend: UMSATZ\n")
+    # `freq: freq` maps a fact to the column of its own name: it stays (gold needs it)
+    mapping.write_text("clients: {id: Kundennummer}\nfacts:\n  spend: UMSATZ\n  freq: freq\n")
     decisions, errors = _both_engines(rules, f"{kind}:{path}", tmp_path, "--mapping", str(mapping))
     assert errors == set()
     tiers = {d[0]: json.loads(d[3])["tier"] for d in decisions}

@@ -543,7 +543,8 @@ class _TableFile:
 
     def select(self, con: Any) -> str:
         """SELECT over the file with the mapped columns under their fact names; a column
-        named like a renamed fact, and a renamed fact's own column, give way."""
+        named like a renamed fact, and a renamed fact's own column, give way (a fact mapped
+        to the column of its own name stays as it is)."""
         reader = self.reader(con)
         moves = {name: column for name, column in self.columns.items() if name != column}
         if not moves:
@@ -554,7 +555,7 @@ class _TableFile:
             raise BatchError(
                 f"{self.path}: no column {missing[0]!r} (columns: {', '.join(present)})"
             )
-        gone = [c for c in present if c in moves or c in self.facts]
+        gone = [c for c in present if c in moves or c in moves.values()]
         exclude = f" EXCLUDE ({', '.join(map(_name, gone))})" if gone else ""
         renamed = ", ".join(f"{_name(column)} AS {_name(name)}" for name, column in moves.items())
         return f"SELECT *{exclude}, {renamed} FROM {reader}"

@@ -29,6 +29,7 @@ from tierwise.pack.schema import (
     DecisionFile,
     FactsFile,
     FactTestModel,
+    InputSpec,
     TestModel,
     validate_document,
 )
@@ -114,7 +115,18 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
         shared.profile,
         shared.tests,
         {**declared_at, **shared.declared_at},
+        _input_descriptions([*(f.model for f in facts_files), *(b.model for b in builders)]),
     )
+
+
+def _input_descriptions(models: list[FactsFile | DecisionFile]) -> dict[str, str]:
+    """What each input means, from the first file that describes it."""
+    found: dict[str, str] = {}
+    for model in models:
+        for name, spec in model.inputs.items():
+            if isinstance(spec, InputSpec) and spec.description:
+                found.setdefault(name, " ".join(spec.description.split()))
+    return found
 
 
 def _shared_names(facts_files: list[FactsFileBuilder]) -> dict[str, FactType | None]:

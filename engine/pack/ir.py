@@ -139,7 +139,8 @@ class Decision:
 class Pack:
     """A loaded rule pack: decisions in dependency order, all inputs, the facts every
     decision shares (derived facts in evaluation order, base statistics), a content hash,
-    and where each input and derived fact is declared."""
+    where each input and derived fact is declared, and what each input means (its
+    `description:`, for `tierwise facts`)."""
 
     decisions: tuple[Decision, ...]
     inputs: dict[str, FactType]
@@ -151,6 +152,7 @@ class Pack:
     profile: tuple[ProfileStat, ...] = field(default=())
     fact_tests: tuple[FactTest, ...] = field(default=())
     declared_at: dict[str, Pos] = field(default_factory=dict)
+    input_descriptions: dict[str, str] = field(default_factory=dict)
 
     def decision(self, name: str) -> Decision:
         return next(d for d in self.decisions if d.name == name)

@@ -167,18 +167,21 @@ def lifecycle(
 ) -> str | None:
     """Relationship stage: prospect, new, growing, mature, declining or lapsed.
 
-    No first purchase (age null): prospect. No purchase in the 12-month window (recency
-    >= 365 days): lapsed. First purchase less than two years ago (the last 12 months and
-    the 12 before are not both observed): new. Then the two full years compared: revenue
-    of the last 12 months >= 1.2 x the 12 before (and higher): growing; <= 0.8 x (and
-    lower): declining; otherwise mature. Null where a needed fact is missing.
+    No purchase at all (age and recency null): prospect. No purchase in the 12-month window
+    (recency >= 365 days): lapsed. First purchase less than two years ago (the last 12
+    months and the 12 before are not both observed): new. Then the two full years
+    compared: revenue of the last 12 months >= 1.2 x the 12 before (and higher): growing;
+    <= 0.8 x (and lower): declining; otherwise mature. Null where a needed fact is missing
+    (a client with a last purchase but no first purchase date is not a prospect).
     """
-    if age_days is None:
+    if age_days is None and recency_days is None:
         return "prospect"
     if recency_days is None:
         return None
     if recency_days >= WINDOW_DAYS:
         return "lapsed"
+    if age_days is None:
+        return None
     if age_days < COMPARED_AFTER_DAYS:
         return "new"
     if revenue_recent is None or revenue_previous is None:

@@ -181,9 +181,10 @@ def lifecycle_sql(
     age_days: Col, recency_days: Col, revenue_recent: Col, revenue_previous: Col
 ) -> Col:
     return sa.case(
-        (age_days.is_(None), "prospect"),
+        (sa.and_(age_days.is_(None), recency_days.is_(None)), "prospect"),
         (recency_days.is_(None), sa.null()),
         (recency_days >= WINDOW_DAYS, "lapsed"),
+        (age_days.is_(None), sa.null()),
         (age_days < COMPARED_AFTER_DAYS, "new"),
         (sa.or_(revenue_recent.is_(None), revenue_previous.is_(None)), sa.null()),
         (

@@ -113,7 +113,8 @@ def test_observed_days() -> None:
     ("args", "stage"),
     [
         ((None, None, None, None), "prospect"),
-        ((None, 10, 500, 100), "prospect"),
+        ((None, 10, 500, 100), None),  # bought, since when unknown: not a prospect
+        ((None, 400, 500, 100), "lapsed"),
         ((1100, 400, 500, 500), "lapsed"),
         ((1100, 365, 500, 500), "lapsed"),  # outside the window (as_of - 365, as_of]
         ((1100, 364, 500, 500), "mature"),

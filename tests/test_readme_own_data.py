@@ -78,3 +78,4 @@ def test_the_own_data_commands_run_as_written(tmp_path: Path) -> None:
     assert "support_action (changed): 1 clients change" in out  # diff
     report = (tmp_path / "impact.html").read_text()
     assert "welcome_call" in report
+    assert (tmp_path / "clients.parquet").exists() and (tmp_path / "clients.profile.json").exists()

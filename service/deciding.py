@@ -96,8 +96,8 @@ class Decider:
         if given:
             clean = {k: v for k, v in facts.items() if k not in given}
             outcome = engine.decide(clean, as_of, client_id, profile=release.profile)
-            errors = [*given.values(), *outcome.errors]
-            return new_outcome(outcome.client_id, outcome.pack_hash, as_of, {}, errors), facts
+            refused = [*given.values(), *outcome.errors]
+            return new_outcome(outcome.client_id, outcome.pack_hash, as_of, {}, refused), facts
         return engine.decide(facts, as_of, client_id, profile=release.profile), facts
 
     def answer(

@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from operator import getitem
 from typing import Any
 
@@ -117,21 +117,24 @@ def _key(
     other_classes = tuple(c for _, c in other)
     table_get = dict.get
 
-    numbers = all(e[-1] == math.inf for e in edges)  # no date: null and NaN share a class
+    if all(e[-1] == math.inf for e in edges):  # no date: null and NaN share a class
+
+        def ordered_classes(get: Callable[[str], Any]) -> Iterator[Any]:
+            """The ordered fields' classes by C calls, a null read as NaN: NaN compares false
+            with every edge, so it bisects past the last (infinity), into null's class."""
+            values = tuple(map(get, ordered_names))
+            return map(getitem, classes, map(bisect_right, edges, map(_NAN.get, values, values)))
+
+    else:
+
+        def ordered_classes(get: Callable[[str], Any]) -> Iterator[Any]:
+            """The ordered fields' classes by C calls (TypeError for a null date)."""
+            return map(getitem, classes, map(bisect_right, edges, map(get, ordered_names)))
 
     def one_at_a_time(get: Callable[[str], Any]) -> tuple[Any, ...]:
-        """The ordered fields' classes when one is null (or of an unexpected type): nulls
-        read as NaN, which bisects past every edge into the class of null, when no field is
-        a date; else field by field."""
-        values = tuple(map(get, ordered_names))
-        if numbers:
-            try:
-                return tuple(
-                    map(getitem, classes, map(bisect_right, edges, map(_NAN.get, values, values)))
-                )
-            except TypeError:
-                pass
-        return tuple([c(v) for c, v in zip(one_by_one, values, strict=False)])
+        """The ordered fields' classes field by field, for a null date or a value of an
+        unexpected type."""
+        return tuple([c(get(n)) for c, n in zip(one_by_one, ordered_names, strict=False)])
 
     def rest(get: Callable[[str], Any]) -> tuple[Any, ...]:
         """The classes of the fields neither bisected nor looked up (see `_classifier`)."""
@@ -147,10 +150,7 @@ def _key(
     def key(facts: dict[str, Any]) -> tuple[Any, ...]:
         get = facts.get
         try:
-            found = (
-                *map(getitem, classes, map(bisect_right, edges, map(get, ordered_names))),
-                *map(table_get, tables, map(get, equal_names), others),
-            )
+            found = (*ordered_classes(get), *map(table_get, tables, map(get, equal_names), others))
         except TypeError:
             found = (*one_at_a_time(get), *map(table_get, tables, map(get, equal_names), others))
         return (*found, *rest(get)) if other_names else found

@@ -5,7 +5,9 @@ Service: a real `tierwise serve` (shipped packs, uvicorn with httptools and uvlo
 subprocess, driven by an asyncio HTTP/1.1 client over keep-alive connections: (1) closed
 loop, the most requests/s it answers; (2) open loop at a fixed rate (default 1,000/s),
 latency from each request's scheduled time, so queueing counts; (3) `/v1/decide:batch`,
-clients/s. The floor is a bare ASGI hello-world under the same server and load generator.
+clients/s. The floors are a bare ASGI hello-world and an empty FastAPI route under the same
+server and load generator; each load row says how much of a core the server and the load
+generator used.
 Every load is bounded in count and time and targets 127.0.0.1 only.
 
 In process: `Engine.decide` (one call per client), `Engine.decide_many` and zen-engine's
@@ -33,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from fastapi import Request, Response  # at module level: FastAPI resolves the route's hints here
 
 from .spec import AS_OF, INPUTS, SPECS, Spec, count_mismatches, generate, generate_columns
 
@@ -286,12 +289,28 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
-def hello_server(port: int) -> None:
-    """Serve the floor app under the same uvicorn options as tierwise serve."""
+def _empty_route() -> Any:
+    """The second floor: a FastAPI app whose one POST route reads the body and answers a
+    fixed JSON (FastAPI's own per-request cost, which tierwise's fast lane skips)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/v1/decide")
+    async def decide(request: Request) -> Response:
+        """Reads the body, answers a fixed JSON."""
+        await request.body()
+        return Response(b'{"ok":true}', media_type="application/json")
+
+    return app
+
+
+def hello_server(port: int, fastapi: bool) -> None:
+    """Serve a floor app under the same uvicorn options as tierwise serve."""
     import uvicorn
 
     uvicorn.run(
-        _hello,
+        _empty_route() if fastapi else _hello,
         host=HOST,
         port=port,
         http="httptools",
@@ -403,6 +422,23 @@ def request_cost(clients: list[dict[str, Any]], day: dt.date) -> list[tuple[str,
     return costs
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(proc: subprocess.Popen[bytes], load: Any) -> tuple[int, float, list[float], int, str]:
+    """Run a load; its result and how much of a core the server and the load generator
+    (this process) each used meanwhile, so a reader sees who had the CPU."""
+    server, own, started = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
+    n, took, lat, bad = asyncio.run(load)
+    wall = time.perf_counter() - started
+    server_share = (_cpu_seconds(proc.pid) - server) / wall
+    own_share = (time.process_time() - own) / wall
+    return n, took, lat, bad, f"CPU: server {server_share:.0%}, generator {own_share:.0%}"
+
+
 def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """(what, figure, note) rows for the floor, /v1/decide and /v1/decide:batch."""
     clients, day = sample_clients(5000)
@@ -420,6 +456,10 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     for label, argv in (
         ("bare ASGI hello-world (floor)", [sys.executable, "-m", "bench.service_bench", "--hello"]),
         (
+            "empty FastAPI route (floor)",
+            [sys.executable, "-m", "bench.service_bench", "--hello", "--fastapi"],
+        ),
+        (
             "tierwise serve /v1/decide",
             [
                 str(Path(sys.executable).with_name("tierwise")),
@@ -434,35 +474,35 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         proc = _start([*argv, "--port", str(port)], port)
         try:
             asyncio.run(closed_loop(port, singles, 4, 1.0, 2000))  # warm up
-            n, took, lat, bad = asyncio.run(
-                closed_loop(port, singles, args.connections, args.seconds, args.limit)
+            n, took, lat, bad, cpu = _measured(
+                proc, closed_loop(port, singles, args.connections, args.seconds, args.limit)
             )
             rows.append(
                 (
                     label,
                     f"{n / took:,.0f} req/s closed loop ({args.connections} conn)",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
+                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed; {cpu}",
                 )
             )
-            n, took, lat, bad = asyncio.run(
-                open_loop(port, singles, args.rate, args.seconds, args.connections)
+            n, took, lat, bad, cpu = _measured(
+                proc, open_loop(port, singles, args.rate, args.seconds, args.connections)
             )
             rows.append(
                 (
                     label,
                     f"{n / took:,.0f} req/s open loop at {args.rate:,.0f}/s",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
+                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed; {cpu}",
                 )
             )
             if "tierwise" in label:
-                n, took, lat, bad = asyncio.run(
-                    closed_loop(port, batches, 2, args.seconds, args.limit)
+                n, took, lat, bad, cpu = _measured(
+                    proc, closed_loop(port, batches, 2, args.seconds, args.limit)
                 )
                 rows.append(
                     (
                         "tierwise serve /v1/decide:batch",
                         f"{n * args.batch / took:,.0f} clients/s ({args.batch} a call, 2 conn)",
-                        f"p50 {_p(lat, 0.5):.1f} ms a call, {bad} failed",
+                        f"p50 {_p(lat, 0.5):.1f} ms a call, {bad} failed; {cpu}",
                     )
                 )
         finally:
@@ -484,10 +524,11 @@ def main() -> None:
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fastapi", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hello:
-        hello_server(args.port)
+        hello_server(args.port, args.fastapi)
         return
     print(
         f"# service bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "

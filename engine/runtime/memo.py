@@ -183,8 +183,8 @@ def _edges(numbers: list[Any], kind: str | None) -> list[Any]:
             edges += [day, day + dt.timedelta(days=1)]
         elif kind == "integer" and type(n) is int:
             edges += [n, n + 1]
-        else:
-            edges += [n, math.nextafter(float(n), math.inf)]
+        else:  # as floats (exact: literals are within SAFE_INT), which compare fastest
+            edges += [float(n), math.nextafter(float(n), math.inf)]
     return edges
 
 

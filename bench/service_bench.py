@@ -15,7 +15,8 @@ In process: `Engine.decide` (one call per client), `Engine.decide_many` and zen-
 continuous clients (lognormal CLV and revenue unrounded, about 2% of each fact missing,
 about 1% exactly on a threshold a rule tests), answers checked against hand-written Python.
 
-    python -m bench.service_bench [--seconds 5] [--rate 1000] [--clients 100000] [--repeats 3]
+    python -m bench.service_bench [--seconds 5] [--rate 1000] [--rounds 3] [--clients 100000]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -428,15 +429,31 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _measured(proc: subprocess.Popen[bytes], load: Any) -> tuple[int, float, list[float], int, str]:
-    """Run a load; its result and how much of a core the server and the load generator
-    (this process) each used meanwhile, so a reader sees who had the CPU."""
-    server, own, started = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
-    n, took, lat, bad = asyncio.run(load)
-    wall = time.perf_counter() - started
-    server_share = (_cpu_seconds(proc.pid) - server) / wall
-    own_share = (time.process_time() - own) / wall
-    return n, took, lat, bad, f"CPU: server {server_share:.0%}, generator {own_share:.0%}"
+def _rounds(
+    proc: subprocess.Popen[bytes], load: Callable[[], Any], rounds: int, per_call: int = 1
+) -> tuple[str, str]:
+    """Run a load `rounds` times: the median rate (requests/s, or clients/s with `per_call`
+    clients a request), and the median p50 and p99 (the p99s' range), failures summed, and
+    the median share of a core that the server and the load generator (this process) each
+    used meanwhile, so a reader sees who had the CPU."""
+    rates, p50s, p99s, shares, own_shares = [], [], [], [], []
+    failed = 0
+    for _ in range(rounds):
+        server, own, started = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
+        n, took, lat, bad = asyncio.run(load())
+        wall = time.perf_counter() - started
+        shares.append((_cpu_seconds(proc.pid) - server) / wall)
+        own_shares.append((time.process_time() - own) / wall)
+        rates.append(n * per_call / took)
+        p50s.append(_p(lat, 0.5))
+        p99s.append(_p(lat, 0.99))
+        failed += bad
+    median = statistics.median
+    return f"{median(rates):,.0f}", (
+        f"p50 {median(p50s):.2f} ms, p99 {median(p99s):.2f} ms "
+        f"({min(p99s):.2f}-{max(p99s):.2f}), {failed} failed; "
+        f"CPU: server {median(shares):.0%}, generator {median(own_shares):.0%}"
+    )
 
 
 def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
@@ -474,35 +491,34 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         proc = _start([*argv, "--port", str(port)], port)
         try:
             asyncio.run(closed_loop(port, singles, 4, 1.0, 2000))  # warm up
-            n, took, lat, bad, cpu = _measured(
-                proc, closed_loop(port, singles, args.connections, args.seconds, args.limit)
+            rate, note = _rounds(
+                proc,
+                lambda port=port: closed_loop(
+                    port, singles, args.connections, args.seconds, args.limit
+                ),
+                args.rounds,
             )
-            rows.append(
-                (
-                    label,
-                    f"{n / took:,.0f} req/s closed loop ({args.connections} conn)",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed; {cpu}",
-                )
+            rows.append((label, f"{rate} req/s closed loop ({args.connections} conn)", note))
+            rate, note = _rounds(
+                proc,
+                lambda port=port: open_loop(
+                    port, singles, args.rate, args.seconds, args.connections
+                ),
+                args.rounds,
             )
-            n, took, lat, bad, cpu = _measured(
-                proc, open_loop(port, singles, args.rate, args.seconds, args.connections)
-            )
-            rows.append(
-                (
-                    label,
-                    f"{n / took:,.0f} req/s open loop at {args.rate:,.0f}/s",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed; {cpu}",
-                )
-            )
+            rows.append((label, f"{rate} req/s open loop at {args.rate:,.0f}/s", note))
             if "tierwise" in label:
-                n, took, lat, bad, cpu = _measured(
-                    proc, closed_loop(port, batches, 2, args.seconds, args.limit)
+                rate, note = _rounds(
+                    proc,
+                    lambda port=port: closed_loop(port, batches, 2, args.seconds, args.limit),
+                    args.rounds,
+                    args.batch,
                 )
                 rows.append(
                     (
                         "tierwise serve /v1/decide:batch",
-                        f"{n * args.batch / took:,.0f} clients/s ({args.batch} a call, 2 conn)",
-                        f"p50 {_p(lat, 0.5):.1f} ms a call, {bad} failed; {cpu}",
+                        f"{rate} clients/s ({args.batch} a call, 2 conn)",
+                        f"{note} (latency a call)",
                     )
                 )
         finally:
@@ -520,7 +536,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200_000, help="requests per load, at most")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=100_000, help="in-process clients")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="in-process rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each service load")
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)

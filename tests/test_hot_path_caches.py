@@ -137,7 +137,7 @@ def test_hoisted_truth_values_keep_every_answer(tmp_path: Path) -> None:
     clients answered from the memo) agrees with the reference interpreter on every client."""
     (tmp_path / "contact.yaml").write_text(HOISTED, encoding="utf-8")
     engine = Engine.from_path(tmp_path)
-    values = {
+    values: dict[str, list[Any]] = {
         "email": [None, "a@b.c"],
         "phone": [None, "+33"],
         "revenue_12m": [None, 0.0, 10.0, 10.5],
@@ -151,6 +151,8 @@ def test_hoisted_truth_values_keep_every_answer(tmp_path: Path) -> None:
         for c in values["costs_12m"]
     ] * 3
     for facts, outcome in zip(clients, engine.decide_many(clients, AS_OF), strict=True):
-        want = reference.decide(engine.pack, facts, AS_OF)["contact"]
+        decided = reference.decide(engine.pack, facts, AS_OF)
+        assert decided is not None
+        want = decided["contact"]
         got = outcome.decisions["contact"]
         assert (got.status, got.rules) == (want.status, want.rules), facts

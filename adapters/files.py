@@ -31,7 +31,7 @@ def _path_of(url: str) -> str:
     return rest[2:] if rest.startswith("//") else rest
 
 
-class _FileSource(abc.ABC):
+class FileSource(abc.ABC):
     """Shared parts of the file sources: the path, the id column and fact renames."""
 
     def __init__(self, url: str, mapping: MappingFile) -> None:
@@ -107,7 +107,7 @@ class _FileSource(abc.ABC):
         return None
 
 
-class CsvSource(_FileSource):
+class CsvSource(FileSource):
     """A CSV file with a header row (RFC 4180: commas, double quotes); one client per
     row; `;` separates list items. Undecodable bytes are that row's error."""
 
@@ -122,7 +122,7 @@ class CsvSource(_FileSource):
         yield from _checked_rows(self.rows.csv(self.path, types, id_column))
 
 
-class JsonlSource(_FileSource):
+class JsonlSource(FileSource):
     """JSON lines: one JSON object per client per line; dates are ISO strings."""
 
     def __init__(self, url: str, mapping: MappingFile) -> None:

@@ -47,8 +47,8 @@ from tierwise.adapters.job import run_job
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.adapters.sql import open_sql
 from tierwise.batch import BatchEngine
+from tierwise.plugins.builtin_run import profile_pass
 from tierwise.plugins.manager import get_plugin_manager
-from tierwise.runtime.profile import build_profile
 
 from .table import load, markdown
 
@@ -160,7 +160,8 @@ def _runs(
         def run(r: int) -> tuple[float, int]:
             source = PushdownDecidedSource(batch, open_sql(urls[key] or "", MAPPING))
             start = time.perf_counter()
-            summary = run_job(engine, source, log(key, r), as_of=SAMPLE_END, pm=pm)
+            profile = source.profile(SAMPLE_END)  # as run does: the statistics in the database
+            summary = run_job(engine, source, log(key, r), as_of=SAMPLE_END, profile=profile, pm=pm)
             seconds = time.perf_counter() - start
             source.close()
             return seconds, summary.errors
@@ -169,11 +170,13 @@ def _runs(
 
     def query(key: str) -> Run:
         def run(r: int) -> tuple[float, int]:
+            decided = PushdownDecidedSource(batch, open_sql(urls[key] or "", MAPPING))
+            profile = decided.profile(SAMPLE_END)
+            decided.close()
             source = open_sql(urls[key] or "", MAPPING)
             start = time.perf_counter()
-            rows = batch.decide_sql_rows(
-                source.engine, source.query(SAMPLE_END, engine.pack.inputs), SAMPLE_END
-            )
+            query = source.query(SAMPLE_END, engine.pack.inputs)
+            rows = batch.decide_sql_rows(source.engine, query, SAMPLE_END, profile=profile)
             failed = sum(1 for row in rows if row["errors"] is not None)
             seconds = time.perf_counter() - start
             source.close()
@@ -184,7 +187,7 @@ def _runs(
     def durable(r: int) -> tuple[float, int]:
         source = open_sql(crm.sqlite_url, MAPPING)
         start = time.perf_counter()
-        profile = build_profile(source.clients(SAMPLE_END, engine.pack.inputs), SAMPLE_END, pm=pm)
+        profile = profile_pass(engine, source, SAMPLE_END, pm)
         summary = run_job(
             engine, source, log("durable", r), as_of=SAMPLE_END, profile=profile, pm=pm
         )

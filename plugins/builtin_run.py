@@ -42,6 +42,7 @@ from .options import (
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from tierwise.adapters.files import FileSource
     from tierwise.adapters.job import RunSummary
     from tierwise.adapters.log import DecisionLog
 
@@ -539,7 +540,8 @@ def _batch_source(
         scheme, _, file = source.partition(":")
         columns = None  # a CSV or JSONL file: its source's id column and renames, checked
         if scheme != "parquet":
-            columns = open_source(source, mapping, pm=pm).table_columns(engine.pack.inputs)
+            file_source = cast("FileSource", open_source(source, mapping, pm=pm))
+            columns = file_source.table_columns(engine.pack.inputs)
         return BatchDecidedSource(batch, file, source, workdir, columns)
     return PushdownDecidedSource(batch, open_source(source, mapping, pm=pm))
 

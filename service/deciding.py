@@ -83,9 +83,9 @@ class Decider:
             extra, failures = safe_call(self.enrich, facts=facts, as_of=as_of, profile=values)
             if failures:
                 cid = client_id if client_id is not None else _id_of(facts, engine.id_field)
-                errors = tuple(f.as_fact_error() for f in failures)
+                failed = tuple(f.as_fact_error() for f in failures)
                 return engine.decide(
-                    UnreadableClient(cid, errors), as_of, profile=release.profile
+                    UnreadableClient(cid, failed), as_of, profile=release.profile
                 ), facts
             if extra:
                 facts = dict(facts)

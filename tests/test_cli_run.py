@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tierwise.lang.values import HINTS
+
 from .cli_process import tierwise, write_clients, write_pack
 
 AS_OF = "2026-01-01"
@@ -125,7 +127,7 @@ def test_errors_lists_a_runs_errors_grouped_with_examples(tmp_path: Path) -> Non
     assert lines[0] == (
         f"run {run_id} (finished, as of {AS_OF}): 6 of 11 client(s) ended in errors; 3 group(s):"
     )
-    assert lines[1] == "  4  clv: <value> is not a number"
+    assert lines[1] == f"  4  clv: <value> is not a number{HINTS['number']}"
     assert lines[2] == "     e.g. x0 ('lots0'), x1 ('lots1'), ..."
     assert "  1  segment: segment must be one of consumer, business" in lines
     assert "     e.g. y1 ('vip')" in lines

@@ -264,7 +264,7 @@ class _Query:
                 for n in node.walk()
                 if isinstance(n, Call) and not pack.functions[n.func].null_safe
             ]
-        ok = self.col("err").is_(None)
+        ok: Col = self.col("err").is_(None)
         if derived is not None:
             ok = sa.and_(ok, self.col(derived).is_(None))
         if fails:

@@ -236,6 +236,12 @@ class DuckDB(Dialect):
     lookup_by_list = True
     reader_class = DuckDBReader
 
+    def finite(self, a: Col, op: str, b: Col) -> Col:
+        """DuckDB's binder writes NULLIF(a, b) as CASE WHEN a = b THEN NULL ELSE a END, so
+        the overflow guard repeats its operand: computed once, eight nested additions no
+        longer take all the memory."""
+        return once((a, b), lambda x, y: super(DuckDB, self).finite(x, op, y))
+
     def _sqlalchemy(self) -> sa.Dialect:
         import duckdb_engine
 
@@ -342,6 +348,9 @@ class SQLite(Dialect):
         return sa.literal_column(f"'{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}'", sa.String())
 
     def integer_mod(self, a: Col, b: Col) -> Col:
+        return once((a, b), self._integer_mod)
+
+    def _integer_mod(self, a: Col, b: Col) -> Col:
         exact = super().integer_mod(a, b)
         both = sa.and_(sa.func.typeof(a) == "integer", sa.func.typeof(b) == "integer")
         return sa.case((both, exact), else_=self.float_mod(a, b))
@@ -444,6 +453,9 @@ class PostgreSQL(Dialect):
         """PostgreSQL raises on overflow and on underflow, so the result's size is checked
         in NUMERIC first: NULL where the double would be infinite (the durable path's inf),
         0 where it rounds to 0 (as Python gives it)."""
+        return once((a, b), lambda x, y: self._finite(x, op, y))
+
+    def _finite(self, a: Col, op: str, b: Col) -> Col:
         size = sa.func.abs(arith(_pg_numeric(a), op, _pg_numeric(b)))
         return sa.case(
             (size >= sa.literal_column(OVERFLOW_AT), None),
@@ -515,6 +527,44 @@ def arith(a: Col, op: str, b: Col) -> Col:
     """`a op b` with SQLAlchemy's own arithmetic operators, which know their precedence and
     parenthesise what needs it (a custom `.op()` would write `a * (b % c)` as `a * b % c`)."""
     return _ARITH[op](a, b)  # type: ignore[no-any-return]
+
+
+def once(operands: Sequence[Col], build: Callable[..., Col]) -> Col:
+    """`build(*operands)` where build may repeat its operands: an operand that is more than
+    a column or a literal is computed once, in a scalar subquery, and build reads it by
+    name, so nested guards (overflow, integer width, a function's null check) do not write
+    their operands out again: nested that way, the SQL grew exponentially."""
+    if all(_simple(o) for o in operands):
+        return build(*operands)
+    names = [sa.literal_column(f"v.x{k}", type_=o.type) for k, o in enumerate(operands)]
+    return _Once(build(*names), *operands)
+
+
+class _Once(FunctionElement[Any]):
+    """`(SELECT body FROM (SELECT o0 AS x0, ...) AS v)`: the body over operands computed
+    once. An operand may read an enclosing `v` (a derived table sees the outer query's
+    names, not its own), which is what lets these nest."""
+
+    inherit_cache = True
+    name = "once"
+
+    def __init__(self, body: Col, *operands: Col) -> None:
+        super().__init__(body, *operands)
+        self.type = body.type
+
+
+@compiles(_Once)
+def _compile_once(element: _Once, compiler: Any, **kw: Any) -> str:
+    body, *operands = list(element.clauses)
+    values = ", ".join(f"{compiler.process(o, **kw)} AS x{k}" for k, o in enumerate(operands))
+    return f"(SELECT {compiler.process(body, **kw)} FROM (SELECT {values}) AS v)"
+
+
+def _simple(x: Col) -> bool:
+    """A column, a literal or NULL, or one of them cast: cheap to write out twice."""
+    while isinstance(x, sa.Cast | sa.TypeCoerce | sa.Grouping | sa.Label):
+        x = x.element if not isinstance(x, sa.Cast) else x.clause
+    return isinstance(x, sa.ColumnClause | sa.BindParameter | sa.Null | sa.True_ | sa.False_)
 
 
 def dialect_for(name: str) -> Dialect:

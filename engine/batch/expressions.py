@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tierwise.batch.dialects import Col, Dialect, arith, balanced, sql_type
+from tierwise.batch.dialects import Col, Dialect, arith, balanced, once, sql_type
 from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.lang.expr import (
@@ -143,13 +143,17 @@ class SqlExpressions(NodeVisitor[Typed]):
         if node.op == "/":
             return d.finite(d.double(a), "/", sa.func.nullif(d.double(b), zero)), "number", None
         if integer and node.op == "*":
-            # past 64 bits an integer becomes a double, as on the durable path (evaluate.INT64)
-            wide = arith(d.double(a), "*", d.double(b))
-            exact = sa.func.abs(wide) < d.literal(2.0**63, "number")
-            return sa.case((exact, arith(a, "*", b)), else_=wide), "number", None
+            return once((a, b), self._integer_product), "number", None
         if integer:
             return arith(a, node.op, b), "integer", None
         return d.finite(a, node.op, b), "number", None
+
+    def _integer_product(self, a: Col, b: Col) -> Col:
+        """Past 64 bits an integer product becomes a double, as on the durable path
+        (evaluate.INT64)."""
+        wide = arith(self.d.double(a), "*", self.d.double(b))
+        exact = sa.func.abs(wide) < self.d.literal(2.0**63, "number")
+        return sa.case((exact, arith(a, "*", b)), else_=wide)
 
     def visit_In(self, node: In, scope: Scope) -> Typed:
         """Membership in a list literal or a list-typed value; unknown when either is null."""
@@ -176,22 +180,27 @@ class SqlExpressions(NodeVisitor[Typed]):
         fn = self.functions[node.func]
         if self.missing_constant(node):
             return sa.cast(sa.null(), sql_type(fn.returns)), fn.returns, None
-        values: list[Any] = []
+        constant: dict[int, tuple[Any, ...]] = {}
         cols: list[Col] = []
-        for arg, param in zip(node.args, fn.params, strict=True):
+        for k, (arg, param) in enumerate(zip(node.args, fn.params, strict=True)):
             if param == "numbers" and isinstance(arg, Name) and arg.name in self.constants:
-                values.append(tuple(self.constants[arg.name]))
+                constant[k] = tuple(self.constants[arg.name])
             else:
-                col = self.visit(arg, scope)[0]
-                values.append(col)
-                cols.append(col)
-        assert fn.sql is not None
-        result = fn.sql(*values, as_of=self.as_of) if fn.needs_as_of else fn.sql(*values)
-        if not isinstance(result, sa.ColumnElement):
-            result = sa.literal(result)
-        if not fn.null_safe and cols:
-            result = sa.case((sa.or_(*(c.is_(None) for c in cols)), sa.null()), else_=result)
-        return result, fn.returns, "string" if fn.returns == "list" else None
+                cols.append(self.visit(arg, scope)[0])
+
+        def call(*given: Col) -> Col:
+            """The SQL form over the arguments, each column given once."""
+            each = iter(given)
+            values = [constant[k] if k in constant else next(each) for k in range(len(fn.params))]
+            assert fn.sql is not None
+            result = fn.sql(*values, as_of=self.as_of) if fn.needs_as_of else fn.sql(*values)
+            if not isinstance(result, sa.ColumnElement):
+                result = sa.literal(result)
+            if not fn.null_safe and given:
+                result = sa.case((sa.or_(*(c.is_(None) for c in given)), sa.null()), else_=result)
+            return result
+
+        return once(cols, call), fn.returns, "string" if fn.returns == "list" else None
 
     def generic_visit(self, node: Node, *args: Any) -> Typed:
         raise TypeError(f"unknown node {node!r}")

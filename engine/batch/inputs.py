@@ -96,7 +96,7 @@ class _Layers:
                 if name in done:
                     continue
                 try:
-                    wanted = step.send(sent[name])
+                    wanted = step.send(sent[name])  # type: ignore[arg-type]  # None starts it
                 except StopIteration as stop:
                     reading: Reading = stop.value
                     done[name] = (self._label(), self._label())

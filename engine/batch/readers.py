@@ -338,7 +338,7 @@ class DuckDBReader(Reader):
         micros = clock * 1_000_000 + p["micro"]
         day = sa.cast(sa.func.make_date(p["year"], p["month"], p["day"]), sa.DateTime())
         utc = day + sa.func.to_microseconds(micros)
-        highest = sa.literal_column(f"TIMESTAMP '{_HIGHEST}'")
+        highest: Col = sa.literal_column(f"TIMESTAMP '{_HIGHEST}'")
         within = utc.between(self.d.literal(_LOWEST), highest)
         kept = sa.cast(utc, sa.DateTime(timezone=True) if kind == "datetime" else sa.Date())
         return sa.case((within, kept))
@@ -360,7 +360,7 @@ class DuckDBReader(Reader):
         }
         t, s = got["t"], got["s"]
         text = yield from self.from_text(kind, s)
-        number = sa.cast(raw, sa.Double())
+        number: Col = sa.cast(raw, sa.Double())
         whens: list[tuple[Col, Col]] = [(t == "VARCHAR", text)]
         if kind in ("number", "integer", "bool"):
             integer = self.from_integer(kind, TryCast(raw, "HUGEINT"))
@@ -537,7 +537,7 @@ class SQLiteReader(Reader):
 
     def text_list(self, s: Col) -> Col:
         unescaped = sa.func.replace(s, "\\\\", "")  # an escaped backslash escapes nothing
-        value = sa.literal_column("je.value")
+        value: Col = sa.literal_column("je.value")
         other = sa.or_(sa.literal_column("je.type") != "text", sa.not_(Utf8(value)))
         json_list = sa.and_(
             sa.func.json_valid(s),
@@ -610,13 +610,13 @@ class PostgreSQLReader(Reader):
         )  # fmt: skip
 
     def instant(self, kind: str, p: Lets) -> Col:
-        second = sa.cast(p["second"], sa.Double())
+        second: Col = sa.cast(p["second"], sa.Double())
         local = sa.func.make_timestamp(
             p["year"], p["month"], p["day"], p["hour"], p["minute"], second
         )
         shift = p["micro"] - sa.cast(p["offset"], sa.BigInteger()) * 60_000_000
         utc = local + shift * sa.literal_column("INTERVAL '1 microsecond'")
-        highest = sa.literal_column(f"TIMESTAMP '{_HIGHEST}'")
+        highest: Col = sa.literal_column(f"TIMESTAMP '{_HIGHEST}'")
         within = utc.between(self.d.literal(_LOWEST), highest)
         kept = sa.func.timezone("UTC", utc) if kind == "datetime" else sa.cast(utc, sa.Date())
         return sa.case((within, kept))
@@ -636,8 +636,8 @@ class PostgreSQLReader(Reader):
         """A json or jsonb value by its JSON type, as the driver decodes it: text by the
         grammar, an integer as an integer, another number as a double, booleans, arrays
         of strings as lists."""
-        j = sa.cast(raw, postgresql.JSON())
-        text = j.op("#>>")(sa.literal_column("'{}'"))
+        j: Col = sa.cast(raw, postgresql.JSON())
+        text: Col = j.op("#>>")(sa.literal_column("'{}'"))
         got = yield {"j": j, "t": sa.func.json_typeof(j), "text": text, "s": self.trimmed(text)}
         j, t, text, s = got["j"], got["t"], got["text"], got["s"]
         value = yield from self.from_text(kind, s)
@@ -654,7 +654,7 @@ class PostgreSQLReader(Reader):
             whens.append((t == "boolean", sa.cast(text, sa.Boolean())))
         if kind == "list":
             each = sa.func.json_array_elements(j).table_valued("e").render_derived(name="je")
-            other = sa.select(sa.literal_column("1")).select_from(each)
+            other: sa.Select[Any] = sa.select(sa.literal_column("1")).select_from(each)
             other = other.where(sa.func.json_typeof(each.c.e) != "string")
             items = self._items(sa.func.json_array_elements_text(j))
             whens.append((sa.and_(t == "array", sa.not_(sa.exists(other))), items))

@@ -250,7 +250,7 @@ def _number_value(value: int | float | decimal.Decimal, kind: str) -> Any:
     if kind == "integer":
         if isinstance(value, float):
             return _integer(value)
-        if value != int(value) or abs(value) > MAX_SAFE_INTEGER:
+        if value != int(value) or abs(int(value)) > MAX_SAFE_INTEGER:
             raise ValueError(value)
         return int(value)
     if kind == "bool" and not isinstance(value, float) and value in (0, 1):

@@ -93,8 +93,9 @@ def load_pack(path: str | Path, functions: FunctionRegistry) -> Pack:
     for b in builders:
         outputs_env.update(b.reference_types())
     decisions = [b.build(outputs_env, shared.env, shared.depths) for b in builders]
+    documents: list[FactsFileBuilder | _DecisionBuilder] = [*facts_files, *builders]
     _check_test_names(
-        [(b.doc, b.model.tests) for b in [*facts_files, *builders]],
+        [(b.doc, b.model.tests) for b in documents],
         {*inputs, *(d.name for d in shared.derived), ID_FACT},
         {s.name for s in shared.profile},
         sink,
@@ -543,13 +544,14 @@ class _DecisionBuilder:
                     f"give the derived fact its own name, e.g. {dname}_derived",
                 )
             env[dname] = t or FactType("number")
+            spec = items[dname].spec
             derived.append(
                 Derived(
                     dname,
                     node,
                     t or FactType("number"),
                     self.doc.key_pos(("derive", dname)),
-                    items[dname].spec.unit if items[dname].spec else None,
+                    spec.unit if spec else None,
                     items[dname].description,
                 )
             )

@@ -91,7 +91,7 @@ class Engine:
 
     def decide(
         self,
-        facts: Mapping[str, Any],
+        facts: Mapping[str, Any] | UnreadableClient,
         as_of: dt.date | None = None,
         client_id: str | None = None,
         *,
@@ -104,7 +104,7 @@ class Engine:
 
     def decide_many(
         self,
-        clients: Iterable[Mapping[str, Any]],
+        clients: Iterable[Mapping[str, Any] | UnreadableClient],
         as_of: dt.date | None = None,
         *,
         profile: Profile | None = None,
@@ -230,7 +230,7 @@ class Engine:
 
     def _decide(
         self,
-        facts: Mapping[str, Any],
+        facts: Mapping[str, Any] | UnreadableClient,
         as_of: dt.date,
         client_id: str | None,
         thread: tuple[list[Match], Memos],

@@ -76,7 +76,7 @@ class FactValidator:
         fields = {name: _annotation(t) for name, t in inputs.items()}
         schema = TypedDict("Facts", fields, total=False)  # type: ignore[misc,operator]
         schema.__pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[attr-defined]
-        self._adapter: TypeAdapter[Any] = TypeAdapter(schema)
+        self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(schema)  # type: ignore[arg-type]
         self._validate = self._adapter.validator.validate_python
         """pydantic-core's validator itself: the adapter's Python wrapper cost a fifth more."""
         self._datetimes = [n for n, t in inputs.items() if t.kind == "datetime"]

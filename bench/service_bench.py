@@ -5,7 +5,9 @@ Service: a real `tierwise serve` (shipped packs, uvicorn with httptools and uvlo
 subprocess, driven by an asyncio HTTP/1.1 client over keep-alive connections: (1) closed
 loop, the most requests/s it answers; (2) open loop at a fixed rate (default 1,000/s),
 latency from each request's scheduled time, so queueing counts; (3) `/v1/decide:batch`,
-clients/s. The floor is a bare ASGI hello-world under the same server and load generator.
+clients/s. The floors are a bare ASGI hello-world and an empty FastAPI route under the same
+server and load generator; each load row says how much of a core the server and the load
+generator used.
 Every load is bounded in count and time and targets 127.0.0.1 only.
 
 In process: `Engine.decide` (one call per client), `Engine.decide_many` and zen-engine's
@@ -13,7 +15,8 @@ In process: `Engine.decide` (one call per client), `Engine.decide_many` and zen-
 continuous clients (lognormal CLV and revenue unrounded, about 2% of each fact missing,
 about 1% exactly on a threshold a rule tests), answers checked against hand-written Python.
 
-    python -m bench.service_bench [--seconds 5] [--rate 1000] [--clients 100000] [--repeats 3]
+    python -m bench.service_bench [--seconds 5] [--rate 1000] [--rounds 3] [--clients 100000]
+        [--repeats 3]
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import random
 import socket
 import statistics
 import subprocess
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from fastapi import Request, Response  # at module level: FastAPI resolves the route's hints here
 
 from .spec import AS_OF, INPUTS, SPECS, Spec, count_mismatches, generate, generate_columns
 
@@ -79,31 +82,37 @@ def continuous_clients(n: int, spec: Spec, seed: int = 7) -> list[dict[str, Any]
     return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
 
-def shipped_clients(n: int, seed: int = 11) -> list[dict[str, Any]]:
-    """Facts for the shipped packs, as a CRM would send them (some missing)."""
-    r = random.Random(seed)
-    stages = ["prospect", "new", "growing", "mature", "declining", "lapsed"]
-    channels = ["email", "phone", "sms", "app", "in_person"]
-    out = []
-    for i in range(n):
-        facts: dict[str, Any] = {
-            "client_id": f"c{i}",
-            "clv_percentile": r.randint(0, 99),
-            "margin_12m": round(r.lognormvariate(6, 1.5) - 300, 2),
-            "purchases_per_year": round(r.expovariate(0.25), 1),
-            "tenure_years": round(r.uniform(0, 12), 1),
-            "lifecycle_stage": r.choice(stages),
-            "rfm_score": r.randint(3, 15),
-            "open_complaints": r.choice([0, 0, 0, 1, 2]),
-            "csat_last": r.randint(1, 5),
-            "csat_trend": round(r.uniform(-2, 2), 1),
-            "nps_last": r.randint(0, 10),
-            "preferred_channel": r.choice(channels),
-            "marketing_consent": "granted" if r.random() < 0.7 else "withdrawn",
-            "churn_risk": round(r.random(), 2),
-        }
-        out.append({k: v for k, v in facts.items() if r.random() > 0.03 or k == "client_id"})
-    return out
+def sample_clients(n: int) -> tuple[list[dict[str, Any]], dt.date]:
+    """Up to `n` clients of the bundled sample CRM, their facts as a CRM would send them
+    (JSON: dates as text, missing facts null), and the sample's date; creates the sample
+    and its profile first, as `tierwise serve` with no arguments does (in ./tierwise-sample).
+    The sample's dirty clients (about 2%, answered 422) are left out: every request counts."""
+    import itertools
+
+    import tierwise
+    from tierwise.adapters import open_source
+    from tierwise.plugins.builtin_run import _sample
+    from tierwise.plugins.builtin_serve import sample_profile
+
+    sample_profile()
+    source, mapping, day, _ = _sample(10_000, None, None, None)
+    engine = tierwise.Engine.from_path(ROOT / "rules")
+    profile = shipped_profile()
+    src = open_source(source, mapping)
+    try:
+        records = [r for r in src.clients(day, engine.pack.inputs) if isinstance(r, dict)]
+    finally:
+        src.close()
+    valid = (r for r in records if not engine.decide(r, day, profile=profile).errors)
+    return [orjson.loads(orjson.dumps(r)) for r in itertools.islice(valid, n)], day
+
+
+def shipped_profile() -> Any:
+    """The sample CRM's profile that `tierwise serve` with no arguments decides with."""
+    from tierwise.plugins.builtin_serve import sample_profile
+    from tierwise.profile import Profile
+
+    return Profile.from_json(orjson.loads(sample_profile().read_bytes()))
 
 
 # -- in process ------------------------------------------------------------------------------
@@ -281,12 +290,28 @@ async def _hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'{"ok":true}'})
 
 
-def hello_server(port: int) -> None:
-    """Serve the floor app under the same uvicorn options as tierwise serve."""
+def _empty_route() -> Any:
+    """The second floor: a FastAPI app whose one POST route reads the body and answers a
+    fixed JSON (FastAPI's own per-request cost, which tierwise's fast lane skips)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/v1/decide")
+    async def decide(request: Request) -> Response:
+        """Reads the body, answers a fixed JSON."""
+        await request.body()
+        return Response(b'{"ok":true}', media_type="application/json")
+
+    return app
+
+
+def hello_server(port: int, fastapi: bool) -> None:
+    """Serve a floor app under the same uvicorn options as tierwise serve."""
     import uvicorn
 
     uvicorn.run(
-        _hello,
+        _empty_route() if fastapi else _hello,
         host=HOST,
         port=port,
         http="httptools",
@@ -296,37 +321,48 @@ def hello_server(port: int) -> None:
     )
 
 
-def engine_alone(clients: list[dict[str, Any]]) -> tuple[str, str, str]:
+def engine_alone(clients: list[dict[str, Any]], day: dt.date) -> list[tuple[str, str, str]]:
     """The ceiling of both routes on one core: `decide_many` over the same clients, in process."""
     import tierwise
 
     engine = tierwise.Engine.from_path(ROOT / "rules")
-    day = dt.date.fromisoformat(AS_OF)
-    list(engine.decide_many(clients, day))  # warm: rulesets built, memo reviewed
-    started = time.perf_counter()
-    rounds = 3
-    for _ in range(rounds):
-        list(engine.decide_many(clients, day))
-    rate = rounds * len(clients) / (time.perf_counter() - started)
-    return (
-        "shipped packs, Engine.decide_many in process",
-        f"{rate:,.0f} clients/s",
-        "no HTTP, no enrichment: the per-client floor of both routes",
-    )
+    profile = shipped_profile()
+    list(engine.decide_many(clients, day, profile=profile))  # warm: rulesets built, memo reviewed
+    rows = []
+    for label, run in (
+        ("Engine.decide_many", lambda: list(engine.decide_many(clients, day, profile=profile))),
+        ("Engine.decide", lambda: [engine.decide(c, day, profile=profile) for c in clients]),
+    ):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        rate = len(clients) / statistics.median(times)
+        rows.append(
+            (
+                f"shipped packs, {label} in process",
+                f"{rate:,.0f} clients/s",
+                "no HTTP: the per-client floor of both routes, on one core",
+            )
+        )
+    return rows
 
 
-def request_cost(clients: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def request_cost(clients: list[dict[str, Any]], day: dt.date) -> list[tuple[str, str, str]]:
     """Microseconds a request costs without sockets: through the whole ASGI app (limits, fast
     lane, handler), through the handler's work alone, and the engine alone."""
+    from tierwise.plugins.builtin_serve import sample_profile
     from tierwise.service.app import create_app
     from tierwise.service.config import ServiceConfig
     from tierwise.service.deciding import dumps
     from tierwise.service.models import DecideRequest
 
-    app = create_app(ServiceConfig(rules=ROOT / "rules", watch=False))
+    config = ServiceConfig(rules=ROOT / "rules", profile=sample_profile(), watch=False)
+    app = create_app(config)
     service = app.app.service  # type: ignore[attr-defined]
-    bodies = [orjson.dumps({"facts": c, "as_of": AS_OF}) for c in clients]
-    day = dt.date.fromisoformat(AS_OF)
+    bodies = [orjson.dumps({"facts": c, "as_of": day}) for c in clients]
+    profile = service.holder.current.profile
 
     async def through_app(body: bytes) -> None:
         headers = [
@@ -368,7 +404,7 @@ def request_cost(clients: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     def engine_loop() -> None:
         engine = service.holder.current.engine
         for body in bodies:
-            engine.decide(orjson.loads(body)["facts"], day)
+            engine.decide(orjson.loads(body)["facts"], day, profile=profile)
 
     asyncio.run(app_loop())  # warm
     costs = []
@@ -387,22 +423,59 @@ def request_cost(clients: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return costs
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (Linux /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rounds(
+    proc: subprocess.Popen[bytes], load: Callable[[], Any], rounds: int, per_call: int = 1
+) -> tuple[str, str]:
+    """Run a load `rounds` times: the median rate (requests/s, or clients/s with `per_call`
+    clients a request), and the median p50 and p99 (the p99s' range), failures summed, and
+    the median share of a core that the server and the load generator (this process) each
+    used meanwhile, so a reader sees who had the CPU."""
+    rates, p50s, p99s, shares, own_shares = [], [], [], [], []
+    failed = 0
+    for _ in range(rounds):
+        server, own, started = _cpu_seconds(proc.pid), time.process_time(), time.perf_counter()
+        n, took, lat, bad = asyncio.run(load())
+        wall = time.perf_counter() - started
+        shares.append((_cpu_seconds(proc.pid) - server) / wall)
+        own_shares.append((time.process_time() - own) / wall)
+        rates.append(n * per_call / took)
+        p50s.append(_p(lat, 0.5))
+        p99s.append(_p(lat, 0.99))
+        failed += bad
+    median = statistics.median
+    return f"{median(rates):,.0f}", (
+        f"p50 {median(p50s):.2f} ms, p99 {median(p99s):.2f} ms "
+        f"({min(p99s):.2f}-{max(p99s):.2f}), {failed} failed; "
+        f"CPU: server {median(shares):.0%}, generator {median(own_shares):.0%}"
+    )
+
+
 def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """(what, figure, note) rows for the floor, /v1/decide and /v1/decide:batch."""
-    clients = shipped_clients(5000)
-    singles = [_request("/v1/decide", orjson.dumps({"facts": c, "as_of": AS_OF})) for c in clients]
+    clients, day = sample_clients(5000)
+    singles = [_request("/v1/decide", orjson.dumps({"facts": c, "as_of": day})) for c in clients]
     batches = [
         _request(
             "/v1/decide:batch",
             orjson.dumps(
-                {"clients": [{"facts": c} for c in clients[i : i + args.batch]], "as_of": AS_OF}
+                {"clients": [{"facts": c} for c in clients[i : i + args.batch]], "as_of": day}
             ),
         )
         for i in range(0, len(clients), args.batch)
     ]
-    rows: list[tuple[str, str, str]] = [engine_alone(clients), *request_cost(clients[:2000])]
+    rows = [*engine_alone(clients, day), *request_cost(clients[:2000], day)]
     for label, argv in (
         ("bare ASGI hello-world (floor)", [sys.executable, "-m", "bench.service_bench", "--hello"]),
+        (
+            "empty FastAPI route (floor)",
+            [sys.executable, "-m", "bench.service_bench", "--hello", "--fastapi"],
+        ),
         (
             "tierwise serve /v1/decide",
             [
@@ -418,35 +491,34 @@ def service_runs(args: argparse.Namespace) -> list[tuple[str, str, str]]:
         proc = _start([*argv, "--port", str(port)], port)
         try:
             asyncio.run(closed_loop(port, singles, 4, 1.0, 2000))  # warm up
-            n, took, lat, bad = asyncio.run(
-                closed_loop(port, singles, args.connections, args.seconds, args.limit)
+            rate, note = _rounds(
+                proc,
+                lambda port=port: closed_loop(
+                    port, singles, args.connections, args.seconds, args.limit
+                ),
+                args.rounds,
             )
-            rows.append(
-                (
-                    label,
-                    f"{n / took:,.0f} req/s closed loop ({args.connections} conn)",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
-                )
+            rows.append((label, f"{rate} req/s closed loop ({args.connections} conn)", note))
+            rate, note = _rounds(
+                proc,
+                lambda port=port: open_loop(
+                    port, singles, args.rate, args.seconds, args.connections
+                ),
+                args.rounds,
             )
-            n, took, lat, bad = asyncio.run(
-                open_loop(port, singles, args.rate, args.seconds, args.connections)
-            )
-            rows.append(
-                (
-                    label,
-                    f"{n / took:,.0f} req/s open loop at {args.rate:,.0f}/s",
-                    f"p50 {_p(lat, 0.5):.2f} ms, p99 {_p(lat, 0.99):.2f} ms, {bad} failed",
-                )
-            )
+            rows.append((label, f"{rate} req/s open loop at {args.rate:,.0f}/s", note))
             if "tierwise" in label:
-                n, took, lat, bad = asyncio.run(
-                    closed_loop(port, batches, 2, args.seconds, args.limit)
+                rate, note = _rounds(
+                    proc,
+                    lambda port=port: closed_loop(port, batches, 2, args.seconds, args.limit),
+                    args.rounds,
+                    args.batch,
                 )
                 rows.append(
                     (
                         "tierwise serve /v1/decide:batch",
-                        f"{n * args.batch / took:,.0f} clients/s ({args.batch} a call, 2 conn)",
-                        f"p50 {_p(lat, 0.5):.1f} ms a call, {bad} failed",
+                        f"{rate} clients/s ({args.batch} a call, 2 conn)",
+                        f"{note} (latency a call)",
                     )
                 )
         finally:
@@ -464,14 +536,16 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=200_000, help="requests per load, at most")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--clients", type=int, default=100_000, help="in-process clients")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="in-process rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each service load")
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--skip-in-process", action="store_true")
     parser.add_argument("--hello", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--fastapi", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hello:
-        hello_server(args.port)
+        hello_server(args.port, args.fastapi)
         return
     print(
         f"# service bench, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, "

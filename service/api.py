@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +38,10 @@ JSON = "application/json"
 REPLAYED = "idempotency-replayed"
 M = TypeVar("M", bound=BaseModel)
 _COMMON = ("unauthorized", "payload-too-large", "overloaded", "malformed-request", "timeout")
+_STARTED = uuid.uuid4().hex
+_REQUESTS = itertools.count()
+"""A request without an idempotency key is known by this process's id and its number (the
+served log keeps one run per service start); a uuid4 per request cost a system call."""
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -108,7 +113,7 @@ async def respond(
 
     async def guarded() -> Answer:
         try:
-            return await compute(key or uuid.uuid4().hex)
+            return await compute(key or f"{_STARTED}-{next(_REQUESTS)}")
         except ProblemError as e:
             return problem_answer(service, e)
 

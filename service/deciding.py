@@ -92,12 +92,12 @@ class Decider:
                 for more in extra:
                     if more:
                         facts.update(more)
-        given = _given_derived(engine, facts)
+        given = _given_derived(release, facts)
         if given:
             clean = {k: v for k, v in facts.items() if k not in given}
             outcome = engine.decide(clean, as_of, client_id, profile=release.profile)
-            errors = [*given.values(), *outcome.errors]
-            return new_outcome(outcome.client_id, outcome.pack_hash, as_of, {}, errors), facts
+            refused = [*given.values(), *outcome.errors]
+            return new_outcome(outcome.client_id, outcome.pack_hash, as_of, {}, refused), facts
         return engine.decide(facts, as_of, client_id, profile=release.profile), facts
 
     def answer(
@@ -177,11 +177,12 @@ class Decider:
         return self.decide(release, facts, day, item.client_id)
 
 
-def _given_derived(engine: Any, facts: Any) -> dict[str, FactError]:
+def _given_derived(release: Release, facts: Any) -> dict[str, FactError]:
     """A caller that sends a fact the pack derives (its value would be ignored) is told so:
     one error per such fact, naming where it is derived."""
-    if not isinstance(facts, Mapping):
+    if not isinstance(facts, Mapping) or release.derived.isdisjoint(facts):
         return {}
+    engine = release.engine
     at = engine.pack.declared_at
     return {
         d.name: FactError(

@@ -45,6 +45,8 @@ class Release:
     loaded_at: dt.datetime
     source: Path
     profile: Profile | None = None
+    derived: frozenset[str] = frozenset()
+    """The names of the facts the pack derives, which a caller may not send."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def build_release(
         loaded_at=dt.datetime.now(dt.UTC),
         source=folder,
         profile=profile,
+        derived=frozenset(d.name for d in engine.pack.derived),
     )
 
 

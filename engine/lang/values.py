@@ -179,13 +179,26 @@ def _bool(s: str) -> bool:
     raise ValueError(s)
 
 
+_DAYS: dict[str, dt.date] = {}
+"""Dates already read from their 10-character text: a base's clients share a few thousand
+days, and a lookup costs a twentieth of the pattern."""
+_DAYS_LIMIT = 1 << 16
+
+
 def _date(s: str) -> dt.date:
     """A date, or a datetime's date in UTC."""
     if len(s) == 10:
+        day = _DAYS.get(s)
+        if day is not None:
+            return day
         m = _DATETIME.fullmatch(s)
         if m is None:
             raise ValueError(s)
-        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+        day = dt.date(int(m[1]), int(m[2]), int(m[3]))
+        if len(_DAYS) >= _DAYS_LIMIT:
+            _DAYS.clear()
+        _DAYS[s] = day
+        return day
     return _datetime(s).date()
 
 

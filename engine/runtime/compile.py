@@ -25,6 +25,7 @@ from tierwise.lang.expr import (
     NEGATED_COMPARE,
     And,
     Compare,
+    Exists,
     In,
     ListLit,
     Literal,
@@ -34,7 +35,7 @@ from tierwise.lang.expr import (
     Or,
     render,
 )
-from tierwise.lang.types import FactType
+from tierwise.lang.types import BOOL, FactType
 from tierwise.pack.ir import Decision, Rule
 from tierwise.runtime import capacity
 from tierwise.runtime.evaluate import Evaluator, compile_expr
@@ -52,6 +53,8 @@ TRUE_TEST: dict[str, Any] = {"$eq": {"id": MESSAGE_ID}}
 """A rule that always holds must test the client message: `$ex id` also matched durable's
 session-state fact, which left an action pending and blocked every later event."""
 _EXPONENT = re.compile(rb"[0-9]e[-+]?[0-9]")
+_TRUTHS = (Exists, Compare, In, And, Or, Not)
+"""Nodes whose value is always True, False or None (the rule language's three values)."""
 
 
 @dataclass
@@ -89,6 +92,8 @@ class _Hoister:
     def __init__(self, decision: Decision, functions: FunctionRegistry) -> None:
         self.functions = functions
         self.values: dict[str, Hoisted] = {}
+        self.types: dict[str, FactType] = {}
+        """The hoisted values known to be true, false or null (so their class is a lookup)."""
         for d in decision.derived:
             self.values[d.name] = Hoisted(d.name, d.name, compile_expr(d.expr, functions))
 
@@ -97,6 +102,8 @@ class _Hoister:
         key = f"\0{text}"
         if key not in self.values:
             self.values[key] = Hoisted(key, text, compile_expr(node, self.functions))
+            if isinstance(node, _TRUTHS):
+                self.types[key] = BOOL
         return key
 
 
@@ -118,7 +125,8 @@ def compile_decision(
             cond = ("test", "==", hoister.hoist(rule.condition), True)
         conditions.append((rule, cond))
     chunks = _chunk(conditions, mode)
-    return CompiledDecision(decision, mode, list(hoister.values.values()), chunks, types)
+    field_types = {**types, **hoister.types} if hoister.types else types
+    return CompiledDecision(decision, mode, list(hoister.values.values()), chunks, field_types)
 
 
 def _chunk(conditions: list[tuple[Rule, Any]], mode: str) -> list[Chunk]:

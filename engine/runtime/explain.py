@@ -36,10 +36,8 @@ class RuleExplainer:
     def _values_only(self, facts: dict[str, Any]) -> Explanation:
         """`explain` for the common rule that reads plain facts only: no `or`, no computed
         value, no date to render."""
-        rule, reads = self.rule, self.reads
-        return Explanation(
-            rule.id, rule.because, rule.text, dict(zip(reads, map(facts.get, reads), strict=True))
-        )
+        rule, get = self.rule, facts.get
+        return Explanation(rule.id, rule.because, rule.text, {n: get(n) for n in self.reads})
 
     def explain(self, facts: dict[str, Any]) -> Explanation:
         rule = self.rule

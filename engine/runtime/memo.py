@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from operator import getitem
 from typing import Any
 
@@ -33,6 +33,9 @@ REVIEW = 4096
 MIN_HITS = 0.3
 """A memo that answers fewer of the clients than this is switched off: computing a key
 costs about a third of asking durable."""
+_NAN = {None: math.nan}
+"""Null as NaN, for the bisect: NaN compares false with every edge, so it lands past the
+last one (infinity), whose class is null's (durable reads NaN and infinity as null)."""
 _OTHER = object()
 """The class of a value that equals none of the literals of an equality-only field."""
 
@@ -98,6 +101,11 @@ def _key(
     ordered: list[tuple[str, list[Any], list[int | None], Callable[[Any], Any]]],
     other: list[tuple[str, Callable[[Any], Any]]],
 ) -> Key:
+    """One flat tuple per client: the ordered fields' classes, then the equality fields',
+    then the other fields'; each part has a fixed length, so two keys are equal exactly when
+    every field's class is. Built from C calls (map, bisect, dict.get) with no tuple between,
+    and without the parts a decision does not test: this runs once per client and decision
+    (the zips below pair tuples built from one list, so never need `strict`)."""
     equal_names = tuple(n for n, _ in equal)
     tables = tuple(t for _, t in equal)
     others = (_OTHER,) * len(equal)
@@ -109,20 +117,43 @@ def _key(
     other_classes = tuple(c for _, c in other)
     table_get = dict.get
 
+    if all(e[-1] == math.inf for e in edges):  # no date: null and NaN share a class
+
+        def ordered_classes(get: Callable[[str], Any]) -> Iterator[Any]:
+            """The ordered fields' classes by C calls, a null read as NaN: NaN compares false
+            with every edge, so it bisects past the last (infinity), into null's class."""
+            values = tuple(map(get, ordered_names))
+            return map(getitem, classes, map(bisect_right, edges, map(_NAN.get, values, values)))
+
+    else:
+
+        def ordered_classes(get: Callable[[str], Any]) -> Iterator[Any]:
+            """The ordered fields' classes by C calls (TypeError for a null date)."""
+            return map(getitem, classes, map(bisect_right, edges, map(get, ordered_names)))
+
+    def one_at_a_time(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The ordered fields' classes field by field, for a null date or a value of an
+        unexpected type."""
+        return tuple([c(get(n)) for c, n in zip(one_by_one, ordered_names, strict=False)])
+
+    def rest(get: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The classes of the fields neither bisected nor looked up (see `_classifier`)."""
+        return tuple([c(get(n)) for c, n in zip(other_classes, other_names, strict=False)])
+
+    if not ordered and not other:
+
+        def equal_key(facts: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(map(table_get, tables, map(facts.get, equal_names), others))
+
+        return equal_key
+
     def key(facts: dict[str, Any]) -> tuple[Any, ...]:
         get = facts.get
-        values = tuple(map(get, ordered_names))
         try:
-            places = tuple(map(getitem, classes, map(bisect_right, edges, values)))
-        except TypeError:  # a null (or an unexpected type): field by field
-            places = tuple([c(v) for c, v in zip(one_by_one, values, strict=True)])
-        key = (places, tuple(map(table_get, tables, map(get, equal_names), others)))
-        if other_names:
-            return (
-                *key,
-                tuple([c(v) for c, v in zip(other_classes, map(get, other_names), strict=True)]),
-            )
-        return key
+            found = (*ordered_classes(get), *map(table_get, tables, map(get, equal_names), others))
+        except TypeError:
+            found = (*one_at_a_time(get), *map(table_get, tables, map(get, equal_names), others))
+        return (*found, *rest(get)) if other_names else found
 
     return key
 
@@ -132,10 +163,12 @@ def _placed(edges: list[Any], classes: list[int | None]) -> Callable[[Any], Any]
     compared with the edges, None for null and the value itself (1-tuple) otherwise."""
 
     def placed(v: Any) -> Any:
+        if v is None:  # the common reason to come here: answered without raising
+            return None
         try:
             return classes[bisect_right(edges, v)]
         except TypeError:
-            return None if v is None else (v,)
+            return (v,)
 
     return placed
 
@@ -150,8 +183,8 @@ def _edges(numbers: list[Any], kind: str | None) -> list[Any]:
             edges += [day, day + dt.timedelta(days=1)]
         elif kind == "integer" and type(n) is int:
             edges += [n, n + 1]
-        else:
-            edges += [n, math.nextafter(float(n), math.inf)]
+        else:  # as floats (exact: literals are within SAFE_INT), which compare fastest
+            edges += [float(n), math.nextafter(float(n), math.inf)]
     return edges
 
 

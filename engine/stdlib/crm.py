@@ -15,6 +15,7 @@ import datetime as dt
 import itertools
 
 from tierwise.functions import Function
+from tierwise.stdlib.constants import per_tuple
 from tierwise.stdlib.general import days_since, standard
 from tierwise.stdlib.purchase_model import (
     PurchaseModel,
@@ -133,7 +134,9 @@ def tenure(since: dt.date, *, as_of: dt.date) -> float:
 
 
 # -- scores and stages -------------------------------------------------------------------
+@per_tuple
 def _check_cuts(cuts: tuple[float, ...]) -> None:
+    """ValueError unless the cut points ascend (a profile's tuple is checked once)."""
     if any(a > b for a, b in itertools.pairwise(cuts)):
         raise ValueError(f"cut points must be ascending, got {list(cuts)}")
 
@@ -206,23 +209,29 @@ def _repeats(purchases: int) -> int:
     return purchases - 1
 
 
+@per_tuple
+def _model(values: tuple[float, ...]) -> PurchaseModel:
+    """The purchase model of a profile value (a profile's tuple is read once)."""
+    return PurchaseModel.of(values)
+
+
 def bg_nbd_active(purchases: int, span_days: int, age_days: int, model: tuple[float, ...]) -> float:
     """The probability that the client has not left, from the base's purchase `model`
     (a `bg_nbd` statistic), their purchases (the first included), the days from their first
     purchase to their last, and the days since the first. 1 for a client who bought once."""
-    return probability_active(PurchaseModel.of(model), _repeats(purchases), span_days, age_days)
+    return probability_active(_model(model), _repeats(purchases), span_days, age_days)
 
 
 def bg_nbd_rate(purchases: int, age_days: int, model: tuple[float, ...]) -> float:
     """Purchases a year the client is expected to make while active: (r + purchases - 1) /
     (alpha + age_days) * 365.25, the base's rate updated by the client's own history."""
-    return yearly_rate(PurchaseModel.of(model), _repeats(purchases), age_days, YEAR_DAYS)
+    return yearly_rate(_model(model), _repeats(purchases), age_days, YEAR_DAYS)
 
 
 def bg_nbd_retention(purchases: int, age_days: int, model: tuple[float, ...]) -> float:
     """The probability that an active client is still active a year from now:
     (1 + bg_nbd_rate / (a + b + purchases - 1))^-a (each purchase may be the last)."""
-    return yearly_survival(PurchaseModel.of(model), _repeats(purchases), age_days, YEAR_DAYS)
+    return yearly_survival(_model(model), _repeats(purchases), age_days, YEAR_DAYS)
 
 
 CRM_FUNCTIONS: tuple[Function, ...] = (

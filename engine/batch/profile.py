@@ -1,8 +1,10 @@
 """The profile step on the batch path: a pack's statistics of a whole table, and the data
 health of its facts, computed inside the database with the meanings tierwise.profile
-defines, pass by pass as its ProfilePlan says. Each pass materialises the clients' facts
-once (the compiler's profile base, with the statistics of the passes before as constants)
-in a temporary table; one aggregate query gives the counts and the min/max, a windowed
+defines, pass by pass as its ProfilePlan says. The clients' validated inputs are read from
+the source once, into a temporary table (in the connection's temporary schema: nothing is
+written into the database's own); each pass materialises the clients' facts over it once
+(the compiler's profile base, with the statistics of the passes before as constants) in
+another; one aggregate query gives the counts and the min/max, a windowed
 query picks each nearest rank (cut points, medians), a grouped one gives a purchase
 model's histories, and a mean's values are added exactly (fsum) as on the per-client path,
 so both paths give the same numbers."""
@@ -28,19 +30,29 @@ from tierwise.profile import (
 
 BASE = "tierwise_profile"
 """The temporary table of the clients' facts of one pass (dropped when the pass ends)."""
+INPUTS = "tierwise_profile_inputs"
+"""The temporary table of the clients' validated inputs (dropped when the profile ends)."""
 SPREAD_KINDS = ("number", "integer", "date", "datetime")
 """Facts of these kinds get a min, median and max (as on the per-client path)."""
 
 Run = Callable[[str], Iterable[Sequence[Any]]]
 """Executes one SQL text and yields its rows, fetched a page at a time (none for a
 statement); a caller consumes them before running the next."""
-Base = Callable[[int, dict[str, Any]], sa.Select[Any]]
-"""The profile base of a pass (SqlCompiler.profile_base over the source), given the
-statistics known so far."""
 
 
-def compute(run: Run, compiler: SqlCompiler, base: Base, as_of: dt.date) -> Profile:
-    """The profile of the clients the profile base gives, through `run`."""
+def compute(run: Run, compiler: SqlCompiler, validated: sa.Select[Any], as_of: dt.date) -> Profile:
+    """The profile of the clients whose validated inputs `validated` gives (SqlCompiler.
+    validated over the source), through `run`: the source is read once."""
+    _execute(run, f"CREATE TEMP TABLE {INPUTS} AS {compiler.sql_text(validated)}")
+    try:
+        inputs = sa.table(INPUTS, *(sa.column(c.name) for c in validated.selected_columns))
+        return _passes(run, compiler, inputs, as_of)
+    finally:
+        _execute(run, f"DROP TABLE {INPUTS}")
+
+
+def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.date) -> Profile:
+    """The profile's passes over the table of validated inputs."""
     pack = compiler.pack
     plan = ProfilePlan(pack)
     kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
@@ -49,7 +61,7 @@ def compute(run: Run, compiler: SqlCompiler, base: Base, as_of: dt.date) -> Prof
     spread: dict[str, Spread] = {}
     everyone = clients = 0
     for layer in range(plan.passes):
-        select = base(layer, dict(values))
+        select = compiler.profile_base(inputs, as_of, layer=layer, statistics=dict(values))
         _execute(run, f"CREATE TEMP TABLE {BASE} AS {compiler.sql_text(select)}")
         try:
             table = sa.table(BASE, *(sa.column(c.name) for c in select.selected_columns))

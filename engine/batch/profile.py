@@ -67,15 +67,16 @@ def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.d
             table = sa.table(BASE, *(sa.column(c.name) for c in select.selected_columns))
             pass_ = _Pass(run, compiler, table)
             facts = plan.facts[layer]
-            counts = pass_.counts(facts, plan.stats[layer])
+            spread_facts = [n for n in facts if kinds[n].kind in SPREAD_KINDS]
+            counts, extremes = pass_.counts(facts, plan.stats[layer], spread_facts)
             if layer == 0:
                 everyone, clients = counts["everyone"], counts["ok"]
             present.update({n: counts[f"p_{n}"] for n in facts})
             for stat in plan.stats[layer]:
                 values[stat.name] = pass_.statistic(stat, counts)
-            for name in facts:
-                if kinds[name].kind in SPREAD_KINDS and counts[f"p_{name}"]:
-                    spread[name] = pass_.spread(f"p_{name}")
+            for name in spread_facts:
+                if counts[f"p_{name}"]:
+                    spread[name] = pass_.spread(f"p_{name}", counts, extremes)
         finally:
             _execute(run, f"DROP TABLE {BASE}")
     return Profile(
@@ -104,9 +105,13 @@ class _Pass:
         value = self.table.c[column]
         return sa.and_(self.ok, value.is_not(None))
 
-    def counts(self, facts: list[str], stats: list[ProfileStat]) -> dict[str, int]:
-        """Everyone, the valid clients, per fact the valid clients that have it, per
-        statistic its values (a share's: those that hold, as `held_<statistic>`)."""
+    def counts(
+        self, facts: list[str], stats: list[ProfileStat], spread: list[str]
+    ) -> tuple[dict[str, int], dict[str, Any]]:
+        """In one query: everyone, the valid clients, per fact the valid clients that have
+        it, per statistic its values (a share's: those that hold, as `held_<statistic>`);
+        and the smallest and largest value of each `spread` fact over the valid clients
+        (`min_p_<fact>`, `max_p_<fact>`)."""
         t = self.table
         columns: dict[str, Any] = {
             "everyone": sa.func.count(),
@@ -120,9 +125,15 @@ class _Pass:
             if stat.kind == "share":
                 held = sa.case((sa.and_(self.ok, t.c[name] == 1.0), 1))
                 columns[f"held_{stat.name}"] = sa.func.count(held)
+        counted = list(columns)
+        for n in spread:
+            valid = sa.case((self.ok, t.c[f"p_{n}"]))
+            columns[f"min_p_{n}"] = sa.func.min(valid)
+            columns[f"max_p_{n}"] = sa.func.max(valid)
         select = sa.select(*(c.label(k) for k, c in columns.items()))
         (row,) = list(self._rows(select))
-        return {k: int(v) for k, v in zip(columns, row, strict=True)}
+        values = dict(zip(columns, row, strict=True))
+        return {k: int(values.pop(k)) for k in counted}, values
 
     def statistic(self, stat: ProfileStat, counts: dict[str, int]) -> Any:
         """A statistic's value, with tierwise.profile's meaning."""
@@ -147,13 +158,11 @@ class _Pass:
         ranks = [(k * n + g - 1) // g for k in range(1, g)]  # tierwise.profile.cut_points
         return [float(v) for v in self._at_ranks(column, ranks)]
 
-    def spread(self, column: str) -> Spread:
-        """A fact's min, median and max over the valid clients that have it."""
-        t = self.table.c[column]
-        valid = self._valid(column)
-        extremes = sa.select(sa.func.min(t), sa.func.max(t), sa.func.count()).where(valid)
-        ((low, high, n),) = list(self._rows(extremes))
-        middle = self._at_ranks(column, [(int(n) + 1) // 2])[0]  # tierwise.profile.median
+    def spread(self, column: str, counts: dict[str, int], extremes: dict[str, Any]) -> Spread:
+        """A fact's min, median and max over the valid clients that have it (the extremes
+        and the count from `counts`)."""
+        low, high = extremes[f"min_{column}"], extremes[f"max_{column}"]
+        middle = self._at_ranks(column, [(counts[column] + 1) // 2])[0]  # profile.median
         return Spread(*(_shown(v) for v in (low, middle, high)))
 
     def _at_ranks(self, column: str, ranks: list[int]) -> list[Any]:

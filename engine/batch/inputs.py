@@ -123,12 +123,14 @@ class _Layers:
         ClauseAdapter searched every column's proxies, most of the query's build time)."""
         moved = self.moved
 
-        def replace(element: Any) -> Any:
+        def replace(element: Any, **kw: Any) -> Any:
             found = moved.get(id(element))
             return None if found is None else found[1]
 
+        no_options: dict[str, Any] = {}
         added = [
-            replacement_traverse(expr, {}, replace).label(label) for label, expr in lets.items()
+            replacement_traverse(expr, no_options, replace).label(label)
+            for label, expr in lets.items()
         ]
         select = sa.select(*self.carried, *added).select_from(self.last)
         self.last = self.d.layer(select, f"read_{self.labels}")

@@ -221,3 +221,36 @@ def test_the_profile_step_reads_the_source_once_for_all_its_passes(
         assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [
             ("clients",)
         ]
+
+
+def test_the_profile_step_reads_the_source_once_in_postgresql(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "base.yaml").write_text(STATISTICS)
+    (rules / "ranked.yaml").write_text(RANKED)
+    batch = BatchEngine.from_path(rules)
+    engine = connect(postgres_db)
+    notices: collections.deque[str] = collections.deque()
+
+    @sa.event.listens_for(engine, "connect")
+    def _collect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.notices = notices
+
+    engine.dispose()  # connections from now on collect their notices
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION counted(v double precision) RETURNS double precision "
+            "LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE 'counted'; RETURN v; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE VIEW facts AS SELECT id AS client_id, counted(mod(id, 50)::float8) AS x "
+            f"FROM generate_series(0, {CLIENTS - 1}) AS id"
+        )
+    notices.clear()
+    profile = batch.profile_sql(engine, "facts", AS_OF)
+    assert sum("counted" in n for n in notices) == CLIENTS
+    clients = [{"client_id": str(i), "x": float(i % 50)} for i in range(CLIENTS)]
+    assert profile.to_json() == Engine(batch.pack).profile(clients, AS_OF).to_json()
+    engine.dispose()

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tierwise import Engine
 from tierwise.adapters.db import connect
 from tierwise.adapters.decided import PushdownDecidedSource
 from tierwise.adapters.sql import open_sql
 from tierwise.batch import BatchEngine
+from tierwise.profile import ProfilePlan
 
 AS_OF = dt.date(2026, 6, 30)
 BAND = """\
@@ -172,3 +174,83 @@ def test_postgresql_decides_without_jit(tmp_path: Path, postgres_db: str) -> Non
     )
     (row,) = batch.decide_sql_rows(connect(postgres_db), facts, AS_OF)
     assert row["jit__jit"] == "off"
+
+
+STATISTICS = """\
+facts: base
+inputs: {x: number}
+derive:
+  xr: {expr: "rank(x, x_cuts)"}
+  xr2: {expr: "rank(xr, xr_cuts)"}
+profile:
+  x_cuts: {cut_points: x, groups: 4}
+  xr_cuts: {cut_points: xr, groups: 2}
+"""
+RANKED = """\
+decision: ranked
+hit_policy: first
+inputs: {x: number}
+rules:
+  - {id: top, when: xr >= 3 and xr2 >= 1, then: {ranked: top}}
+default: {ranked: rest}
+"""
+
+
+def test_the_profile_step_reads_the_source_once_for_all_its_passes(
+    tmp_path: Path, counted: list[Any]
+) -> None:
+    # each pass of the profile (here three: x_cuts, then xr and xr_cuts, then the count of
+    # xr2) used to read and validate the source again; now one TEMP table holds its
+    # validated inputs, which every pass builds on
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "base.yaml").write_text(STATISTICS)
+    (rules / "ranked.yaml").write_text(RANKED)
+    batch = BatchEngine.from_path(rules)
+    assert ProfilePlan(batch.pack).passes == 3
+    path = tmp_path / "crm.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE clients (client_id INTEGER PRIMARY KEY, x REAL)")
+        conn.executemany("INSERT INTO clients VALUES (?, ?)", [(i, i % 50) for i in range(CLIENTS)])
+        conn.execute("CREATE VIEW facts AS SELECT client_id, counted(x) AS x FROM clients")
+    profile = batch.profile_sql(f"sqlite:///{path}", "facts", AS_OF)
+    assert len(counted) == CLIENTS
+    clients = [{"client_id": str(i), "x": i % 50} for i in range(CLIENTS)]
+    assert profile.to_json() == Engine(batch.pack).profile(clients, AS_OF).to_json()
+    with sqlite3.connect(path) as conn:  # the TEMP tables went with the profile's connection
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [
+            ("clients",)
+        ]
+
+
+def test_the_profile_step_reads_the_source_once_in_postgresql(
+    tmp_path: Path, postgres_db: str
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "base.yaml").write_text(STATISTICS)
+    (rules / "ranked.yaml").write_text(RANKED)
+    batch = BatchEngine.from_path(rules)
+    engine = connect(postgres_db)
+    notices: collections.deque[str] = collections.deque()
+
+    @sa.event.listens_for(engine, "connect")
+    def _collect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.notices = notices
+
+    engine.dispose()  # connections from now on collect their notices
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION counted(v double precision) RETURNS double precision "
+            "LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE 'counted'; RETURN v; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE VIEW facts AS SELECT id AS client_id, counted(mod(id, 50)::float8) AS x "
+            f"FROM generate_series(0, {CLIENTS - 1}) AS id"
+        )
+    notices.clear()
+    profile = batch.profile_sql(engine, "facts", AS_OF)
+    assert sum("counted" in n for n in notices) == CLIENTS
+    clients = [{"client_id": str(i), "x": float(i % 50)} for i in range(CLIENTS)]
+    assert profile.to_json() == Engine(batch.pack).profile(clients, AS_OF).to_json()
+    engine.dispose()

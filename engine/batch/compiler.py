@@ -132,23 +132,32 @@ class SqlCompiler:
         query = _Query(self, as_of, statistics)
         return query.select(source, columns, id_column, id_source or id_column)
 
+    def validated(
+        self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
+    ) -> sa.Select[Any]:
+        """The decision query's first layer on its own: `id`, `i_<fact>` per input (null
+        when invalid) and `err` per client of `source`; the profile step materialises it
+        once and builds every pass's base on it (`profile_base`)."""
+        return validated_inputs(
+            self.pack.inputs, self.dialect, self.dialect.facts(source), columns, id_source
+        )
+
     def profile_base(
         self,
-        source: sa.FromClause,
-        columns: Mapping[str, SourceColumn],
+        validated: sa.FromClause,
         as_of: dt.date,
-        id_source: str = "client_id",
         *,
         layer: int = 0,
         statistics: Mapping[str, Any] | None = None,
     ) -> sa.Select[Any]:
-        """One row per client for pass `layer` of the profile step (ProfilePlan), with the
+        """One row per client of `validated` (the rows of `validated(...)`, e.g. a temporary
+        table of them) for pass `layer` of the profile step (ProfilePlan), with the
         `statistics` of the layers below: `ok` (its facts were read and derived), `p_<fact>`
         per fact the pass counts, and `s_<statistic>` (a `bg_nbd` one: `s_<statistic>__<i>`
         per value) what each statistic of the layer counts for it (null where its `where`
         does not hold)."""
         query = _Query(self, as_of, dict(statistics or {}))
-        return query.profile_base(source, columns, id_source, ProfilePlan(self.pack), layer)
+        return query.profile_base(validated, ProfilePlan(self.pack), layer)
 
 
 class _Query:
@@ -223,26 +232,24 @@ class _Query:
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
     ) -> dict[str, Val]:
         """The first layer, the validated inputs; their values in scope."""
-        pack = self.compiler.pack
-        first = validated_inputs(pack.inputs, self.d, self.d.facts(source), columns, id_source)
-        self.sub = self.d.layer(first, "l0")
+        self.sub = self.d.layer(self.compiler.validated(source, columns, id_source), "l0")
+        return self._scope()
+
+    def _scope(self) -> dict[str, Val]:
+        """The validated inputs' values, as the first layer holds them."""
         return {
             name: Val(f"i_{name}", t.kind, "string" if t.kind == "list" else None)
-            for name, t in pack.inputs.items()
+            for name, t in self.compiler.pack.inputs.items()
         }
 
     def profile_base(
-        self,
-        source: sa.FromClause,
-        columns: Mapping[str, SourceColumn],
-        id_source: str,
-        plan: ProfilePlan,
-        layer: int,
+        self, validated: sa.FromClause, plan: ProfilePlan, layer: int
     ) -> sa.Select[Any]:
         """See SqlCompiler.profile_base: the facts the statistics known so far allow, and
         what each statistic of the layer reads of them."""
         pack = self.compiler.pack
-        scope = self._inputs(source, columns, id_source)
+        self.sub = validated
+        scope = self._scope()
         computable = [d for d in pack.derived if plan.need[d.name] < layer]
         derived = shared.derive(self, computable, scope)
         stats: dict[str, Col] = {}

@@ -436,15 +436,10 @@ class BatchEngine:
 
         source, columns = self._duckdb_source(con, relation, text_mode)
         compiler = self.compiler("duckdb")
-
-        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
-            return compiler.profile_base(
-                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
-            )
-
         try:
             run = partial(sql_profile.fetched, con)
-            return sql_profile.compute(run, compiler, base, as_of)
+            validated = compiler.validated(source, columns, self.id_field)
+            return sql_profile.compute(run, compiler, validated, as_of)
         except duckdb.Error as e:
             raise BatchError(f"the profile step failed: {_first_line(e)}") from None
 
@@ -454,12 +449,7 @@ class BatchEngine:
         """The pack's statistics of a table (or a SELECT of facts) in a SQLite or PostgreSQL
         database, computed inside it."""
         engine, compiler, source, columns = self._database_source(url, table)
-
-        def base(layer: int, statistics: dict[str, Any]) -> sa.Select[Any]:
-            return compiler.profile_base(
-                source, columns, as_of, self.id_field, layer=layer, statistics=statistics
-            )
-
+        validated = compiler.validated(source, columns, self.id_field)
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
 
@@ -467,7 +457,7 @@ class BatchEngine:
             try:
                 for statement in compiler.dialect.session:
                     cursor.execute(statement)
-                return sql_profile.compute(run, compiler, base, as_of)
+                return sql_profile.compute(run, compiler, validated, as_of)
             except engine.dialect.loaded_dbapi.Error as e:
                 where = engine.url.render_as_string(hide_password=True)
                 raise BatchError(f"{where}: the profile step failed: {_first_line(e)}") from None

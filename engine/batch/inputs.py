@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql.util import ClauseAdapter
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from tierwise.batch.dialects import Col, Dialect, balanced
 from tierwise.batch.readers import Lets, Reading, Step
@@ -84,6 +84,9 @@ class _Layers:
         self.last: sa.FromClause = source
         self.carried: list[Col] = first
         self.labels = 0
+        self.moved: dict[int, tuple[Col, Col]] = {}
+        """id of a column of the source or of an earlier layer -> (that column, the column of
+        the last layer that carries it on): what a step's expression is moved onto."""
 
     def run(self, steps: dict[str, Step]) -> tuple[Any, dict[str, tuple[str, str]]]:
         """The last layer, and for each fact the labels of its value and presence in it."""
@@ -115,12 +118,28 @@ class _Layers:
         return f"tw_{self.labels}"
 
     def _add(self, lets: dict[str, Col]) -> Any:
-        """A new layer over the last with `lets` added (moved onto the last layer)."""
-        adapter = ClauseAdapter(self.last)
-        added = [adapter.traverse(expr).label(label) for label, expr in lets.items()]
+        """A new layer over the last with `lets` added, their columns of the source and of
+        earlier layers replaced by the last layer's (a lookup by identity: SQLAlchemy's
+        ClauseAdapter searched every column's proxies, most of the query's build time)."""
+        moved = self.moved
+
+        def replace(element: Any, **kw: Any) -> Any:
+            found = moved.get(id(element))
+            return None if found is None else found[1]
+
+        no_options: dict[str, Any] = {}
+        added = [
+            replacement_traverse(expr, no_options, replace).label(label)
+            for label, expr in lets.items()
+        ]
         select = sa.select(*self.carried, *added).select_from(self.last)
         self.last = self.d.layer(select, f"read_{self.labels}")
-        self.carried = list(self.last.c)
+        now = list(self.last.c)  # the carried columns first, in their order
+        onto = {id(old): new for old, new in zip(self.carried, now, strict=False)}
+        for key, (column, held) in list(moved.items()):
+            moved[key] = (column, onto[id(held)])
+        moved.update({id(old): (old, new) for old, new in zip(self.carried, now, strict=False)})
+        self.carried = now
         return self.last
 
 

@@ -1,8 +1,10 @@
 """The profile step on the batch path: a pack's statistics of a whole table, and the data
 health of its facts, computed inside the database with the meanings tierwise.profile
-defines, pass by pass as its ProfilePlan says. Each pass materialises the clients' facts
-once (the compiler's profile base, with the statistics of the passes before as constants)
-in a temporary table; one aggregate query gives the counts and the min/max, a windowed
+defines, pass by pass as its ProfilePlan says. The clients' validated inputs are read from
+the source once, into a temporary table (in the connection's temporary schema: nothing is
+written into the database's own); each pass materialises the clients' facts over it once
+(the compiler's profile base, with the statistics of the passes before as constants) in
+another; one aggregate query gives the counts and the min/max, a windowed
 query picks each nearest rank (cut points, medians), a grouped one gives a purchase
 model's histories, and a mean's values are added exactly (fsum) as on the per-client path,
 so both paths give the same numbers."""
@@ -28,19 +30,29 @@ from tierwise.profile import (
 
 BASE = "tierwise_profile"
 """The temporary table of the clients' facts of one pass (dropped when the pass ends)."""
+INPUTS = "tierwise_profile_inputs"
+"""The temporary table of the clients' validated inputs (dropped when the profile ends)."""
 SPREAD_KINDS = ("number", "integer", "date", "datetime")
 """Facts of these kinds get a min, median and max (as on the per-client path)."""
 
 Run = Callable[[str], Iterable[Sequence[Any]]]
 """Executes one SQL text and yields its rows, fetched a page at a time (none for a
 statement); a caller consumes them before running the next."""
-Base = Callable[[int, dict[str, Any]], sa.Select[Any]]
-"""The profile base of a pass (SqlCompiler.profile_base over the source), given the
-statistics known so far."""
 
 
-def compute(run: Run, compiler: SqlCompiler, base: Base, as_of: dt.date) -> Profile:
-    """The profile of the clients the profile base gives, through `run`."""
+def compute(run: Run, compiler: SqlCompiler, validated: sa.Select[Any], as_of: dt.date) -> Profile:
+    """The profile of the clients whose validated inputs `validated` gives (SqlCompiler.
+    validated over the source), through `run`: the source is read once."""
+    _execute(run, f"CREATE TEMP TABLE {INPUTS} AS {compiler.sql_text(validated)}")
+    try:
+        inputs = sa.table(INPUTS, *(sa.column(c.name) for c in validated.selected_columns))
+        return _passes(run, compiler, inputs, as_of)
+    finally:
+        _execute(run, f"DROP TABLE {INPUTS}")
+
+
+def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.date) -> Profile:
+    """The profile's passes over the table of validated inputs."""
     pack = compiler.pack
     plan = ProfilePlan(pack)
     kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
@@ -49,21 +61,22 @@ def compute(run: Run, compiler: SqlCompiler, base: Base, as_of: dt.date) -> Prof
     spread: dict[str, Spread] = {}
     everyone = clients = 0
     for layer in range(plan.passes):
-        select = base(layer, dict(values))
+        select = compiler.profile_base(inputs, as_of, layer=layer, statistics=dict(values))
         _execute(run, f"CREATE TEMP TABLE {BASE} AS {compiler.sql_text(select)}")
         try:
             table = sa.table(BASE, *(sa.column(c.name) for c in select.selected_columns))
             pass_ = _Pass(run, compiler, table)
             facts = plan.facts[layer]
-            counts = pass_.counts(facts, plan.stats[layer])
+            spread_facts = [n for n in facts if kinds[n].kind in SPREAD_KINDS]
+            counts, extremes = pass_.counts(facts, plan.stats[layer], spread_facts)
             if layer == 0:
                 everyone, clients = counts["everyone"], counts["ok"]
             present.update({n: counts[f"p_{n}"] for n in facts})
             for stat in plan.stats[layer]:
                 values[stat.name] = pass_.statistic(stat, counts)
-            for name in facts:
-                if kinds[name].kind in SPREAD_KINDS and counts[f"p_{name}"]:
-                    spread[name] = pass_.spread(f"p_{name}")
+            for name in spread_facts:
+                if counts[f"p_{name}"]:
+                    spread[name] = pass_.spread(f"p_{name}", counts, extremes)
         finally:
             _execute(run, f"DROP TABLE {BASE}")
     return Profile(
@@ -92,9 +105,13 @@ class _Pass:
         value = self.table.c[column]
         return sa.and_(self.ok, value.is_not(None))
 
-    def counts(self, facts: list[str], stats: list[ProfileStat]) -> dict[str, int]:
-        """Everyone, the valid clients, per fact the valid clients that have it, per
-        statistic its values (a share's: those that hold, as `held_<statistic>`)."""
+    def counts(
+        self, facts: list[str], stats: list[ProfileStat], spread: list[str]
+    ) -> tuple[dict[str, int], dict[str, Any]]:
+        """In one query: everyone, the valid clients, per fact the valid clients that have
+        it, per statistic its values (a share's: those that hold, as `held_<statistic>`);
+        and the smallest and largest value of each `spread` fact over the valid clients
+        (`min_p_<fact>`, `max_p_<fact>`)."""
         t = self.table
         columns: dict[str, Any] = {
             "everyone": sa.func.count(),
@@ -108,9 +125,15 @@ class _Pass:
             if stat.kind == "share":
                 held = sa.case((sa.and_(self.ok, t.c[name] == 1.0), 1))
                 columns[f"held_{stat.name}"] = sa.func.count(held)
+        counted = list(columns)
+        for n in spread:
+            valid = sa.case((self.ok, t.c[f"p_{n}"]))
+            columns[f"min_p_{n}"] = sa.func.min(valid)
+            columns[f"max_p_{n}"] = sa.func.max(valid)
         select = sa.select(*(c.label(k) for k, c in columns.items()))
         (row,) = list(self._rows(select))
-        return {k: int(v) for k, v in zip(columns, row, strict=True)}
+        values = dict(zip(columns, row, strict=True))
+        return {k: int(values.pop(k)) for k in counted}, values
 
     def statistic(self, stat: ProfileStat, counts: dict[str, int]) -> Any:
         """A statistic's value, with tierwise.profile's meaning."""
@@ -135,13 +158,11 @@ class _Pass:
         ranks = [(k * n + g - 1) // g for k in range(1, g)]  # tierwise.profile.cut_points
         return [float(v) for v in self._at_ranks(column, ranks)]
 
-    def spread(self, column: str) -> Spread:
-        """A fact's min, median and max over the valid clients that have it."""
-        t = self.table.c[column]
-        valid = self._valid(column)
-        extremes = sa.select(sa.func.min(t), sa.func.max(t), sa.func.count()).where(valid)
-        ((low, high, n),) = list(self._rows(extremes))
-        middle = self._at_ranks(column, [(int(n) + 1) // 2])[0]  # tierwise.profile.median
+    def spread(self, column: str, counts: dict[str, int], extremes: dict[str, Any]) -> Spread:
+        """A fact's min, median and max over the valid clients that have it (the extremes
+        and the count from `counts`)."""
+        low, high = extremes[f"min_{column}"], extremes[f"max_{column}"]
+        middle = self._at_ranks(column, [(counts[column] + 1) // 2])[0]  # profile.median
         return Spread(*(_shown(v) for v in (low, middle, high)))
 
     def _at_ranks(self, column: str, ranks: list[int]) -> list[Any]:

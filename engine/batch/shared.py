@@ -1,4 +1,5 @@
-"""The facts files' facts in SQL: one layer per derived fact every decision reads, and the
+"""The facts files' facts in SQL: a layer per depth of derived facts every decision reads
+(the facts of one layer read only inputs and the layers before), and the
 errors they give a client (a function that fails, a value outside the declared domain), as
 the per-client path reports them: such a client is invalid, and no decision is made."""
 
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from tierwise.batch.dialects import Col, Dialect
 from tierwise.batch.expressions import SqlExpressions, Val
 from tierwise.functions import FunctionRegistry
-from tierwise.lang.expr import Call
+from tierwise.lang.expr import Call, names
 from tierwise.lang.types import FactType
 from tierwise.pack.ir import Derived
 
@@ -33,14 +34,21 @@ class Layers(Protocol):
 
 
 def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> str | None:
-    """Adds each derived fact as a column of its own layer (its value joins `scope`) and
+    """Adds each derived fact as a column (its value joins `scope`), the facts that read no
+    other of them in one layer, those reading only those in the next, and so on (a layer
+    per fact made SQLite carry every column through 27 layers of the shipped facts), and
     returns the label of the column of the client's errors from them (`fact: message`
     joined by '; ', null when none); None when no derived fact can fail."""
-    for d in derived:
-        value, kind, item = query.expr.visit(d.expr, scope)
-        label = query.label()
-        query.add({label: value})
-        scope[d.name] = Val(label, kind, item)
+    for group in _by_depth(derived):
+        columns: dict[str, Col] = {}
+        values: dict[str, Val] = {}
+        for d in group:
+            value, kind, item = query.expr.visit(d.expr, scope)
+            label = query.label()
+            columns[label] = value
+            values[d.name] = Val(label, kind, item)
+        query.add(columns)
+        scope.update(values)
     # built over the newest layer: an expression over an older one cross-joins
     problems: list[tuple[Col, Col]] = []
     functions = query.expr.functions
@@ -60,6 +68,19 @@ def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> 
     label = query.label()
     query.add({label: sa.case((sa.or_(*(c for c, _ in checked)), query.d.join(checked, "; ")))})
     return label
+
+
+def _by_depth(derived: Sequence[Derived]) -> list[list[Derived]]:
+    """The derived facts by depth, in their order within each: depth 0 reads none of the
+    others, depth k reads some of depth k-1 and none deeper (a fact reads only facts
+    before it, as the pack orders them)."""
+    depth: dict[str, int] = {}
+    for d in derived:
+        depth[d.name] = 1 + max([-1, *(depth[n] for n in names(d.expr) if n in depth)])
+    groups: list[list[Derived]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
+    for d in derived:
+        groups[depth[d.name]].append(d)
+    return groups
 
 
 def _failing_calls(d: Derived, functions: FunctionRegistry) -> list[Call]:

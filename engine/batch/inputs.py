@@ -134,7 +134,7 @@ class _Layers:
         ]
         select = sa.select(*self.carried, *added).select_from(self.last)
         self.last = self.d.layer(select, f"read_{self.labels}")
-        now = list(self.last.c)  # the carried columns first, in their order
+        now: list[Col] = list(self.last.c)  # the carried columns first, in their order
         onto = {id(old): new for old, new in zip(self.carried, now, strict=False)}
         for key, (column, held) in list(moved.items()):
             moved[key] = (column, onto[id(held)])

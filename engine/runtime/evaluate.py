@@ -156,34 +156,10 @@ class _Closures(NodeVisitor[Evaluator]):
         return member
 
     def visit_And(self, node: And) -> Evaluator:
-        evs = [self.visit(i) for i in node.items]
-
-        def and_(f: Facts) -> bool | None:
-            unknown = False
-            for e in evs:
-                v = e(f)
-                if v is False:
-                    return False
-                if v is None:
-                    unknown = True
-            return None if unknown else True
-
-        return and_
+        return _connective([self.visit(i) for i in node.items], decisive=False)
 
     def visit_Or(self, node: Or) -> Evaluator:
-        evs = [self.visit(i) for i in node.items]
-
-        def or_(f: Facts) -> bool | None:
-            unknown = False
-            for e in evs:
-                v = e(f)
-                if v is True:
-                    return True
-                if v is None:
-                    unknown = True
-            return None if unknown else False
-
-        return or_
+        return _connective([self.visit(i) for i in node.items], decisive=True)
 
     def visit_Not(self, node: Not) -> Evaluator:
         ev = self.visit(node.operand)
@@ -218,3 +194,20 @@ class _Closures(NodeVisitor[Evaluator]):
 
     def generic_visit(self, node: Node, *args: Any) -> Evaluator:
         raise TypeError(f"unknown node {node!r}")
+
+
+def _connective(evs: list[Evaluator], decisive: bool) -> Evaluator:
+    """`and` (decisive False) or `or` (decisive True) in three-valued logic: the first
+    decisive value wins; otherwise unknown if any item is, else the other value."""
+
+    def connective(f: Facts) -> bool | None:
+        unknown = False
+        for e in evs:
+            v = e(f)
+            if v is decisive:
+                return decisive
+            if v is None:
+                unknown = True
+        return None if unknown else not decisive
+
+    return connective

@@ -49,33 +49,16 @@ _BODY = {
 
 def include(app: FastAPI, config: ServiceConfig) -> None:
     """Add the endpoint of every caller whose secret is configured."""
-    if config.secrets.hubspot:
-        app.add_api_route(
-            "/v1/callers/hubspot",
-            hubspot_action,
-            methods=["POST"],
-            responses=_RESPONSES,
-            openapi_extra=_BODY,
-            summary="A HubSpot workflow action",
-        )
-    if config.secrets.zendesk:
-        app.add_api_route(
-            "/v1/callers/zendesk",
-            zendesk_webhook,
-            methods=["POST"],
-            responses=_RESPONSES,
-            openapi_extra=_BODY,
-            summary="A Zendesk webhook",
-        )
-    if config.secrets.webhook:
-        app.add_api_route(
-            "/v1/callers/webhook",
-            signed_webhook,
-            methods=["POST"],
-            responses=_RESPONSES,
-            openapi_extra=_BODY,
-            summary="A generic signed webhook",
-        )
+    for name, endpoint, summary in _CALLERS:
+        if getattr(config.secrets, name):
+            app.add_api_route(
+                f"/v1/callers/{name}",
+                endpoint,
+                methods=["POST"],
+                responses=_RESPONSES,
+                openapi_extra=_BODY,
+                summary=summary,
+            )
 
 
 async def hubspot_action(request: Request) -> Response:
@@ -195,3 +178,12 @@ def _day(text: str | None, route: str) -> dt.date:
         raise ProblemError(
             "invalid-request", f"the {route} payload's as_of {text!r} is not a date"
         ) from None
+
+
+_CALLERS: tuple[tuple[str, Any, str], ...] = (
+    ("hubspot", hubspot_action, "A HubSpot workflow action"),
+    ("zendesk", zendesk_webhook, "A Zendesk webhook"),
+    ("webhook", signed_webhook, "A generic signed webhook"),
+)
+"""Each signed caller: its name (the secret that turns it on, and its path), its endpoint
+and its summary in the OpenAPI schema."""

@@ -32,6 +32,7 @@ progress=None, profile=None, pm=None) -> RunSummary`
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -138,6 +139,11 @@ def run_job(
     decider = _Decider(engine, enrichment(pm), as_of, profile)
     store = _Store(log, run, target)
     processed = skipped = hook_errors = repaired = 0
+    # The objects alive now (pack, engine, compiled statements, modules) leave the cyclic
+    # collector's scans until the pages are done: the full collections that pages of
+    # outcomes trigger every page or two then walk the pages in flight instead of the whole
+    # process (half a second of a 25,000-client run). Unfrozen, they are collectable again.
+    gc.freeze()
     try:
         if target is not None:
             repaired = complete_writeback(log, target).clients
@@ -168,6 +174,8 @@ def run_job(
         if failure is e:
             raise
         raise failure from None
+    finally:
+        gc.unfreeze()
     stats = store.finish()
     return replace(
         summary,

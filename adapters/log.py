@@ -6,8 +6,9 @@ decision), `tierwise_client_errors` (run_id + client_id + seq), and
 `tierwise_writeback_pending` (target + page): pages whose CRM write-back has not been
 confirmed yet. A page is written by deleting that page's clients from the run and
 inserting their rows again, in one transaction, so a page written twice (a resumed or
-repeated run) leaves each client exactly once. The batch path reuses `write_page` with rows
-it builds itself.
+repeated run) leaves each client exactly once (`PageInserts.write_page`, on rows built by
+`decision_row` and `error_rows`). Rows go in through `bulk.BulkInsert`: bound as SQLAlchemy
+binds them, without its per-row machinery; COPY on PostgreSQL.
 
 Write-back shares that guarantee: where the CRM lives in the log's database, the page's
 write-back runs inside the page's transaction; elsewhere the page is recorded as pending
@@ -22,6 +23,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -33,6 +35,7 @@ from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome, ne
 from tierwise.runtime.facts import is_text, jsonable, printable
 
 from .base import ID_KEY, AdapterError
+from .bulk import BulkInsert
 from .db import connect, reason, safe_url, same_database
 from .log_schema import prepare
 
@@ -203,48 +206,128 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
 
 
-def write_page(
-    conn: sa.Connection,
-    run_id: str,
-    client_ids: Sequence[str],
-    decisions: Sequence[Mapping[str, Any]],
-    errors: Sequence[Mapping[str, Any]],
-) -> None:
-    """Replace the rows of `client_ids` in run `run_id` with these rows, on `conn` (the
-    caller's transaction). Idempotent: writing one page twice leaves it once."""
-    for start in range(0, len(client_ids), 500):
-        chunk = list(client_ids[start : start + 500])
-        conn.execute(
-            sa.delete(DECISIONS).where(
-                DECISIONS.c.run_id == run_id, DECISIONS.c.client_id.in_(chunk)
+DECISION_COLUMNS = (
+    "run_id", "client_id", "decision", "status", "output", "rules", "explanation", "error",
+    "pack_hash", "as_of", "changed", "previous_status", "previous_output",
+)  # fmt: skip
+"""The order of a decision row's values (`PageInserts.decision_row`)."""
+ERROR_COLUMNS = (
+    "run_id", "client_id", "seq", "kind", "fact", "message", "value", "pack_hash", "as_of",
+)  # fmt: skip
+"""The order of an error row's values (`error_rows`)."""
+_CHANGED = DECISION_COLUMNS.index("changed")
+
+
+class PageInserts:
+    """The inserts of a page's decision and error rows on one database (bulk.py), and the
+    decision rows bound for it: the JSON of rule lists and explanations that repeat from
+    client to client is serialized once, by the columns' own bind processors."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        prebound = ("rules", "explanation", "as_of", "changed")
+        self.decisions = BulkInsert(DECISIONS, DECISION_COLUMNS, dialect, prebound)
+        self.errors = BulkInsert(ERRORS, ERROR_COLUMNS, dialect)
+        bind = self.decisions.statement.processor
+        self._rules, self._explanation, self._day = (
+            bind("rules"),
+            bind("explanation"),
+            bind("as_of"),
+        )
+        self._flags = (bind("changed")(False), bind("changed")(True))
+        self._rule_lists: dict[tuple[str, ...], Any] = {}
+        self._explanations: dict[tuple[tuple[str, str, str], ...], Any] = {}
+        self._days: dict[dt.date, Any] = {}
+
+    def write_page(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        client_ids: Sequence[str],
+        decisions: Sequence[tuple[Any, ...]],
+        errors: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Replace the rows of `client_ids` in run `run_id` with these rows, on `conn` (the
+        caller's transaction). Idempotent: writing one page twice leaves it once."""
+        for start in range(0, len(client_ids), 500):
+            chunk = list(client_ids[start : start + 500])
+            conn.execute(
+                sa.delete(DECISIONS).where(
+                    DECISIONS.c.run_id == run_id, DECISIONS.c.client_id.in_(chunk)
+                )
             )
+            conn.execute(
+                sa.delete(ERRORS).where(ERRORS.c.run_id == run_id, ERRORS.c.client_id.in_(chunk))
+            )
+        self.decisions.execute(conn, decisions)
+        self.errors.execute(conn, errors)
+
+    def decision_row(
+        self,
+        run: RunState,
+        client_id: str,
+        result: DecisionResult,
+        previous: Mapping[str, Any] | None = None,
+    ) -> tuple[Any, ...]:
+        """The log row of one decision result (DECISION_COLUMNS), compared with the client's
+        `previous` row in the run before (status and output), if it had one."""
+        output = canonical(result.output)
+        changed = run.previous_run_id is not None and (
+            previous is None or previous["output"] != output
         )
-        conn.execute(
-            sa.delete(ERRORS).where(ERRORS.c.run_id == run_id, ERRORS.c.client_id.in_(chunk))
+        return (
+            run.id,
+            client_id,
+            result.decision,
+            result.status,
+            output,
+            self._bound_rules(result.rules),
+            self._bound_explanations(result.explanations),
+            None if result.error is None else printable(result.error),
+            run.pack_hash,
+            self._bound_day(run.as_of),
+            self._flags[changed],
+            None if previous is None else previous["status"],
+            None if previous is None else previous["output"],
         )
-    if decisions:
-        conn.execute(sa.insert(DECISIONS), list(decisions))
-    if errors:
-        conn.execute(sa.insert(ERRORS), list(errors))
+
+    def _bound_rules(self, rules: list[str]) -> Any:
+        """The rules column of a rule-id list, bound once per distinct list."""
+        key = tuple(rules)
+        found = self._rule_lists.get(key)
+        if found is None:
+            found = _remember(self._rule_lists, key, self._rules(list(key)))
+        return found
+
+    def _bound_explanations(self, explanations: list[Explanation]) -> Any:
+        """The explanation column: bound once per distinct list of explanations without fact
+        values (the batch path's), every time for explanations with values."""
+        if any(map(_FACTS, explanations)):
+            return self._explanation([_explanation(e) for e in explanations])
+        key = tuple(map(_WITHOUT_FACTS, explanations))
+        found = self._explanations.get(key)
+        if found is None:
+            value = [_explanation(e) for e in explanations]
+            found = _remember(self._explanations, key, self._explanation(value))
+        return found
+
+    def _bound_day(self, day: dt.date) -> Any:
+        """The as_of column of a day, bound once per day."""
+        found = self._days.get(day)
+        return found if found is not None else _remember(self._days, day, self._day(day))
 
 
-def decision_row(run: RunState, client_id: str, result: DecisionResult) -> dict[str, Any]:
-    """The log row of one decision result (not yet compared with the previous run)."""
-    return {
-        "run_id": run.id,
-        "client_id": client_id,
-        "decision": result.decision,
-        "status": result.status,
-        "output": canonical(result.output),
-        "rules": list(result.rules),
-        "explanation": [_explanation(e) for e in result.explanations],
-        "error": None if result.error is None else printable(result.error),
-        "pack_hash": run.pack_hash,
-        "as_of": run.as_of,
-        "changed": False,
-        "previous_status": None,
-        "previous_output": None,
-    }
+def _remember(memo: dict[Any, Any], key: Any, bound: Any) -> Any:
+    """Keep a bound value for reuse; a memo that met MEMO_SIZE values starts over."""
+    if len(memo) >= MEMO_SIZE:
+        memo.clear()
+    memo[key] = bound
+    return bound
+
+
+_FACTS = attrgetter("facts")
+_WITHOUT_FACTS = attrgetter("rule", "because", "condition")
+MEMO_SIZE = 4096
+"""Bound values a log keeps for reuse, per column (rule combinations, explanations, days)."""
 
 
 def _explanation(e: Explanation) -> dict[str, Any]:
@@ -273,20 +356,20 @@ def _loggable(outcome: Outcome) -> Outcome:
 
 def error_rows(
     run: RunState, client_id: str, errors: Iterable[FactError], kind: str, start: int = 0
-) -> list[dict[str, Any]]:
-    """Log rows of one client's errors, numbered from `start`."""
+) -> list[tuple[Any, ...]]:
+    """Log rows of one client's errors (ERROR_COLUMNS), numbered from `start`."""
     return [
-        {
-            "run_id": run.id,
-            "client_id": client_id,
-            "seq": start + i,
-            "kind": kind,
-            "fact": printable(e.fact),
-            "message": printable(e.message),
-            "value": canonical(e.value),
-            "pack_hash": run.pack_hash,
-            "as_of": run.as_of,
-        }
+        (
+            run.id,
+            client_id,
+            start + i,
+            kind,
+            printable(e.fact),
+            printable(e.message),
+            canonical(e.value),
+            run.pack_hash,
+            run.as_of,
+        )
         for i, e in enumerate(errors)
     ]
 
@@ -319,6 +402,7 @@ class DecisionLog:
         self.url = safe_url(self.engine.url)
         with self._failing("creating or upgrading the tables"):
             prepare(self.engine, self.url, create=create)
+        self.inserts = PageInserts(self.engine.dialect)
 
     @contextlib.contextmanager
     def _failing(self, action: str) -> Iterator[None]:
@@ -476,7 +560,7 @@ class DecisionLog:
         ids = [str(o.client_id) for o in page]
         decisions, errors, changes = self._page_rows(run, page)
         with self._failing("writing a page"), self.engine.begin() as conn:
-            write_page(conn, run.id, ids, decisions, errors)
+            self.inserts.write_page(conn, run.id, ids, decisions, errors)
             if pending is not None:
                 conn.execute(
                     sa.insert(PENDING).values(
@@ -494,26 +578,21 @@ class DecisionLog:
 
     def _page_rows(
         self, run: RunState, outcomes: list[Outcome]
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Change]]:
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Change]]:
         """The decision and error rows of a page, each compared with the previous run."""
         before = self.previous(run, [str(o.client_id) for o in outcomes])
-        decisions: list[dict[str, Any]] = []
-        errors: list[dict[str, Any]] = []
+        decisions: list[tuple[Any, ...]] = []
+        errors: list[tuple[Any, ...]] = []
         changes: list[Change] = []
         for outcome in outcomes:
             cid = str(outcome.client_id)
             if outcome.errors:
                 errors += error_rows(run, cid, outcome.errors, CLIENT)
             for result in outcome.decisions.values():
-                row = decision_row(run, cid, result)
-                old = before.get((cid, result.decision))
-                if old is not None:
-                    row["previous_status"] = old["status"]
-                    row["previous_output"] = old["output"]
-                if run.previous_run_id is not None and (
-                    old is None or old["output"] != row["output"]
-                ):
-                    row["changed"] = True
+                row = self.inserts.decision_row(
+                    run, cid, result, before.get((cid, result.decision))
+                )
+                if row[_CHANGED]:
                     changes.append(Change(cid, result.decision, None, result))
                 decisions.append(row)
         if any(before.get((c.client_id, c.decision)) for c in changes):
@@ -592,7 +671,7 @@ class DecisionLog:
                         ERRORS.c.run_id == run.id, ERRORS.c.client_id == cid
                     )
                 ).scalar_one()
-                conn.execute(sa.insert(ERRORS), error_rows(run, cid, errs, HOOK, start))
+                self.inserts.errors.execute(conn, error_rows(run, cid, errs, HOOK, start))
 
     def finish_run(
         self, run: RunState, status: str = "finished", confirmed: Sequence[Pending] = ()

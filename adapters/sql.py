@@ -20,6 +20,7 @@ from tierwise.runtime.facts import printable
 from tierwise.runtime.records import read_record, row_id, without_id
 
 from .base import ID_KEY, AdapterError, Record, UnreadableClient
+from .bulk import DriverStatement
 from .db import connect, reason, safe_url
 from .mapping import AggregateSpec, load_mapping
 from .mapping import Mapping as MappingFile
@@ -272,6 +273,7 @@ class SqlWriteback:
             for column, target in spec.columns.items()
         }
         self._key_type = _python_type(self.key)
+        self._compiled: dict[sa.Dialect, DriverStatement] = {}
         self.target = f"{_identity(engine.url)} table {self.table.name}"
 
     def check(self, pack: Pack) -> None:
@@ -303,15 +305,23 @@ class SqlWriteback:
         params = [self._params(o) for o in outcomes if not o.errors and o.client_id is not None]
         if not params:
             return
-        statement = (
-            sa.update(self.table)
-            .where(self.key == sa.bindparam("_key"))
-            .values({column: sa.bindparam(f"_{column}") for column in self.targets})
-        )
         try:
-            conn.execute(statement, params)
+            self._statement(conn.dialect).execute(conn, params)
         except DBAPIError as e:
             raise self._failed(e) from None
+
+    def _statement(self, dialect: sa.Dialect) -> DriverStatement:
+        """The UPDATE of one client's columns, compiled once for `dialect`."""
+        found = self._compiled.get(dialect)
+        if found is None:
+            statement = (
+                sa.update(self.table)
+                .where(self.key == sa.bindparam("_key"))
+                .values({column: sa.bindparam(f"_{column}") for column in self.targets})
+            )
+            names = ["_key", *(f"_{column}" for column in self.targets)]
+            found = self._compiled[dialect] = DriverStatement(statement, names, dialect)
+        return found
 
     def _failed(self, error: DBAPIError) -> AdapterError:
         where = safe_url(self.engine.url)
@@ -319,17 +329,19 @@ class SqlWriteback:
             f"write-back into table {self.table.name!r} of {where} failed: {reason(error)}"
         )
 
-    def _params(self, outcome: Outcome) -> dict[str, Any]:
-        params: dict[str, Any] = {"_key": self._key(outcome.client_id)}
-        for column, (decision, field) in self.targets.items():
-            result = outcome.decisions.get(decision)
+    def _params(self, outcome: Outcome) -> tuple[Any, ...]:
+        """The UPDATE's values for one client: its key, then each column's (`_statement`)."""
+        params: list[Any] = [self._key(outcome.client_id)]
+        decisions = outcome.decisions
+        for decision, field in self.targets.values():
+            result = decisions.get(decision)
             output = result.output if result is not None else None
             if isinstance(output, list):
                 values = [str(o.get(field)) for o in output if o.get(field) is not None]
-                params[f"_{column}"] = "; ".join(values) if values else None
+                params.append("; ".join(values) if values else None)
             else:
-                params[f"_{column}"] = output.get(field) if isinstance(output, dict) else None
-        return params
+                params.append(output.get(field) if isinstance(output, dict) else None)
+        return tuple(params)
 
     def _key(self, client_id: Any) -> Any:
         if self._key_type is int:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.db import connect
 from tierwise.adapters.job import RunSummary, run_job
-from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState, decision_row, write_page
+from tierwise.adapters.log import DECISIONS, ERRORS, DecisionLog, RunState
 from tierwise.lang.values import HINTS
 from tierwise.outcome import DecisionResult, Outcome
 from tierwise.plugins.cli import main
@@ -153,10 +153,10 @@ def test_writing_a_page_twice_keeps_each_client_once(tmp_path: Path, pack_dir: P
     engine = Engine.from_path(pack_dir)
     run = log.start_run(pack_hash=engine.pack.hash, as_of=AS_OF, source="test")
     outcomes = [engine.decide({"clv": 1000.0 * i}, AS_OF, client_id=str(i)) for i in range(5)]
-    rows = [decision_row(run, o.client_id, r) for o in outcomes for r in o.decisions.values()]
+    rows = [log.inserts.decision_row(run, o.client_id, r) for o in outcomes for r in o.decisions.values()]
     for _ in range(2):
         with log.engine.begin() as conn:
-            write_page(conn, run.id, [o.client_id for o in outcomes], rows, [])
+            log.inserts.write_page(conn, run.id, [o.client_id for o in outcomes], rows, [])
     assert len(_rows(str(log.engine.url), DECISIONS, run.id)) == 10
     log.close()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from tierwise.batch.compiler import OutputColumns, output_columns
 from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome, new_outcome
-from tierwise.pack.ir import Decision, Pack
+from tierwise.pack.ir import Decision, Pack, Rule
 from tierwise.policy import output_of
 
 
@@ -26,6 +26,7 @@ class OutcomeRows:
     def __init__(self, pack: Pack, id_column: str = "client_id") -> None:
         self.pack = pack
         self.columns: OutputColumns = output_columns(pack, id_column)
+        self._readers = [_DecisionReader(d, self.columns.decisions[d.name]) for d in pack.decisions]
 
     def outcome(self, row: Mapping[str, Any], as_of: dt.date) -> Outcome:
         """The row's Outcome; a row without a client id is decided with no id, as
@@ -35,7 +36,7 @@ class OutcomeRows:
         errors = row.get(self.columns.errors)
         if errors:
             return new_outcome(cid, self.pack.hash, as_of, {}, _fact_errors(errors))
-        results = {d.name: self._result(d, row) for d in self.pack.decisions}
+        results = {r.name: r.result(row) for r in self._readers}
         return new_outcome(cid, self.pack.hash, as_of, results, [])
 
     def unnamed(self, row: Mapping[str, Any]) -> bool:
@@ -64,30 +65,63 @@ class OutcomeRows:
                 else:
                     yield self.outcome(row, as_of)
 
-    def _result(self, decision: Decision, row: Mapping[str, Any]) -> DecisionResult:
-        cols = self.columns.decisions[decision.name]
-        status = row.get(cols["status"]) or "no_decision"
-        ids = _rule_ids(row.get(cols["rule"]))
-        if status == "error":
-            message = row.get(cols.get("error", "")) or "the decision failed"
-            return DecisionResult(decision.name, "error", None, ids, [], str(message))
+
+class _DecisionReader:
+    """One decision's columns of a result row, back as its DecisionResult; the winning
+    rules of each distinct rule-id text are looked up in the pack once."""
+
+    def __init__(self, decision: Decision, cols: Mapping[str, str]) -> None:
+        self.decision = decision
+        self.name = decision.name
+        self.status = cols["status"]
+        self.rule = cols["rule"]
+        self.error = cols.get("error", "")
+        self.aggregate = (
+            None
+            if decision.aggregate is None  # else the query aggregated it
+            else (decision.aggregate.output_name, cols[f"field:{decision.aggregate.output_name}"])
+        )
+        self._winners: dict[str, tuple[list[str], list[Rule]]] = {}
+
+    def result(self, row: Mapping[str, Any]) -> DecisionResult:
+        """This decision's result in `row`."""
+        decision = self.decision
+        status = row.get(self.status) or "no_decision"
         if status == "default":
-            return DecisionResult(decision.name, "default", dict(decision.default or {}))
+            return DecisionResult(self.name, "default", dict(decision.default or {}))
+        if status == "error":
+            message = row.get(self.error) or "the decision failed"
+            ids = _rule_ids(row.get(self.rule))
+            return DecisionResult(self.name, "error", None, ids, [], str(message))
         if status != "decided":
-            return DecisionResult(decision.name, "no_decision")
-        rules = [decision.rule(i) for i in ids]
+            return DecisionResult(self.name, "no_decision")
+        ids, rules = self._rules(row.get(self.rule))
         explanations = [Explanation(r.id, r.because, r.text) for r in rules]
         output: Any
-        if decision.aggregate is not None:  # the query aggregated it
-            name = decision.aggregate.output_name
-            output = {name: row.get(cols[f"field:{name}"])}
+        if self.aggregate is not None:
+            name, column = self.aggregate
+            output = {name: row.get(column)}
         else:
             output = output_of(decision, rules)
-        return DecisionResult(decision.name, "decided", output, ids, explanations)
+        return DecisionResult(self.name, "decided", output, list(ids), explanations)
+
+    def _rules(self, value: Any) -> tuple[list[str], list[Rule]]:
+        """The rule ids of a rule column's value and their rules (shared: copy, never keep)."""
+        found = self._winners.get(value) if isinstance(value, str) else None
+        if found is None:
+            ids = _rule_ids(value)
+            found = (ids, [self.decision.rule(i) for i in ids])
+            if isinstance(value, str):
+                if len(self._winners) >= WINNERS:
+                    self._winners.clear()
+                self._winners[value] = found
+        return found
 
 
 PAGE = 10_000
 """Result rows turned into dicts at a time."""
+WINNERS = 4096
+"""Distinct rule-id texts a decision keeps the winning rules of (rule combinations)."""
 ID_FACT = "client_id"
 """The fact name that an error about a missing client id is filed under (as the sources do)."""
 

@@ -130,7 +130,21 @@ class SqlCompiler:
         """The query deciding every client (row) of `source`, one result row per client,
         with the run's base `statistics` (statistic -> value) as constants."""
         query = _Query(self, as_of, statistics)
-        return query.select(source, columns, id_column, id_source or id_column)
+        scope = query.inputs(source, columns, id_source or id_column)
+        return query.decide(scope, id_column)
+
+    def select_validated(
+        self,
+        validated: sa.FromClause,
+        as_of: dt.date,
+        id_column: str = "client_id",
+        *,
+        statistics: Mapping[str, Any] | None = None,
+    ) -> sa.Select[Any]:
+        """`select` over the rows of `validated(...)` read already (e.g. the profile step's
+        temporary table of them): the same decisions, without reading the source again."""
+        query = _Query(self, as_of, statistics)
+        return query.decide(query.over(sa.select(validated)), id_column)
 
     def validated(
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
@@ -198,17 +212,10 @@ class _Query:
         select = sa.select(*self.sub.c, *added)
         self.sub = self.d.layer(select, f"l{self.layers}")
 
-    def select(
-        self,
-        source: sa.FromClause,
-        columns: Mapping[str, SourceColumn],
-        id_column: str,
-        id_source: str,
-    ) -> sa.Select[Any]:
-        """Inputs, then every decision's layers, then the result columns (null for a row
-        with invalid facts, whose `errors` say why)."""
+    def decide(self, scope: dict[str, Val], id_column: str) -> sa.Select[Any]:
+        """Over the validated inputs in `scope`: every decision's layers, then the result
+        columns (null for a row with invalid facts, whose `errors` say why)."""
         pack = self.compiler.pack
-        scope = self._inputs(source, columns, id_source)
         derived = shared.derive(self, pack.derived, scope)
         if derived is None:
             self.add({"ok": self.col("err").is_(None)})
@@ -228,11 +235,16 @@ class _Query:
                 final.append(sa.case((ok, self.col(outputs[decision.name][key]))).label(out))
         return sa.select(*final).select_from(self.sub)
 
-    def _inputs(
+    def inputs(
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
     ) -> dict[str, Val]:
         """The first layer, the validated inputs; their values in scope."""
-        self.sub = self.d.layer(self.compiler.validated(source, columns, id_source), "l0")
+        return self.over(self.compiler.validated(source, columns, id_source))
+
+    def over(self, validated: sa.Select[Any]) -> dict[str, Val]:
+        """The first layer: rows of validated inputs (`id`, `i_<fact>`, `err`); their values
+        in scope."""
+        self.sub = self.d.layer(validated, "l0")
         return self._scope()
 
     def _scope(self) -> dict[str, Val]:

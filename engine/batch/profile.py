@@ -43,16 +43,28 @@ statement); a caller consumes them before running the next."""
 def compute(run: Run, compiler: SqlCompiler, validated: sa.Select[Any], as_of: dt.date) -> Profile:
     """The profile of the clients whose validated inputs `validated` gives (SqlCompiler.
     validated over the source), through `run`: the source is read once."""
-    _execute(run, f"CREATE TEMP TABLE {INPUTS} AS {compiler.sql_text(validated)}")
+    inputs = read_inputs(run, compiler, validated)
     try:
-        inputs = sa.table(INPUTS, *(sa.column(c.name) for c in validated.selected_columns))
-        return _passes(run, compiler, inputs, as_of)
+        return passes(run, compiler, inputs, as_of)
     finally:
-        _execute(run, f"DROP TABLE {INPUTS}")
+        drop_inputs(run, compiler)
 
 
-def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.date) -> Profile:
-    """The profile's passes over the table of validated inputs."""
+def read_inputs(run: Run, compiler: SqlCompiler, validated: sa.Select[Any]) -> sa.TableClause:
+    """The clients' validated inputs read from the source into the temporary table `INPUTS`
+    (replacing one a failed run left on this connection); the table, to build on."""
+    drop_inputs(run, compiler)
+    _execute(run, f"CREATE TEMP TABLE {INPUTS} AS {compiler.sql_text(validated)}")
+    return sa.table(INPUTS, *(sa.column(c.name) for c in validated.selected_columns))
+
+
+def drop_inputs(run: Run, compiler: SqlCompiler) -> None:
+    """The temporary table of validated inputs, dropped (if there is one)."""
+    _drop(run, compiler, INPUTS)
+
+
+def passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.date) -> Profile:
+    """The profile's passes over the table of validated inputs (`read_inputs`)."""
     pack = compiler.pack
     plan = ProfilePlan(pack)
     kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
@@ -62,6 +74,7 @@ def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.d
     everyone = clients = 0
     for layer in range(plan.passes):
         select = compiler.profile_base(inputs, as_of, layer=layer, statistics=dict(values))
+        _drop(run, compiler, BASE)
         _execute(run, f"CREATE TEMP TABLE {BASE} AS {compiler.sql_text(select)}")
         try:
             table = sa.table(BASE, *(sa.column(c.name) for c in select.selected_columns))
@@ -78,7 +91,7 @@ def _passes(run: Run, compiler: SqlCompiler, inputs: sa.TableClause, as_of: dt.d
                 if counts[f"p_{name}"]:
                     spread[name] = pass_.spread(f"p_{name}", counts, extremes)
         finally:
-            _execute(run, f"DROP TABLE {BASE}")
+            _drop(run, compiler, BASE)
     return Profile(
         {s.name: values.get(s.name) for s in pack.profile},
         {s.name: s.text for s in pack.profile},
@@ -191,6 +204,11 @@ def _execute(run: Run, statement: str) -> None:
     """Run a statement (its rows, if any, are read and dropped)."""
     for _ in run(statement):
         pass
+
+
+def _drop(run: Run, compiler: SqlCompiler, table: str) -> None:
+    """A temporary table dropped if it exists (qualified: never a table of the database's)."""
+    _execute(run, f"DROP TABLE IF EXISTS {compiler.dialect.temp_schema}.{table}")
 
 
 def _shown(value: Any) -> Any:

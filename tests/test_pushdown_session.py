@@ -24,6 +24,7 @@ from tierwise.adapters.job import run_job
 from tierwise.adapters.log import DecisionLog
 from tierwise.adapters.sql import open_sql
 from tierwise.batch import BatchEngine, BatchError
+from tierwise.batch.compiler import SqlCompiler
 
 AS_OF = dt.date(2026, 6, 30)
 BASE = """\
@@ -237,3 +238,34 @@ def test_postgresql_reads_the_source_once_for_a_runs_profile_and_decisions(
     assert left == 0
     other.dispose()
     engine.dispose()
+
+
+def test_decisions_with_the_sessions_profile_derive_nothing_again(
+    batch: BatchEngine, tmp_path: Path, counted: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the last profile pass's table holds every fact: the decisions are its rules only;
+    # with another profile (a resumed run's stored one) the facts are derived again
+    url, mapping = _crm(tmp_path)
+    source = open_sql(url, mapping)
+    session = batch.pushdown_session(source.engine, source.query(AS_OF, batch.pack.inputs))
+    profile = session.profile(AS_OF)
+
+    def rederived(*_: Any, **__: Any) -> Any:
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(SqlCompiler, "select_validated", rederived)
+    rows = list(session.rows(AS_OF, batch.statistics(profile)))
+    expected = _per_client(batch)
+    assert {r["client_id"]: r["ranked__ranked"] for r in rows} == {
+        k: v["ranked"] for k, v in expected.items()
+    }
+    other = {"x_cuts": [10.0, 20.0, 30.0]}
+    with pytest.raises(AssertionError, match="derived again"):
+        session.rows(AS_OF, other)
+    with pytest.raises(AssertionError, match="derived again"):
+        session.rows(AS_OF + dt.timedelta(days=1), batch.statistics(profile))
+    monkeypatch.undo()
+    top = {r["client_id"] for r in session.rows(AS_OF, other) if r["ranked__ranked"] == "top"}
+    assert top == {str(i) for i in range(CLIENTS) if i % 97 > 30}  # rank(x, cuts) >= 3
+    session.close()
+    source.close()

@@ -46,6 +46,9 @@ class PushdownSession:
         self._raw: Any = self._conn.connection
         self._cursor = self._raw.cursor()  # the driver's own: no parameter parsing of '%'
         self._inputs: sa.TableClause | None = None
+        self._facts: tuple[sa.TableClause, dt.date, dict[str, Any]] | None = None
+        """The last profile pass's table of every fact, and the date and statistics it was
+        built with."""
         self._guarded("the push-down setup", lambda: _setup(self._cursor, compiler.dialect))
 
     def __enter__(self) -> PushdownSession:
@@ -73,10 +76,13 @@ class PushdownSession:
         return self._inputs
 
     def profile(self, as_of: dt.date) -> Profile:
-        """The pack's statistics of the clients, computed inside the database."""
+        """The pack's statistics of the clients, computed inside the database; its last
+        pass's table of every fact stays for decisions with these statistics."""
         inputs = self.inputs()
         compute = lambda: sql_profile.passes(self._run, self.compiler, inputs, as_of)  # noqa: E731
-        return self._guarded("the profile step", compute)  # type: ignore[no-any-return]
+        profile, facts = self._guarded("the profile step", compute)
+        self._facts = (facts, as_of, dict(profile.values))
+        return profile  # type: ignore[no-any-return]
 
     def rows(
         self,
@@ -86,9 +92,14 @@ class PushdownSession:
     ) -> Iterator[dict[str, Any]]:
         """Every client's decided row, `page_size` per round trip (SqlCompiler's result
         columns), decided with the run's `statistics`."""
-        query = self.compiler.select_validated(
-            self.inputs(), as_of, self.id_field, statistics=statistics
-        )
+        if self._facts is not None and self._facts[1:] == (as_of, dict(statistics or {})):
+            query = self.compiler.select_facts(
+                self._facts[0], as_of, self.id_field, statistics=statistics
+            )
+        else:  # another profile (a resumed run's stored one): derived from the inputs again
+            query = self.compiler.select_validated(
+                self.inputs(), as_of, self.id_field, statistics=statistics
+            )
         text = self.compiler.sql_text(query)
         cursor = cursor_for(self._raw, self.compiler.dialect)
         return stream(self.engine, cursor, text, page_size, self.where)
@@ -98,7 +109,7 @@ class PushdownSession:
         drop it (the server went away) is discarded instead, so no pooled one keeps it."""
         try:
             if self._inputs is not None:
-                sql_profile.drop_inputs(self._run, self.compiler)
+                sql_profile.drop_tables(self._run, self.compiler)
             self._cursor.close()
             self._conn.commit()
         except self.engine.dialect.loaded_dbapi.Error:

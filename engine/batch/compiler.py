@@ -11,6 +11,8 @@ it; each `select` builds its query in a `_Query` of its own (as_of, layers, labe
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,8 @@ from tierwise.profile import ProfilePlan
 
 ERRORS_COLUMN = "errors"
 STATUSES = ("decided", "default", "no_decision", "error")
+COMPILED = 16
+"""How many compiled (pack, dialect) pairs `compiled` keeps."""
 MASK_RULES = 8
 """A collect of at most this many rules looks its outcomes up by match bit mask (where the
 dialect has constant lists to index)."""
@@ -38,9 +42,32 @@ __all__ = [
     "PushdownError",
     "SourceColumn",
     "SqlCompiler",
+    "compiled",
     "output_columns",
     "pushdown_blockers",
 ]
+
+
+_compiled: OrderedDict[tuple[int, str], SqlCompiler] = OrderedDict()
+_compiling = threading.Lock()
+
+
+def compiled(pack: Pack, dialect: str) -> SqlCompiler:
+    """The pack compiled for `dialect`, shared by every caller and thread (a compiler is
+    immutable; compiling the shipped packs takes half a second): the last COMPILED packs
+    and dialects are kept."""
+    key = (id(pack), dialect)
+    with _compiling:
+        known = _compiled.get(key)
+        if known is not None and known.pack is pack:
+            _compiled.move_to_end(key)
+            return known
+    compiler = SqlCompiler(pack, dialect)  # outside the lock: a compile may take a while
+    with _compiling:
+        _compiled[key] = compiler
+        while len(_compiled) > COMPILED:
+            _compiled.popitem(last=False)
+    return compiler
 
 
 def pushdown_blockers(pack: Pack) -> list[str]:

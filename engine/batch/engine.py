@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -22,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tierwise.batch import profile as sql_profile
-from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
+from tierwise.batch.compiler import OutputColumns, SqlCompiler, compiled, output_columns
 from tierwise.batch.connect import with_driver
 from tierwise.batch.dialects import Dialect, PostgreSQL
 from tierwise.batch.errors import BatchError
@@ -53,16 +52,21 @@ class BatchEngine:
     """Decides a whole table of clients with one SQL query per run (DuckDB unless pushed down)."""
 
     def __init__(
-        self, pack: Pack, *, id_field: str = "client_id", memory_limit: str = "1GB"
+        self,
+        pack: Pack,
+        *,
+        id_field: str = "client_id",
+        memory_limit: str = "1GB",
+        dialect: str = "duckdb",
     ) -> None:
+        """Raises PushdownError now if the pack cannot run as SQL in `dialect`, the one
+        it is going to run in (DuckDB for tables and files)."""
         self.pack = pack
         self.id_field = id_field
         self.memory_limit = memory_limit
         self.columns: OutputColumns = output_columns(pack, id_field)
-        self._compilers: dict[str, SqlCompiler] = {}
-        self._compiling = threading.Lock()
         self._durable: Engine | None = None
-        self.compiler("duckdb")
+        self.compiler(dialect)
 
     @classmethod
     def from_path(
@@ -77,10 +81,7 @@ class BatchEngine:
 
     def compiler(self, dialect: str) -> SqlCompiler:
         """The pack compiled for `dialect`, once per engine (threads share it: it is immutable)."""
-        with self._compiling:
-            if dialect not in self._compilers:
-                self._compilers[dialect] = SqlCompiler(self.pack, dialect)
-            return self._compilers[dialect]
+        return compiled(self.pack, dialect)
 
     # -- DuckDB --------------------------------------------------------------------------
     def _connect(self) -> Any:

@@ -69,8 +69,9 @@ class BatchDecidedSource:
 class PushdownDecidedSource:
     """A CRM database's clients decided inside that database: the SQL adapter's query (facts
     and aggregates from the mapping) with the rules compiled on top, then yielded as
-    Outcomes for the run job. CRM write-back from the mapping applies as on the durable path;
-    enrichment hooks do not run."""
+    Outcomes for the run job. One push-down session serves the profile step and the
+    decisions of a date, so the source is read once per run. CRM write-back from the
+    mapping applies as on the durable path; enrichment hooks do not run."""
 
     def __init__(self, batch: Any, sql_source: Any) -> None:
         self.batch = batch
@@ -79,11 +80,28 @@ class PushdownDecidedSource:
         self.writeback = sql_source.writeback
         self.rows = OutcomeRows(batch.pack, batch.id_field)
         self._profile: Profile | None = None
+        self._session: Any = None
+        self._session_of: tuple[dt.date, dict[str, Any]] | None = None
+
+    def _session_for(self, as_of: dt.date, types: Mapping[str, Any]) -> Any:
+        """The push-down session of the mapping's query for `as_of` (a new one for another
+        date or other input types)."""
+        key = (as_of, dict(types))
+        if self._session is None or self._session_of != key:
+            self._end_session()
+            query = self.source.query(as_of, types)
+            self._session = self.batch.pushdown_session(self.source.engine, query)
+            self._session_of = key
+        return self._session
+
+    def _end_session(self) -> None:
+        session, self._session, self._session_of = self._session, None, None
+        if session is not None:
+            session.close()
 
     def profile(self, as_of: dt.date) -> Profile:
         """The run's profile of the database's clients, computed inside it."""
-        query = self.source.query(as_of, self.batch.pack.inputs)
-        return self.batch.profile_sql(self.source.engine, query, as_of)  # type: ignore[no-any-return]
+        return self._session_for(as_of, self.batch.pack.inputs).profile(as_of)  # type: ignore[no-any-return]
 
     def decide_with(self, profile: Profile | None) -> None:
         """The profile the clients are decided with."""
@@ -94,16 +112,21 @@ class PushdownDecidedSource:
         return self.source.fact_origin(fact)  # type: ignore[no-any-return]
 
     def clients(self, as_of: dt.date, types: Mapping[str, Any]) -> Iterator[Outcome]:
-        """Streamed page by page from the database (`decide_sql_rows`), never all at once."""
-        query = self.source.query(as_of, types)
+        """Streamed page by page from the database, never all at once; the session ends
+        with the last client."""
+        session = self._session_for(as_of, types)
+        statistics = self.batch.statistics(self._profile)
         unnamed = 0
-        rows = self.batch.decide_sql_rows(self.source.engine, query, as_of, profile=self._profile)
-        for row in rows:
-            if self.rows.unnamed(row):
-                unnamed += 1
-                yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
-            else:
-                yield self.rows.outcome(row, as_of)
+        try:
+            for row in session.rows(as_of, statistics):
+                if self.rows.unnamed(row):
+                    unnamed += 1
+                    yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
+                else:
+                    yield self.rows.outcome(row, as_of)
+        finally:
+            self._end_session()
 
     def close(self) -> None:
+        self._end_session()
         self.source.close()

@@ -103,14 +103,14 @@ def sql_blockers(
 ) -> list[str]:
     """Why these packs cannot be decided as SQL in `dialect`, one reason each (empty when
     they can): functions without an SQL form, a failed compile, enrichment they read."""
-    from tierwise.batch.compiler import PushdownError, SqlCompiler, pushdown_blockers
+    from tierwise.batch.compiler import PushdownError, compiled, pushdown_blockers
 
     reasons: dict[str, None] = {}
     for pack in packs:
         found = pushdown_blockers(pack)
         if not found:
             try:
-                SqlCompiler(pack, dialect)
+                compiled(pack, dialect)
             except PushdownError as e:
                 found = [str(e)]
         found += _enrichment_blockers(pack, enrichments)

@@ -535,7 +535,7 @@ def _batch_source(
     from tierwise.batch import BatchEngine
 
     click.echo(f"engine: sql ({path.reason})", err=True)
-    batch = BatchEngine(engine.pack)
+    batch = BatchEngine(engine.pack, dialect=where.sql_dialect or "duckdb")
     if where.kind == "table":
         scheme, _, file = source.partition(":")
         table: FileSource

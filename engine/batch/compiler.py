@@ -11,6 +11,8 @@ it; each `select` builds its query in a `_Query` of its own (as_of, layers, labe
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,8 @@ from tierwise.profile import ProfilePlan
 
 ERRORS_COLUMN = "errors"
 STATUSES = ("decided", "default", "no_decision", "error")
+COMPILED = 16
+"""How many compiled (pack, dialect) pairs `compiled` keeps."""
 MASK_RULES = 8
 """A collect of at most this many rules looks its outcomes up by match bit mask (where the
 dialect has constant lists to index)."""
@@ -38,9 +42,32 @@ __all__ = [
     "PushdownError",
     "SourceColumn",
     "SqlCompiler",
+    "compiled",
     "output_columns",
     "pushdown_blockers",
 ]
+
+
+_compiled: OrderedDict[tuple[int, str], SqlCompiler] = OrderedDict()
+_compiling = threading.Lock()
+
+
+def compiled(pack: Pack, dialect: str) -> SqlCompiler:
+    """The pack compiled for `dialect`, shared by every caller and thread (a compiler is
+    immutable; compiling the shipped packs takes half a second): the last COMPILED packs
+    and dialects are kept."""
+    key = (id(pack), dialect)
+    with _compiling:
+        known = _compiled.get(key)
+        if known is not None and known.pack is pack:
+            _compiled.move_to_end(key)
+            return known
+    compiler = SqlCompiler(pack, dialect)  # outside the lock: a compile may take a while
+    with _compiling:
+        _compiled[key] = compiler
+        while len(_compiled) > COMPILED:
+            _compiled.popitem(last=False)
+    return compiler
 
 
 def pushdown_blockers(pack: Pack) -> list[str]:
@@ -100,15 +127,13 @@ class SqlCompiler:
         self.names_read = frozenset(n for d in pack.decisions for n in _names_read(d))
         self.calls = {d.name: tuple(_calls(d, pack)) for d in pack.decisions}
         probe = sa.table("facts", *(sa.column(n) for n in pack.inputs))
-        unknown = dict.fromkeys((s.name for s in pack.profile), None)
-        self.sql_text(
-            self.select(
-                probe,
-                {n: SourceColumn(n) for n in pack.inputs},
-                dt.date(2000, 1, 1),
-                statistics=unknown,
-            )
-        )
+        columns = {n: SourceColumn(n) for n in pack.inputs}
+        query = _Query(self, dt.date(2000, 1, 1), dict.fromkeys(s.name for s in pack.profile))
+        scope = query.inputs(probe, columns, "client_id")
+        errors = shared.derive(query, pack.derived, scope)
+        self.kinds = {d.name: (scope[d.name].kind, scope[d.name].item) for d in pack.derived}
+        """Each derived fact's kind and list item kind, as its SQL value has them."""
+        self.sql_text(query.decide_over(scope, list(errors.values()), "client_id"))
 
     def sql_text(self, query: sa.Select[Any]) -> str:
         """The query as SQL text with literals inlined (for COPY and plain cursors)."""
@@ -130,7 +155,21 @@ class SqlCompiler:
         """The query deciding every client (row) of `source`, one result row per client,
         with the run's base `statistics` (statistic -> value) as constants."""
         query = _Query(self, as_of, statistics)
-        return query.select(source, columns, id_column, id_source or id_column)
+        scope = query.inputs(source, columns, id_source or id_column)
+        return query.decide(scope, id_column)
+
+    def select_validated(
+        self,
+        validated: sa.FromClause,
+        as_of: dt.date,
+        id_column: str = "client_id",
+        *,
+        statistics: Mapping[str, Any] | None = None,
+    ) -> sa.Select[Any]:
+        """`select` over the rows of `validated(...)` read already (e.g. the profile step's
+        temporary table of them): the same decisions, without reading the source again."""
+        query = _Query(self, as_of, statistics)
+        return query.decide(query.over(sa.select(validated)), id_column)
 
     def validated(
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
@@ -144,20 +183,37 @@ class SqlCompiler:
 
     def profile_base(
         self,
-        validated: sa.FromClause,
+        before: sa.FromClause,
         as_of: dt.date,
         *,
         layer: int = 0,
         statistics: Mapping[str, Any] | None = None,
     ) -> sa.Select[Any]:
-        """One row per client of `validated` (the rows of `validated(...)`, e.g. a temporary
-        table of them) for pass `layer` of the profile step (ProfilePlan), with the
-        `statistics` of the layers below: `ok` (its facts were read and derived), `p_<fact>`
-        per fact the pass counts, and `s_<statistic>` (a `bg_nbd` one: `s_<statistic>__<i>`
-        per value) what each statistic of the layer counts for it (null where its `where`
-        does not hold)."""
+        """One row per client for pass `layer` of the profile step (ProfilePlan), over the
+        table of the pass before (for the first, the rows of `validated(...)`), with the
+        `statistics` of the layers below: `id`, `err` and `i_<input>` carried on;
+        `p_<fact>` per derived fact known so far and `x_<fact>` per such fact that can fail
+        (its errors); `ok` (the client's facts so far were read and derived); and
+        `s_<statistic>` (a `bg_nbd` one: `s_<statistic>__<i>` per value) what each
+        statistic of the layer counts for it (null where its `where` does not hold). The
+        last pass's table holds every fact: `select_facts` decides over it."""
         query = _Query(self, as_of, dict(statistics or {}))
-        return query.profile_base(validated, ProfilePlan(self.pack), layer)
+        return query.profile_base(before, ProfilePlan(self.pack), layer)
+
+    def select_facts(
+        self,
+        facts: sa.FromClause,
+        as_of: dt.date,
+        id_column: str = "client_id",
+        *,
+        statistics: Mapping[str, Any] | None = None,
+    ) -> sa.Select[Any]:
+        """`select` over the last profile pass's table (`profile_base`), whose derived facts
+        were computed with these `statistics`: the same decisions, without reading or
+        deriving anything again."""
+        query = _Query(self, as_of, statistics)
+        scope, errors = query.over_facts(facts)
+        return query.decide_over(scope, errors, id_column)
 
 
 class _Query:
@@ -198,29 +254,24 @@ class _Query:
         select = sa.select(*self.sub.c, *added)
         self.sub = self.d.layer(select, f"l{self.layers}")
 
-    def select(
-        self,
-        source: sa.FromClause,
-        columns: Mapping[str, SourceColumn],
-        id_column: str,
-        id_source: str,
+    def decide(self, scope: dict[str, Val], id_column: str) -> sa.Select[Any]:
+        """Over the validated inputs in `scope`: the derived facts, then `decide_over`."""
+        errors = shared.derive(self, self.compiler.pack.derived, scope)
+        return self.decide_over(scope, list(errors.values()), id_column)
+
+    def decide_over(
+        self, scope: dict[str, Val], fact_errors: list[str], id_column: str
     ) -> sa.Select[Any]:
-        """Inputs, then every decision's layers, then the result columns (null for a row
-        with invalid facts, whose `errors` say why)."""
+        """Over every fact in `scope` (and the derived facts' error columns): every
+        decision's layers, then the result columns (null for a row with invalid facts,
+        whose `errors` say why)."""
         pack = self.compiler.pack
-        scope = self._inputs(source, columns, id_source)
-        derived = shared.derive(self, pack.derived, scope)
-        if derived is None:
-            self.add({"ok": self.col("err").is_(None)})
-        else:
-            self.add({"ok": sa.and_(self.col("err").is_(None), self.col(derived).is_(None))})
+        valid = [self.col(label).is_(None) for label in ("err", *fact_errors)]
+        self.add({"ok": sa.and_(*valid)})
         outputs = {d.name: self._decision(d, scope) for d in pack.decisions}
         names = output_columns(pack, id_column)
-        errors = (
-            self.col("err")
-            if derived is None
-            else sa.func.coalesce(self.col("err"), self.col(derived))
-        )
+        failed = shared.failures(self, fact_errors)
+        errors = self.col("err") if failed is None else sa.func.coalesce(self.col("err"), failed)
         final = [self.col("id").label(id_column), errors.label(ERRORS_COLUMN)]
         ok = self.col("ok")
         for decision in pack.decisions:
@@ -228,11 +279,16 @@ class _Query:
                 final.append(sa.case((ok, self.col(outputs[decision.name][key]))).label(out))
         return sa.select(*final).select_from(self.sub)
 
-    def _inputs(
+    def inputs(
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
     ) -> dict[str, Val]:
         """The first layer, the validated inputs; their values in scope."""
-        self.sub = self.d.layer(self.compiler.validated(source, columns, id_source), "l0")
+        return self.over(self.compiler.validated(source, columns, id_source))
+
+    def over(self, validated: sa.Select[Any]) -> dict[str, Val]:
+        """The first layer: rows of validated inputs (`id`, `i_<fact>`, `err`); their values
+        in scope."""
+        self.sub = self.d.layer(validated, "l0")
         return self._scope()
 
     def _scope(self) -> dict[str, Val]:
@@ -242,16 +298,52 @@ class _Query:
             for name, t in self.compiler.pack.inputs.items()
         }
 
-    def profile_base(
-        self, validated: sa.FromClause, plan: ProfilePlan, layer: int
-    ) -> sa.Select[Any]:
-        """See SqlCompiler.profile_base: the facts the statistics known so far allow, and
-        what each statistic of the layer reads of them."""
+    def profile_base(self, before: sa.FromClause, plan: ProfilePlan, layer: int) -> sa.Select[Any]:
+        """See SqlCompiler.profile_base: the facts of the pass before (or the validated
+        inputs) carried on, the facts the layer's statistics allow added, and what each
+        statistic of the layer reads of them."""
         pack = self.compiler.pack
-        self.sub = validated
+        self.sub = before
+        scope, carried = self._carried(plan, layer)
+        added = [d for d in pack.derived if plan.need[d.name] == layer - 1]
+        new_errors = shared.derive(self, added, scope)
+        errors = {**{f: f"x_{f}" for f in carried}, **new_errors}
+        stats, fails = self._statistics(plan, layer, scope)
+        valid = [self.col(label).is_(None) for label in ("err", *errors.values())]
+        ok: Col = sa.and_(*valid)
+        if fails:
+            ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
+        computed = [d.name for d in pack.derived if plan.need[d.name] < layer]
+        return sa.select(
+            self.col("id"),
+            self.col("err"),
+            *(self.col(f"i_{n}") for n in pack.inputs),
+            *(self.col(scope[n].label).label(f"p_{n}") for n in computed),
+            *(self.col(label).label(f"x_{f}") for f, label in errors.items()),
+            ok.label("ok"),
+            *(value.label(name) for name, value in stats.items()),
+        ).select_from(self.sub)
+
+    def _carried(self, plan: ProfilePlan, layer: int) -> tuple[dict[str, Val], list[str]]:
+        """The scope of the table a pass builds on: the inputs and the derived facts of the
+        passes before (`p_<fact>`); and the facts among them that have an error column
+        there (`x_<fact>`: the statistics known then let it fail for some client)."""
         scope = self._scope()
-        computable = [d for d in pack.derived if plan.need[d.name] < layer]
-        derived = shared.derive(self, computable, scope)
+        carried: list[str] = []
+        for d in self.compiler.pack.derived:
+            if plan.need[d.name] < layer - 1:
+                kind, item = self.compiler.kinds[d.name]
+                scope[d.name] = Val(f"p_{d.name}", kind, item)
+                if f"x_{d.name}" in self.sub.c:
+                    carried.append(d.name)
+        return scope, carried
+
+    def _statistics(
+        self, plan: ProfilePlan, layer: int, scope: dict[str, Val]
+    ) -> tuple[dict[str, Col], list[Col]]:
+        """What each statistic of the layer counts for a client (`s_<statistic>`, a `bg_nbd`
+        one's `s_<statistic>__<i>`), and the calls that fail to compute one."""
+        pack = self.compiler.pack
         stats: dict[str, Col] = {}
         fails: list[Col] = []
         for stat in plan.stats[layer]:
@@ -271,17 +363,18 @@ class _Query:
                 for n in node.walk()
                 if isinstance(n, Call) and not pack.functions[n.func].null_safe
             ]
-        ok: Col = self.col("err").is_(None)
-        if derived is not None:
-            ok = sa.and_(ok, self.col(derived).is_(None))
-        if fails:
-            ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
-        present = plan.facts[layer]
-        return sa.select(
-            ok.label("ok"),
-            *(self.col(scope[n].label).label(f"p_{n}") for n in present),
-            *(value.label(name) for name, value in stats.items()),
-        ).select_from(self.sub)
+        return stats, fails
+
+    def over_facts(self, facts: sa.FromClause) -> tuple[dict[str, Val], list[str]]:
+        """The first layer: the last profile pass's table (every input and derived fact of
+        each client, and their error columns); the facts in scope, the error columns."""
+        pack = self.compiler.pack
+        kept = ["id", "err", *(f"i_{n}" for n in pack.inputs)]
+        kept += [f"{prefix}_{d.name}" for d in pack.derived for prefix in ("p", "x")]
+        self.sub = self.d.layer(sa.select(*(facts.c[k] for k in kept if k in facts.c)), "l0")
+        plan = ProfilePlan(pack)
+        scope, carried = self._carried(plan, plan.passes + 1)
+        return scope, [f"x_{f}" for f in carried]
 
     # -- decisions -----------------------------------------------------------------------
     def _decision(self, decision: Decision, scope: dict[str, Val]) -> dict[str, str]:

@@ -69,6 +69,9 @@ class Dialect(ABC):
     """Statements run in the decision query's transaction before it (push-down)."""
     named_cursor: ClassVar[bool] = False
     """Push-down rows stream through a named (server-side) cursor."""
+    temp_schema: ClassVar[str] = "temp"
+    """The schema of the connection's temporary tables: a name qualified with it can never
+    be one of the database's own tables."""
 
     reader_class: ClassVar[type[Reader]]
     """The SQL forms of the one reading of values for this engine."""
@@ -404,6 +407,7 @@ class PostgreSQL(Dialect):
         "SET LOCAL jit = off",  # compiling the wide CASE columns took 6.7 s of a 100k-row query
     )
     named_cursor = True
+    temp_schema = "pg_temp"
     reader_class = PostgreSQLReader
 
     def _sqlalchemy(self) -> sa.Dialect:

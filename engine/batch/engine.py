@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -22,12 +21,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from tierwise.batch import profile as sql_profile
-from tierwise.batch.compiler import OutputColumns, SqlCompiler, output_columns
+from tierwise.batch.compiler import OutputColumns, SqlCompiler, compiled, output_columns
 from tierwise.batch.connect import with_driver
 from tierwise.batch.dialects import Dialect, PostgreSQL
+from tierwise.batch.errors import BatchError
 from tierwise.batch.inputs import SourceColumn
+from tierwise.batch.session import PushdownSession, cursor_for, stream
 from tierwise.batch.unreadable import Unreadable, set_apart
-from tierwise.errors import TierwiseError
 from tierwise.functions import FunctionRegistry
 from tierwise.outcome import Outcome
 from tierwise.pack.build import load_pack
@@ -48,24 +48,25 @@ PUSHDOWN_DIALECTS = ("sqlite", "postgresql")
 log = logging.getLogger(__name__)
 
 
-class BatchError(TierwiseError):
-    """A batch run that cannot start: an unreadable file, an unknown format, a bad table."""
-
-
 class BatchEngine:
     """Decides a whole table of clients with one SQL query per run (DuckDB unless pushed down)."""
 
     def __init__(
-        self, pack: Pack, *, id_field: str = "client_id", memory_limit: str = "1GB"
+        self,
+        pack: Pack,
+        *,
+        id_field: str = "client_id",
+        memory_limit: str = "1GB",
+        dialect: str = "duckdb",
     ) -> None:
+        """Raises PushdownError now if the pack cannot run as SQL in `dialect`, the one
+        it is going to run in (DuckDB for tables and files)."""
         self.pack = pack
         self.id_field = id_field
         self.memory_limit = memory_limit
         self.columns: OutputColumns = output_columns(pack, id_field)
-        self._compilers: dict[str, SqlCompiler] = {}
-        self._compiling = threading.Lock()
         self._durable: Engine | None = None
-        self.compiler("duckdb")
+        self.compiler(dialect)
 
     @classmethod
     def from_path(
@@ -80,10 +81,7 @@ class BatchEngine:
 
     def compiler(self, dialect: str) -> SqlCompiler:
         """The pack compiled for `dialect`, once per engine (threads share it: it is immutable)."""
-        with self._compiling:
-            if dialect not in self._compilers:
-                self._compilers[dialect] = SqlCompiler(self.pack, dialect)
-            return self._compilers[dialect]
+        return compiled(self.pack, dialect)
 
     # -- DuckDB --------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -120,7 +118,7 @@ class BatchEngine:
         query = compiler.select(source, columns, as_of, self.id_field, statistics=statistics)
         return compiler.sql_text(query)
 
-    def _statistics(self, profile: Profile | None) -> dict[str, Any] | None:
+    def statistics(self, profile: Profile | None) -> dict[str, Any] | None:
         """The run's statistics as the decision query's constants (None: the pack reads
         none); ProfileError when the pack needs a profile and `profile` is none or misfits."""
         fitting = checked(self.pack, profile)
@@ -139,7 +137,7 @@ class BatchEngine:
         compiler = self.compiler(dialect)
         specs = {n: _source_column(n, columns, None, compiler.dialect) for n in self.pack.inputs}
         table = sa.table(source, *(sa.column(n) for n in columns))
-        day, stats = as_of or dt.date.today(), self._statistics(profile)
+        day, stats = as_of or dt.date.today(), self.statistics(profile)
         return compiler.sql_text(
             compiler.select(table, specs, day, self.id_field, statistics=stats)
         )
@@ -155,7 +153,7 @@ class BatchEngine:
             table = pa.Table.from_pandas(table, preserve_index=False)
         import duckdb
 
-        stats = self._statistics(profile)
+        stats = self.statistics(profile)
         con = self._connect()
         try:
             con.register("tierwise_source", table)
@@ -201,7 +199,7 @@ class BatchEngine:
         import duckdb
 
         file = _TableFile(src, in_format, dict(columns or {}), self.id_field)
-        day, stats = as_of or dt.date.today(), self._statistics(profile)
+        day, stats = as_of or dt.date.today(), self.statistics(profile)
         try:
             return self._decide_file(file, out, out_format, day, stats)
         except duckdb.Error as e:
@@ -283,7 +281,7 @@ class BatchEngine:
         count."""
         if into is None:
             return list(self.decide_sql_rows(url, table, as_of, profile=profile))
-        engine, dialect, query = self._pushdown(url, table, as_of, self._statistics(profile))
+        engine, dialect, query = self._pushdown(url, table, as_of, self.statistics(profile))
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
             try:
@@ -313,7 +311,7 @@ class BatchEngine:
         or the iterator is closed."""
         if page_size < 1:
             raise BatchError(f"decide_sql_rows: page_size must be at least 1, not {page_size}")
-        stats = self._statistics(profile)
+        stats = self.statistics(profile)
         engine, dialect, query = self._pushdown(url, table, as_of, stats)  # errors now
         return self._stream(engine, dialect, query, page_size)
 
@@ -322,28 +320,22 @@ class BatchEngine:
     ) -> Iterator[dict[str, Any]]:
         """Rows of `query`, `page_size` per round trip, inside one read transaction."""
         with engine.begin() as conn:
-            raw = conn.connection
+            raw: Any = conn.connection
             setup = raw.cursor()
             for statement in dialect.session:
                 setup.execute(statement)
             setup.close()
-            # a named cursor is DECLARE ... CURSOR, server side; a plain one is the driver's
-            # own, which does no parameter parsing of '%'
-            cursor = raw.cursor(name="tierwise_decide") if dialect.named_cursor else raw.cursor()
-            try:
-                cursor.execute(query)
-                names: list[str] | None = None
-                while page := cursor.fetchmany(page_size):
-                    if names is None:  # a named cursor describes its rows after a fetch
-                        names = [c[0] for c in cursor.description]
-                    for row in page:
-                        yield dict(zip(names, row, strict=True))
-            except engine.dialect.loaded_dbapi.Error as e:
-                where = engine.url.render_as_string(hide_password=True)
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise BatchError(f"{where}: the decision query failed: {first}") from None
-            finally:
-                cursor.close()
+            where = engine.url.render_as_string(hide_password=True)
+            yield from stream(engine, cursor_for(raw, dialect), query, page_size, where)
+
+    def pushdown_session(
+        self, url: str | sa.Engine, table: str | sa.FromClause | sa.Select[Any]
+    ) -> PushdownSession:
+        """A push-down run over `table` (as for `decide_sql`) in one connection: its
+        clients read once, for the profile step and the decisions both (close it after)."""
+        engine, compiler, source, columns = self._database_source(url, table)
+        validated = compiler.validated(source, columns, self.id_field)
+        return PushdownSession(engine, compiler, validated, self.id_field)
 
     def _pushdown(
         self,
@@ -448,21 +440,8 @@ class BatchEngine:
     ) -> Profile:
         """The pack's statistics of a table (or a SELECT of facts) in a SQLite or PostgreSQL
         database, computed inside it."""
-        engine, compiler, source, columns = self._database_source(url, table)
-        validated = compiler.validated(source, columns, self.id_field)
-        with engine.begin() as conn:
-            cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
-
-            run = partial(sql_profile.fetched, cursor)
-            try:
-                for statement in compiler.dialect.session:
-                    cursor.execute(statement)
-                return sql_profile.compute(run, compiler, validated, as_of)
-            except engine.dialect.loaded_dbapi.Error as e:
-                where = engine.url.render_as_string(hide_password=True)
-                raise BatchError(f"{where}: the profile step failed: {_first_line(e)}") from None
-            finally:
-                cursor.close()
+        with self.pushdown_session(url, table) as session:
+            return session.profile(as_of)
 
     def _empty_profile(self, as_of: dt.date) -> Profile:
         """The profile of a table with no readable client."""

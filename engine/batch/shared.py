@@ -33,12 +33,12 @@ class Layers(Protocol):
     def fails(self, call: Call, scope: dict[str, Val]) -> Col: ...
 
 
-def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> str | None:
+def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> dict[str, str]:
     """Adds each derived fact as a column (its value joins `scope`), the facts that read no
     other of them in one layer, those reading only those in the next, and so on (a layer
     per fact made SQLite carry every column through 27 layers of the shipped facts), and
-    returns the label of the column of the client's errors from them (`fact: message`
-    joined by '; ', null when none); None when no derived fact can fail."""
+    returns, per fact that can fail for some client, the label of the column of its errors
+    (`fact: message` joined by '; ', null when none), in the pack's order."""
     for group in _by_depth(derived):
         columns: dict[str, Col] = {}
         values: dict[str, Val] = {}
@@ -50,24 +50,44 @@ def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> 
         query.add(columns)
         scope.update(values)
     # built over the newest layer: an expression over an older one cross-joins
-    problems: list[tuple[Col, Col]] = []
-    functions = query.expr.functions
+    errors: dict[str, Col] = {}
     for d in derived:
-        for call in _failing_calls(d, functions):
-            if query.expr.missing_constant(call):
-                continue
-            text = f"{d.name}: {d.name} cannot be derived: {call.func}() failed for these facts"
-            problems.append((query.fails(call, scope), sa.literal(text)))
-        outside = _outside(query.col(scope[d.name].label), d.type, query.d.literal)
-        if outside is not None:
-            text = f"{d.name}: {d.name} is outside its declared domain ({d.type.domain})"
-            problems.append((outside, sa.literal(text)))
-    if not problems:
+        problems = _problems(query, d, scope)
+        if problems:
+            checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
+            failed = sa.or_(*(c for c, _ in checked))
+            errors[d.name] = sa.case((failed, query.d.join(checked, "; ")))
+    labels = {name: query.label() for name in errors}
+    query.add({labels[name]: column for name, column in errors.items()})
+    return labels
+
+
+def failures(query: Layers, labels: Sequence[str]) -> Col | None:
+    """The client's errors from derived facts: the texts of the error columns `labels`
+    (each fact's, `derive`) that hold one, joined by '; ' in their order; None when no
+    derived fact can fail."""
+    if not labels:
         return None
-    checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
-    label = query.label()
-    query.add({label: sa.case((sa.or_(*(c for c, _ in checked)), query.d.join(checked, "; ")))})
-    return label
+    columns = [query.col(label) for label in labels]
+    if len(columns) == 1:
+        return columns[0]
+    return query.d.join([(c.is_not(None), c) for c in columns], "; ")
+
+
+def _problems(query: Layers, d: Derived, scope: dict[str, Val]) -> list[tuple[Col, Col]]:
+    """What makes a derived fact an error for a client: a function call that fails (unless
+    it waits for a statistic not known yet), a value outside the declared domain."""
+    problems: list[tuple[Col, Col]] = []
+    for call in _failing_calls(d, query.expr.functions):
+        if query.expr.missing_constant(call):
+            continue
+        text = f"{d.name}: {d.name} cannot be derived: {call.func}() failed for these facts"
+        problems.append((query.fails(call, scope), sa.literal(text)))
+    outside = _outside(query.col(scope[d.name].label), d.type, query.d.literal)
+    if outside is not None:
+        text = f"{d.name}: {d.name} is outside its declared domain ({d.type.domain})"
+        problems.append((outside, sa.literal(text)))
+    return problems
 
 
 def _by_depth(derived: Sequence[Derived]) -> list[list[Derived]]:

@@ -14,10 +14,11 @@ import datetime as dt
 import io
 from collections.abc import Callable, Collection, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
 
@@ -29,12 +30,12 @@ class DriverStatement:
 
     def __init__(
         self,
-        statement: sa.Executable,
+        statement: sa.ClauseElement,
         names: Sequence[str],
         dialect: sa.Dialect,
         prebound: Collection[str] = (),
     ) -> None:
-        compiled = statement.compile(dialect=dialect)
+        compiled = cast("SQLCompiler", statement.compile(dialect=dialect))  # DML compiles to SQL
         if set(names) != set(compiled.binds) or len(set(names)) != len(names):
             raise ValueError(f"parameters {sorted(names)} are not those of {compiled}")
         self.sql = str(compiled)
@@ -159,9 +160,9 @@ def _escaped(field: str) -> str:
     return field.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _processor(compiled: sa.Compiled, name: str, dialect: sa.Dialect) -> Processor | None:
+def _processor(compiled: SQLCompiler, name: str, dialect: sa.Dialect) -> Processor | None:
     """The bind processor SQLAlchemy applies to parameter `name` on this dialect, if any."""
-    type_ = compiled.binds[name].type  # type: ignore[attr-defined]
+    type_ = compiled.binds[name].type
     return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 

@@ -7,7 +7,7 @@ decision), `tierwise_client_errors` (run_id + client_id + seq), and
 confirmed yet. A page is written by deleting that page's clients from the run and
 inserting their rows again, in one transaction, so a page written twice (a resumed or
 repeated run) leaves each client exactly once (`PageInserts.write_page`, on rows built by
-`decision_row` and `error_rows`). Rows go in through `bulk.BulkInsert`: bound as SQLAlchemy
+its `decision_row` and by `error_rows`). Rows go in through `bulk.BulkInsert`: bound as SQLAlchemy
 binds them, without its per-row machinery; COPY on PostgreSQL.
 
 Write-back shares that guarantee: where the CRM lives in the log's database, the page's
@@ -228,11 +228,9 @@ class PageInserts:
         self.decisions = BulkInsert(DECISIONS, DECISION_COLUMNS, dialect, prebound)
         self.errors = BulkInsert(ERRORS, ERROR_COLUMNS, dialect)
         bind = self.decisions.statement.processor
-        self._rules, self._explanation, self._day = (
-            bind("rules"),
-            bind("explanation"),
-            bind("as_of"),
-        )
+        self._rules = bind("rules")
+        self._explanation = bind("explanation")
+        self._day = bind("as_of")
         self._flags = (bind("changed")(False), bind("changed")(True))
         self._rule_lists: dict[tuple[str, ...], Any] = {}
         self._explanations: dict[tuple[tuple[str, str, str], ...], Any] = {}

@@ -60,12 +60,12 @@ class DriverStatement:
         """How SQLAlchemy binds parameter `name` on this dialect (unchanged if it does not)."""
         return self._processors[name] or _unchanged
 
-    def bound(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    def bound(self, rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
         """The rows with each value as SQLAlchemy binds its column's type on this dialect."""
         processors = self.processors
         if not processors:
-            return [tuple(row) for row in rows]
-        out = []
+            return list(rows)
+        out: list[Sequence[Any]] = []
         for row in rows:
             values = list(row)
             for i, process in processors:

@@ -46,7 +46,7 @@ class DriverStatement:
             for i, name in enumerate(names)
             if name not in prebound and (p := self._processors[name]) is not None
         ]
-        self._shape: Callable[[tuple[Any, ...]], Any] | None = None
+        self._shape: Callable[[Sequence[Any]], Any] | None = None
         if compiled.positional:
             order = [self.names.index(name) for name in compiled.positiontup or ()]
             if order != list(range(len(names))):
@@ -171,6 +171,6 @@ def _unchanged(value: Any) -> Any:
     return value
 
 
-def _single(index: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+def _single(index: int) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """A one-parameter row in the compiled order (itemgetter of one index gives no tuple)."""
     return lambda row: (row[index],)

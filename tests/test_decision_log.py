@@ -153,7 +153,11 @@ def test_writing_a_page_twice_keeps_each_client_once(tmp_path: Path, pack_dir: P
     engine = Engine.from_path(pack_dir)
     run = log.start_run(pack_hash=engine.pack.hash, as_of=AS_OF, source="test")
     outcomes = [engine.decide({"clv": 1000.0 * i}, AS_OF, client_id=str(i)) for i in range(5)]
-    rows = [log.inserts.decision_row(run, o.client_id, r) for o in outcomes for r in o.decisions.values()]
+    rows = [
+        log.inserts.decision_row(run, o.client_id, r)
+        for o in outcomes
+        for r in o.decisions.values()
+    ]
     for _ in range(2):
         with log.engine.begin() as conn:
             log.inserts.write_page(conn, run.id, [o.client_id for o in outcomes], rows, [])

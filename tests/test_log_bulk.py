@@ -171,23 +171,26 @@ def test_copy_text_escapes_what_its_format_reserves() -> None:
         copy_text([(b"raw",)])
 
 
-def test_driver_statements_take_rows_in_the_callers_order(tmp_path: Path) -> None:
+def test_write_back_updates_bind_as_core_binds_them(tmp_path: Path) -> None:
+    """Values in the caller's order (the key first, though the UPDATE binds it last), bound
+    by the target column's type as Core binds it (SQLite DATETIME text with microseconds)."""
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
-    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), sa.Column("d", sa.Date))
+    at = sa.Column("at", sa.DateTime)
+    table = sa.Table("t", sa.MetaData(), sa.Column("id", sa.Integer), at)
     table.metadata.create_all(engine)
+    noon = dt.datetime(2026, 6, 30, 12, 0)
+    update = sa.update(table).where(table.c.id == sa.bindparam("_id"))
     with engine.begin() as conn:
-        conn.execute(sa.insert(table), [{"id": 1, "d": None}, {"id": 2, "d": None}])
-        update = sa.update(table).where(table.c.id == sa.bindparam("_id"))
+        conn.execute(sa.insert(table), [{"id": 1}, {"id": 2}, {"id": 3}])
+        conn.execute(update.values(at=sa.bindparam("_at")), [{"_id": 3, "_at": noon}])
         statement = DriverStatement(
-            update.values(d=sa.bindparam("_d")), ["_id", "_d"], engine.dialect
+            update.values(at=sa.bindparam("_at")), ["_id", "_at"], engine.dialect
         )
-        statement.execute(conn, [(1, AS_OF), (2, dt.date(2026, 1, 2))])
-        assert conn.execute(sa.select(table).order_by(table.c.id)).all() == [
-            (1, AS_OF),
-            (2, dt.date(2026, 1, 2)),
-        ]
+        statement.execute(conn, [(1, noon), (2, None)])
+        stored = conn.exec_driver_sql("SELECT id, at FROM t ORDER BY id").all()
+    assert stored == [(1, stored[2][1]), (2, None), (3, "2026-06-30 12:00:00.000000")]
     with pytest.raises(ValueError, match="are not those of"):
-        DriverStatement(update.values(d=sa.bindparam("_d")), ["_id"], engine.dialect)
+        DriverStatement(update.values(at=sa.bindparam("_at")), ["_id"], engine.dialect)
     engine.dispose()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
@@ -157,7 +157,7 @@ def _reads(lets: dict[str, Col], sources: dict[int, str]) -> set[str]:
     return found
 
 
-def _placeholder(element: Any) -> bool:
+def _placeholder(element: Any) -> TypeGuard[sa.ColumnClause[Any]]:
     """Whether an element is a step's name for a column of an earlier layer (its label)."""
     return isinstance(element, sa.ColumnClause) and element.table is None and not element.is_literal
 
@@ -168,11 +168,7 @@ def _moved(expr: Col, last: Any, sources: dict[int, str]) -> Col:
     def replace(element: Any, **kw: Any) -> Any:
         if id(element) in sources:
             return last.c[sources[id(element)]]
-        if (
-            isinstance(element, sa.ColumnClause)
-            and element.table is None
-            and element.name in last.c
-        ):
+        if _placeholder(element) and element.name in last.c:
             return last.c[element.name]
         return None
 

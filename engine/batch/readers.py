@@ -11,7 +11,9 @@ one, which the decision query makes that client's error, never the whole query's
 A reading is computed in steps (a `Step` generator): each `yield` names expressions that
 the next layer of the query computes once per row, and gets back the columns holding them,
 so that an intermediate value (trimmed text, the parts of a date) is never copied into
-every expression that reads it.
+every expression that reads it. SQLite reads the spellings almost every value has (digits,
+a date or datetime as SQLite or ISO write it) in one layer, and runs the general steps in a
+subquery (`deferred`) only for other text: a layer computes its columns for every row.
 """
 
 from __future__ import annotations

@@ -752,7 +752,7 @@ def deferred(steps: Value) -> Col:
 def _nested(steps: Value, lets: Lets, depth: int) -> Col:
     """Step `depth` of a deferred value: its expressions, and the steps after it."""
     alias = f"tw_step{depth}"
-    names = {
+    names: Lets = {
         key: sa.literal_column(f"{alias}.x{k}", type_=expr.type)
         for k, (key, expr) in enumerate(lets.items())
     }

@@ -117,8 +117,9 @@ class SqlCompiler:
     Immutable once built: every call keeps its own state in a `_Query`."""
 
     def __init__(self, pack: Pack, dialect: str) -> None:
-        """Raises PushdownError now (by compiling once, to text) if the pack cannot run in
-        `dialect`; this also loads the dialect's renderer, so the first run does not."""
+        """Raises PushdownError now if the pack cannot run in `dialect`: its derived facts
+        and decisions are built once, over a table of validated inputs (the readings of
+        inputs depend on the source's columns only, never on the pack's expressions)."""
         blockers = pushdown_blockers(pack)
         if blockers:
             raise PushdownError("this pack cannot run as SQL: " + "; ".join(blockers))
@@ -126,14 +127,14 @@ class SqlCompiler:
         self.dialect = dialect_for(dialect)
         self.names_read = frozenset(n for d in pack.decisions for n in _names_read(d))
         self.calls = {d.name: tuple(_calls(d, pack)) for d in pack.decisions}
-        probe = sa.table("facts", *(sa.column(n) for n in pack.inputs))
-        columns = {n: SourceColumn(n) for n in pack.inputs}
+        names = ["id", "err", *(f"i_{n}" for n in pack.inputs)]
+        probe = sa.table("validated", *(sa.column(n) for n in names))
         query = _Query(self, dt.date(2000, 1, 1), dict.fromkeys(s.name for s in pack.profile))
-        scope = query.inputs(probe, columns, "client_id")
+        scope = query.over(sa.select(probe))
         errors = shared.derive(query, pack.derived, scope)
         self.kinds = {d.name: (scope[d.name].kind, scope[d.name].item) for d in pack.derived}
         """Each derived fact's kind and list item kind, as its SQL value has them."""
-        self.sql_text(query.decide_over(scope, list(errors.values()), "client_id"))
+        query.decide_over(scope, list(errors.values()), "client_id")
 
     def sql_text(self, query: sa.Select[Any]) -> str:
         """The query as SQL text with literals inlined (for COPY and plain cursors)."""

@@ -347,8 +347,9 @@ class SQLite(Dialect):
 
     def datetime_literal(self, utc: dt.datetime) -> Col:
         """UTC text with microseconds, as the reading of datetimes writes them (text
-        compares as the instants do)."""
-        return sa.literal_column(f"'{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}'", sa.String())
+        compares as the instants do; strftime writes year 1 as `1`)."""
+        text = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return sa.literal_column(f"'{text}'", sa.String())
 
     def integer_mod(self, a: Col, b: Col) -> Col:
         return once((a, b), self._integer_mod)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
-from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy.sql.visitors import iterate, replacement_traverse
 
 from tierwise.batch.dialects import Col, Dialect, balanced
 from tierwise.batch.readers import Lets, Reading, Step
@@ -51,9 +51,7 @@ def validated_inputs(
             steps[name] = _absent(dialect, t)
         else:
             steps[name] = dialect.reader.read(t.kind, spec.mode, source.c[spec.column])
-    used = {c.column for c in columns.values() if c.column is not None and c.column in source.c}
-    raws = [source.c[column] for column in sorted(used)]
-    layer, read = _Layers(dialect, source, [client.label("id"), *raws]).run(steps)
+    layer, read = _Layers(dialect, source, {"id": client}).run(steps)
     cols: list[Col] = [layer.c.id]
     unreadable: list[Problem] = []
     messages: list[Problem] = []
@@ -76,24 +74,23 @@ def _absent(dialect: Dialect, t: FactType) -> Step:
 
 class _Layers:
     """Runs the readings' steps side by side, one layer of the query per step: each layer
-    passes on every column of the one before and adds what the steps named for it, their
-    expressions moved onto the layer before (their columns read from there)."""
+    adds what the steps named for it and passes on only the columns a later layer or the
+    result reads (a layer computes and copies every column it has, for every row)."""
 
-    def __init__(self, dialect: Dialect, source: sa.FromClause, first: list[Col]) -> None:
+    def __init__(self, dialect: Dialect, source: sa.FromClause, keep: dict[str, Col]) -> None:
         self.d = dialect
-        self.last: sa.FromClause = source
-        self.carried: list[Col] = first
+        self.source = source
+        self.keep = keep
+        """Columns of the first layer (over the source) that the last one passes on."""
         self.labels = 0
-        self.moved: dict[int, tuple[Col, Col]] = {}
-        """id of a column of the source or of an earlier layer -> (that column, the column of
-        the last layer that carries it on): what a step's expression is moved onto."""
 
     def run(self, steps: dict[str, Step]) -> tuple[Any, dict[str, tuple[str, str]]]:
         """The last layer, and for each fact the labels of its value and presence in it."""
+        layers: list[dict[str, Col]] = []
         sent: dict[str, Lets | None] = dict.fromkeys(steps)
         done: dict[str, tuple[str, str]] = {}
         while len(done) < len(steps):
-            lets: dict[str, Col] = {}
+            lets: dict[str, Col] = dict(self.keep) if not layers else {}
             asked: dict[str, dict[str, str]] = {}
             for name, step in steps.items():
                 if name in done:
@@ -107,40 +104,76 @@ class _Layers:
                     continue
                 asked[name] = {key: self._label() for key in wanted}
                 lets.update({asked[name][key]: expr for key, expr in wanted.items()})
-            layer = self._add(lets)
+            layers.append(lets)
             sent = {
-                name: {k: layer.c[lbl] for k, lbl in keys.items()} for name, keys in asked.items()
+                name: {k: sa.column(lbl, type_=lets[lbl].type) for k, lbl in keys.items()}
+                for name, keys in asked.items()
             }
-        return self.last, done
+        results = [*self.keep, *(label for pair in done.values() for label in pair)]
+        return self._build(layers, results), done
 
     def _label(self) -> str:
         self.labels += 1
         return f"tw_{self.labels}"
 
-    def _add(self, lets: dict[str, Col]) -> Any:
-        """A new layer over the last with `lets` added, their columns of the source and of
-        earlier layers replaced by the last layer's (a lookup by identity: SQLAlchemy's
-        ClauseAdapter searched every column's proxies, most of the query's build time)."""
-        moved = self.moved
+    def _build(self, layers: list[dict[str, Col]], results: list[str]) -> Any:
+        """The layers as SQL: each reads the one before through its columns (a step's
+        expressions name a column by a placeholder of its label; a source column read
+        after the first layer is carried there as `tw_src<k>`)."""
+        sources = {id(c): f"tw_src{k}" for k, c in enumerate(self.source.c)}
+        reads = [_reads(lets, sources) for lets in layers]
+        live = set(results)
+        needed: list[set[str]] = []
+        for lets, read in zip(reversed(layers), reversed(reads), strict=True):
+            needed.append(set(live))
+            live = (live - lets.keys()) | read
+        needed.reverse()  # needed[r]: the labels layer r passes on
+        last: Any = self.source
+        for r, lets in enumerate(layers):
+            if r == 0:
+                carried = [
+                    c.label(sources[id(c)]) for c in self.source.c if sources[id(c)] in needed[0]
+                ]
+                exprs = lets
+            else:
+                carried = [c for c in last.c if c.key in needed[r] and c.key not in lets]
+                exprs = {label: _moved(e, last, sources) for label, e in lets.items()}
+            added = [e.label(label) for label, e in exprs.items() if label in needed[r]]
+            select = sa.select(*carried, *added).select_from(last)
+            last = self.d.layer(select, f"read_{r + 1}")
+        return last
 
-        def replace(element: Any, **kw: Any) -> Any:
-            found = moved.get(id(element))
-            return None if found is None else found[1]
 
-        no_options: dict[str, Any] = {}
-        added = [
-            replacement_traverse(expr, no_options, replace).label(label)
-            for label, expr in lets.items()
-        ]
-        select = sa.select(*self.carried, *added).select_from(self.last)
-        self.last = self.d.layer(select, f"read_{self.labels}")
-        now: list[Col] = list(self.last.c)  # the carried columns first, in their order
-        onto = {id(old): new for old, new in zip(self.carried, now, strict=False)}
-        for key, (column, held) in list(moved.items()):
-            moved[key] = (column, onto[id(held)])
-        moved.update({id(old): (old, new) for old, new in zip(self.carried, now, strict=False)})
-        self.carried = now
-        return self.last
+def _reads(lets: dict[str, Col], sources: dict[int, str]) -> set[str]:
+    """The labels a layer's expressions read: placeholders, and source columns by their
+    carried label (the first layer reads those directly, which the caller ignores there)."""
+    found: set[str] = set()
+    for expr in lets.values():
+        for element in iterate(expr):
+            if id(element) in sources:
+                found.add(sources[id(element)])
+            elif _placeholder(element):
+                found.add(element.name)
+    return found
+
+
+def _placeholder(element: Any) -> TypeGuard[sa.ColumnClause[Any]]:
+    """Whether an element is a step's name for a column of an earlier layer (its label)."""
+    return isinstance(element, sa.ColumnClause) and element.table is None and not element.is_literal
+
+
+def _moved(expr: Col, last: Any, sources: dict[int, str]) -> Col:
+    """An expression of placeholders and source columns over the layer `last` instead."""
+
+    def replace(element: Any, **kw: Any) -> Any:
+        if id(element) in sources:
+            return last.c[sources[id(element)]]
+        if _placeholder(element) and element.name in last.c:
+            return last.c[element.name]
+        return None
+
+    no_options: dict[str, Any] = {}
+    return replacement_traverse(expr, no_options, replace)
 
 
 def _errors(dialect: Dialect, unreadable: list[Problem], messages: list[Problem]) -> Col:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from tierwise.batch.compiler import SqlCompiler
-from tierwise.pack.ir import ProfileStat
+from tierwise.pack.ir import Pack, ProfileStat
 from tierwise.profile import (
     Profile,
     ProfilePlan,
@@ -72,44 +74,79 @@ def passes(
 ) -> tuple[Profile, sa.TableClause]:
     """The profile's passes over the table of validated inputs (`read_inputs`), and the
     last pass's table of every client's facts, left for the decisions (`drop_tables`)."""
-    pack = compiler.pack
-    plan = ProfilePlan(pack)
-    kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
-    values: dict[str, Any] = {}
-    present: dict[str, int] = {}
-    spread: dict[str, Spread] = {}
-    everyone = clients = 0
+    plan = ProfilePlan(compiler.pack)
+    found = _Found()
     table = inputs
-    for layer in range(plan.passes):
-        select = compiler.profile_base(table, as_of, layer=layer, statistics=dict(values))
-        created = f"{BASE}_{layer}"
-        _drop(run, compiler, created)
-        _execute(run, f"CREATE TEMP TABLE {created} AS {compiler.sql_text(select)}")
-        if layer:
-            _drop(run, compiler, table.name)
-        table = sa.table(created, *(sa.column(c.name) for c in select.selected_columns))
-        pass_ = _Pass(run, compiler, table)
+    with ThreadPoolExecutor(1, thread_name_prefix="tierwise-fit") as fitting:
+        for layer in range(plan.passes):
+            table = _base(run, compiler, table, as_of, layer, found.values)
+            found.add(_Pass(run, compiler, table), plan, layer, fitting)
+    return found.profile(compiler.pack, as_of), table
+
+
+def _base(
+    run: Run,
+    compiler: SqlCompiler,
+    before: sa.TableClause,
+    as_of: dt.date,
+    layer: int,
+    values: dict[str, Any],
+) -> sa.TableClause:
+    """Pass `layer`'s table, built on the one before (dropped then, unless it is the
+    inputs), with the statistics known so far."""
+    select = compiler.profile_base(before, as_of, layer=layer, statistics=dict(values))
+    created = f"{BASE}_{layer}"
+    _drop(run, compiler, created)
+    _execute(run, f"CREATE TEMP TABLE {created} AS {compiler.sql_text(select)}")
+    if layer:
+        _drop(run, compiler, before.name)
+    return sa.table(created, *(sa.column(c.name) for c in select.selected_columns))
+
+
+@dataclass
+class _Found:
+    """What the passes found so far: the statistics, per fact how many valid clients have
+    it and its spread, and the clients counted (everyone, and the valid ones)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    present: dict[str, int] = field(default_factory=dict)
+    spread: dict[str, Spread] = field(default_factory=dict)
+    everyone: int = 0
+    clients: int = 0
+
+    def add(self, pass_: _Pass, plan: ProfilePlan, layer: int, fitting: Executor) -> None:
+        """One pass's counts, statistics and spreads; a purchase model is fitted in Python
+        on `fitting` while the database works out the spreads."""
+        pack = pass_.compiler.pack
+        kinds = {**pack.inputs, **{d.name: d.type for d in pack.derived}}
         facts = plan.facts[layer]
         spread_facts = [n for n in facts if kinds[n].kind in SPREAD_KINDS]
         counts, extremes = pass_.counts(facts, plan.stats[layer], spread_facts)
         if layer == 0:
-            everyone, clients = counts["everyone"], counts["ok"]
-        present.update({n: counts[f"p_{n}"] for n in facts})
+            self.everyone, self.clients = counts["everyone"], counts["ok"]
+        self.present.update({n: counts[f"p_{n}"] for n in facts})
+        fits: dict[str, Future[Any]] = {}
         for stat in plan.stats[layer]:
-            values[stat.name] = pass_.statistic(stat, counts)
+            if stat.kind == "bg_nbd":
+                fits[stat.name] = fitting.submit(bg_nbd_of_counts, pass_.histories(stat))
+            else:
+                self.values[stat.name] = pass_.statistic(stat, counts)
         for name in spread_facts:
             if counts[f"p_{name}"]:
-                spread[name] = pass_.spread(name, counts, extremes)
-    profile = Profile(
-        {s.name: values.get(s.name) for s in pack.profile},
-        {s.name: s.text for s in pack.profile},
-        as_of,
-        clients,
-        everyone - clients,
-        present,
-        spread,
-    )
-    return profile, table
+                self.spread[name] = pass_.spread(name, counts, extremes)
+        self.values.update({name: fit.result() for name, fit in fits.items()})
+
+    def profile(self, pack: Pack, as_of: dt.date) -> Profile:
+        """The Profile of what was found."""
+        return Profile(
+            {s.name: self.values.get(s.name) for s in pack.profile},
+            {s.name: s.text for s in pack.profile},
+            as_of,
+            self.clients,
+            self.everyone - self.clients,
+            self.present,
+            self.spread,
+        )
 
 
 class _Pass:
@@ -162,7 +199,8 @@ class _Pass:
         return {k: int(values.pop(k)) for k in counted}, values
 
     def statistic(self, stat: ProfileStat, counts: dict[str, int]) -> Any:
-        """A statistic's value, with tierwise.profile's meaning."""
+        """A statistic's value, with tierwise.profile's meaning (a `bg_nbd` one is fitted
+        from `histories`)."""
         column = f"s_{stat.name}"
         if stat.kind == "share":
             return share(counts[f"held_{stat.name}"], counts[column])
@@ -170,20 +208,23 @@ class _Pass:
             value = self.table.c[column]
             picked = sa.select(value).where(self._valid(value))
             return mean([float(v) for (v,) in self._rows(picked)])
-        if stat.kind == "bg_nbd":
-            parts = [self.table.c[f"{column}__{k}"] for k in range(3)]
-            grouped = (
-                sa.select(*parts, sa.func.count())
-                .where(sa.and_(self.ok, *(p.is_not(None) for p in parts)))
-                .group_by(*parts)
-            )
-            return bg_nbd_of_counts((x, span, age, n) for x, span, age, n in self._rows(grouped))
         n = counts[column]
         if n == 0:
             return None
         g = stat.groups or 2
         ranks = [(k * n + g - 1) // g for k in range(1, g)]  # tierwise.profile.cut_points
         return [float(v) for v in self._at_ranks(self.table.c[column], ranks)]
+
+    def histories(self, stat: ProfileStat) -> list[tuple[Any, Any, Any, int]]:
+        """A `bg_nbd` statistic's purchase histories: its three values per client, grouped,
+        with the number of valid clients that have them."""
+        parts = [self.table.c[f"s_{stat.name}__{k}"] for k in range(3)]
+        grouped = (
+            sa.select(*parts, sa.func.count())
+            .where(sa.and_(self.ok, *(p.is_not(None) for p in parts)))
+            .group_by(*parts)
+        )
+        return [(x, span, age, n) for x, span, age, n in self._rows(grouped)]
 
     def spread(self, fact: str, counts: dict[str, int], extremes: dict[str, Any]) -> Spread:
         """A fact's min, median and max over the valid clients that have it (the extremes

@@ -11,7 +11,9 @@ one, which the decision query makes that client's error, never the whole query's
 A reading is computed in steps (a `Step` generator): each `yield` names expressions that
 the next layer of the query computes once per row, and gets back the columns holding them,
 so that an intermediate value (trimmed text, the parts of a date) is never copied into
-every expression that reads it.
+every expression that reads it. SQLite reads the spellings almost every value has (digits,
+a date or datetime as SQLite or ISO write it) in one layer, and runs the general steps in a
+subquery (`deferred`) only for other text: a layer computes its columns for every row.
 """
 
 from __future__ import annotations
@@ -386,14 +388,20 @@ class SQLiteReader(Reader):
 
     def dynamic(self, kind: str, raw: Col) -> Step:
         """Each value by its own type: text (valid UTF-8 only) by the grammar, integers
-        and reals as numbers; a blob is never a value."""
+        and reals as numbers; a blob is never a value. Text in a plain spelling (`plain`)
+        is read in the next layer, any other by the general reading in a subquery that
+        only such text runs (a layer computes each of its columns for every row)."""
+        is_text = sa.func.typeof(raw) == "text"
         got = yield {
             "typeof": sa.func.typeof(raw),
-            "s": sa.case((sa.func.typeof(raw) == "text", self.trimmed(raw))),
-            "utf8": sa.case((sa.func.typeof(raw) == "text", Utf8(raw)), else_=sa.true()),
+            "s": sa.case((is_text, self.trimmed(raw))),
+            "utf8": sa.case((is_text, Utf8(raw)), else_=sa.true()),
+            **({"instant": _instant(raw)} if kind in ("date", "datetime") else {}),
         }
         typeof, s, utf8 = got["typeof"], got["s"], got["utf8"]
-        text = yield from self.from_text(kind, s)
+        general = deferred(self.from_text(kind, s))
+        plain = self.plain(kind, s, got.get("instant"))
+        text = general if plain is None else sa.func.coalesce(plain, general)
         value = sa.case(
             (typeof == "text", sa.case((utf8, text))),
             (typeof == "integer", self.from_integer(kind, raw)),
@@ -404,6 +412,67 @@ class SQLiteReader(Reader):
             (typeof == "text", sa.or_(s.is_not(None), sa.not_(utf8))), else_=raw.is_not(None)
         )
         return Reading(value, present)
+
+    def trimmed(self, raw: Col) -> Col:
+        """Text that begins and ends with printable ASCII other than a space has nothing to
+        trim (every white-space character is outside it): trim() with the white-space set
+        costs three times a GLOB."""
+        ends = sa.or_(raw.op("GLOB")("[!-~]*[!-~]"), raw.op("GLOB")("[!-~]"))
+        return sa.case((ends, raw), else_=super().trimmed(raw))
+
+    def plain(self, kind: str, s: Col, instant: Col | None) -> Col | None:
+        """Trimmed text read as `kind` when it is in the spelling almost every value has,
+        NULL when it is not (then the general reading decides); None: no such spelling.
+        Each gives exactly what the grammar gives the text it accepts."""
+        match kind:
+            case "number":
+                return self.plain_number(s)
+            case "integer":
+                return self.plain_integer(s)
+            case "date" | "datetime":
+                assert instant is not None
+                return self.plain_instant(kind, s, instant)
+        return None
+
+    def plain_number(self, s: Col) -> Col:
+        """Digits with at most one point after an optional minus, in at most 15
+        characters (`-1200.50`): its digits (an exact double) over a power of ten, one
+        correctly rounded division as the general reading's exact path computes it."""
+        plain = sa.and_(
+            sa.func.length(s) <= 15,
+            sa.or_(s.op("GLOB")("[0-9]*"), s.op("GLOB")("-[0-9]*")),
+            sa.not_(sa.func.substr(s, 2).op("GLOB")("*[^0-9.]*")),
+            sa.not_(s.op("GLOB")("*.*.*")),
+        )
+        point = sa.func.instr(s, ".")
+        decimals = sa.case((point > 0, sa.func.length(s) - point), else_=0)
+        sign = sa.case((s.op("GLOB")("-*"), -1.0), else_=1.0)  # -0 is -0.0
+        digits = sa.cast(sa.func.replace(sa.func.ltrim(s, "-"), ".", ""), sa.Integer())
+        return sa.case((plain, sign * digits / sa.func.power(10.0, decimals)))
+
+    def plain_integer(self, s: Col) -> Col:
+        """An integer as SQLite writes one (no sign but a minus, no leading zero),
+        within ±2^53."""
+        n = sa.cast(s, sa.Integer())
+        return sa.case((sa.and_(sa.cast(n, sa.Text()) == s, self.safe_integer(n)), n))
+
+    def plain_instant(self, kind: str, s: Col, instant: Col) -> Col:
+        """A date or a datetime as SQLite writes one, `2024-01-05`, `2024-01-05 10:00:00`,
+        or in ISO's `2024-01-05T10:00:00` (and `Z`): text that spells `instant` (`_instant`:
+        always a real day and time of day) is that instant, in UTC. Year 0 is outside the
+        years a date may have."""
+        day = sa.func.substr(instant, 1, 10)
+        iso = sa.func.replace(instant, " ", "T")
+        at_midnight, at_time = (
+            (day, day)
+            if kind == "date"
+            else (day.op("||")(" 00:00:00.000000"), instant.op("||")(".000000"))
+        )
+        return sa.case(
+            (instant < "0001-01-01", None),
+            (s == day, at_midnight),
+            (s.in_([instant, iso, iso.op("||")("Z")]), at_time),
+        )
 
     def null(self, kind: str) -> Col:
         return self.d.literal(None, "string" if kind == "list" else kind)  # lists: JSON text
@@ -660,6 +729,60 @@ class PostgreSQLReader(Reader):
             whens.append((sa.and_(t == "array", sa.not_(sa.exists(other))), items))
         present = sa.case((t == "string", s.is_not(None)), else_=t != "null")
         return Reading(sa.case(*whens, else_=self.null(kind)), present)
+
+
+def _instant(raw: Col) -> Col:
+    """A value read by SQLite's datetime() and moved by no time: `YYYY-MM-DD HH:MM:SS` of a
+    real day and time of day (datetime() alone echoes the day it parsed: 2023-02-30)."""
+    return sa.func.datetime(raw, "+0 days")
+
+
+def deferred(steps: Value) -> Col:
+    """A value computed in steps as one scalar subquery, each step's expressions in a
+    one-row derived table nested in the one before (which its expressions read): computed
+    only for the rows an enclosing CASE or coalesce reaches it on, where a layer of the
+    query computes its columns for every row."""
+    try:
+        lets = next(steps)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    return _nested(steps, lets, 1)
+
+
+def _nested(steps: Value, lets: Lets, depth: int) -> Col:
+    """Step `depth` of a deferred value: its expressions, and the steps after it."""
+    alias = f"tw_step{depth}"
+    names: Lets = {
+        key: sa.literal_column(f"{alias}.x{k}", type_=expr.type)
+        for k, (key, expr) in enumerate(lets.items())
+    }
+    try:
+        wanted = steps.send(names)
+    except StopIteration as stop:
+        body: Col = stop.value
+    else:
+        body = _nested(steps, wanted, depth + 1)
+    return Deferred(sa.literal_column(alias), body, *lets.values())
+
+
+class Deferred(FunctionElement[Any]):
+    """`(SELECT body FROM (SELECT e0 AS x0, ...) AS alias)`: a step of a deferred value
+    (`deferred`), its body reading the step's expressions (and any enclosing step's)."""
+
+    inherit_cache = True
+    name = "deferred"
+
+    def __init__(self, alias: Col, body: Col, *lets: Col) -> None:
+        super().__init__(alias, body, *lets)
+        self.type = body.type
+
+
+@compiles(Deferred)
+def _compile_deferred(element: Deferred, compiler: Any, **kw: Any) -> str:
+    alias, body, *lets = list(element.clauses)
+    values = ", ".join(f"{compiler.process(e, **kw)} AS x{k}" for k, e in enumerate(lets))
+    name = compiler.process(alias, **kw)
+    return f"(SELECT {compiler.process(body, **kw)} FROM (SELECT {values}) AS {name})"
 
 
 def _unsigned(text: Col) -> Col:

@@ -7,7 +7,7 @@ the run job hands them (`decide_with`: the stored one when a run resumes)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,16 +116,24 @@ class PushdownDecidedSource:
         with the last client."""
         session = self._session_for(as_of, types)
         statistics = self.batch.statistics(self._profile)
-        unnamed = 0
         try:
-            for row in session.rows(as_of, statistics):
-                if self.rows.unnamed(row):
-                    unnamed += 1
-                    yield self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
-                else:
-                    yield self.rows.outcome(row, as_of)
+            yield from session.rows(as_of, statistics, convert=self._outcomes(as_of))
         finally:
             self._end_session()
+
+    def _outcomes(self, as_of: dt.date) -> Callable[[dict[str, Any]], Outcome]:
+        """A decided row's Outcome (made on the fetching thread, in the rows' order): a row
+        without a client id is an error, labelled by its place among those."""
+        unnamed = 0
+
+        def outcome(row: dict[str, Any]) -> Outcome:
+            nonlocal unnamed
+            if self.rows.unnamed(row):
+                unnamed += 1
+                return self.rows.unnamed_error(self.source.unnamed_label(unnamed), as_of)
+            return self.rows.outcome(row, as_of)
+
+        return outcome
 
     def close(self) -> None:
         self._end_session()

@@ -125,12 +125,15 @@ class _Found:
         if layer == 0:
             self.everyone, self.clients = counts["everyone"], counts["ok"]
         self.present.update({n: counts[f"p_{n}"] for n in facts})
-        fits: dict[str, Future[Any]] = {}
         for stat in plan.stats[layer]:
-            if stat.kind == "bg_nbd":
-                fits[stat.name] = fitting.submit(bg_nbd_of_counts, pass_.histories(stat))
-            else:
+            if stat.kind != "bg_nbd":
                 self.values[stat.name] = pass_.statistic(stat, counts)
+        fits: dict[str, Future[Any]] = {  # after the statistics that fetch many rows, which
+            # would wait for the GIL the fit holds; the spreads' queries sort in the database
+            stat.name: fitting.submit(bg_nbd_of_counts, pass_.histories(stat))
+            for stat in plan.stats[layer]
+            if stat.kind == "bg_nbd"
+        }
         for name in spread_facts:
             if counts[f"p_{name}"]:
                 self.spread[name] = pass_.spread(name, counts, extremes)

@@ -13,7 +13,7 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.pool import SingletonThreadPool
@@ -27,8 +27,12 @@ from tierwise.profile import Profile
 PAGES_AHEAD = 4
 """Pages a fetching thread may hold ready before the caller takes them."""
 
-Page = tuple[Sequence[str], Sequence[Sequence[Any]]]
-"""A page of result rows with the result's column names."""
+T = TypeVar("T")
+
+
+def _as_is(row: dict[str, Any]) -> Any:
+    """A row as it comes."""
+    return row
 
 
 class PushdownSession:
@@ -89,9 +93,11 @@ class PushdownSession:
         as_of: dt.date,
         statistics: Mapping[str, Any] | None,
         page_size: int = 1000,
-    ) -> Iterator[dict[str, Any]]:
+        convert: Callable[[dict[str, Any]], T] = _as_is,
+    ) -> Iterator[T]:
         """Every client's decided row, `page_size` per round trip (SqlCompiler's result
-        columns), decided with the run's `statistics`."""
+        columns), decided with the run's `statistics`, as `convert` makes it (on the
+        fetching thread, while the caller works on the rows before)."""
         if self._facts is not None and self._facts[1:] == (as_of, dict(statistics or {})):
             query = self.compiler.select_facts(
                 self._facts[0], as_of, self.id_field, statistics=statistics
@@ -102,7 +108,7 @@ class PushdownSession:
             )
         text = self.compiler.sql_text(query)
         cursor = cursor_for(self._raw, self.compiler.dialect)
-        return stream(self.engine, cursor, text, page_size, self.where)
+        return stream(self.engine, cursor, text, page_size, self.where, convert)
 
     def close(self) -> None:
         """Drop the temporary table and give the connection back; a connection that cannot
@@ -119,18 +125,23 @@ class PushdownSession:
 
 
 def stream(
-    engine: sa.Engine, cursor: Any, query: str, page_size: int, where: str
-) -> Iterator[dict[str, Any]]:
-    """The rows of `query` on a DB-API `cursor` as dicts, fetched a page per round trip
-    (ahead of the caller, in a thread, where the pool lets a connection change threads);
-    the cursor is closed when the rows are consumed or the iterator is closed."""
-    pages = _pages(cursor, query, page_size)
+    engine: sa.Engine,
+    cursor: Any,
+    query: str,
+    page_size: int,
+    where: str,
+    convert: Callable[[dict[str, Any]], T] = _as_is,
+) -> Iterator[T]:
+    """The rows of `query` on a DB-API `cursor` as dicts made into what `convert` makes,
+    fetched and converted a page per round trip (ahead of the caller, in a thread, where
+    the pool lets a connection change threads); the cursor is closed when the rows are
+    consumed or the iterator is closed."""
+    pages = _pages(cursor, query, page_size, convert)
     if not isinstance(engine.pool, SingletonThreadPool):  # a :memory: SQLite stays in its thread
         pages = _ahead(pages)
     try:
-        for names, page in pages:
-            for row in page:
-                yield dict(zip(names, row, strict=True))
+        for page in pages:
+            yield from page
     except engine.dialect.loaded_dbapi.Error as e:
         raise BatchError(f"{where}: the decision query failed: {_first_line(e)}") from None
     finally:
@@ -144,22 +155,25 @@ def cursor_for(raw: Any, dialect: Dialect) -> Any:
     return raw.cursor(name="tierwise_decide") if dialect.named_cursor else raw.cursor()
 
 
-def _pages(cursor: Any, query: str, page_size: int) -> Generator[Page, None, None]:
-    """`query`'s rows, a page at a time, with the column names (a named cursor describes
-    its rows only after a fetch)."""
+def _pages(
+    cursor: Any, query: str, page_size: int, convert: Callable[[dict[str, Any]], T]
+) -> Generator[list[T], None, None]:
+    """`query`'s rows, a page at a time, converted (a named cursor describes its rows only
+    after a fetch)."""
     cursor.execute(query)
     while page := cursor.fetchmany(page_size):
-        yield [c[0] for c in cursor.description], page
+        names = [c[0] for c in cursor.description]
+        yield [convert(dict(zip(names, row, strict=True))) for row in page]
 
 
-def _ahead(pages: Iterator[Page]) -> Generator[Page, None, None]:
+def _ahead(pages: Iterator[list[T]]) -> Generator[list[T], None, None]:
     """`pages` fetched by a thread, up to PAGES_AHEAD ahead of the caller (the drivers let
     go of the GIL while the database works); its errors are raised here, and closing this
     iterator stops the thread before the cursor can be closed under it."""
-    ready: queue.Queue[tuple[Page | None, BaseException | None]] = queue.Queue(PAGES_AHEAD)
+    ready: queue.Queue[tuple[list[T] | None, BaseException | None]] = queue.Queue(PAGES_AHEAD)
     stop = threading.Event()
 
-    def put(item: tuple[Page | None, BaseException | None]) -> bool:
+    def put(item: tuple[list[T] | None, BaseException | None]) -> bool:
         while not stop.is_set():
             try:
                 ready.put(item, timeout=0.05)

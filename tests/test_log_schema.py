@@ -81,8 +81,27 @@ def test_a_new_log_is_created_at_the_newest_revision(empty_db: str) -> None:
     engine = connect(empty_db)
     try:
         assert revision(engine) == HEAD and differences(engine) == []
+        with engine.connect() as conn:  # alembic reads the version its own way
+            opts = {"version_table": VERSION_TABLE}
+            assert MigrationContext.configure(conn, opts=opts).get_current_revision() == HEAD
+        made = _version_table_shape(engine)
+        migrate(engine, "downgrade", "base")  # alembic can walk it down and up again
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        migrate(engine, "upgrade", "head")
+        assert _version_table_shape(engine) == made  # the version table alembic makes
+        assert differences(engine) == []
     finally:
         engine.dispose()
+
+
+def _version_table_shape(engine: sa.Engine) -> tuple[object, ...]:
+    """The version table's columns (name, type, nullable) and primary key."""
+    inspector = sa.inspect(engine)
+    columns = [
+        (c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(VERSION_TABLE)
+    ]
+    return (columns, inspector.get_pk_constraint(VERSION_TABLE))
 
 
 def strip_to_first_schema(db: Path) -> None:

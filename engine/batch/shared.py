@@ -52,9 +52,12 @@ def derive(query: Layers, derived: Sequence[Derived], scope: dict[str, Val]) -> 
     # built over the newest layer: an expression over an older one cross-joins
     errors: dict[str, Col] = {}
     for d in derived:
-        problems = _problems(query, d, scope)
-        if problems:
-            checked = [(sa.func.coalesce(cond, sa.false()), text) for cond, text in problems]
+        checked = [
+            (sa.func.coalesce(c, sa.false()), text) for c, text in _problems(query, d, scope)
+        ]
+        if len(checked) == 1:  # the text, where it holds (no join to build)
+            errors[d.name] = sa.case(checked[0])
+        elif checked:
             failed = sa.or_(*(c for c, _ in checked))
             errors[d.name] = sa.case((failed, query.d.join(checked, "; ")))
     labels = {name: query.label() for name in errors}

@@ -26,6 +26,8 @@ import sqlalchemy as sa
 
 from tierwise.adapters.db import connect
 
+from .counting import sqlite_calls
+
 PASSWORD = "tierwise-test"
 
 
@@ -321,3 +323,11 @@ def crm_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'crm.db'}"
     return str(request.getfixturevalue("postgres_db"))
+
+
+@pytest.fixture
+def counted() -> Iterator[list[Any]]:
+    """The calls of `counted(v)` (it returns v) on every SQLite connection the test opens
+    (tests/counting.py): how often a query read a value."""
+    with sqlite_calls() as calls:
+        yield calls

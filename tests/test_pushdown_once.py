@@ -5,10 +5,8 @@ PostgreSQL pulls subqueries up the same way. Counted calls, never timings, tell.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,8 @@ from tierwise.adapters.decided import PushdownDecidedSource
 from tierwise.adapters.sql import open_sql
 from tierwise.batch import BatchEngine
 from tierwise.profile import ProfilePlan
+
+from .counting import counted_notices, postgres_counting
 
 AS_OF = dt.date(2026, 6, 30)
 BAND = """\
@@ -60,23 +60,6 @@ def _band(x: float, y: float) -> str:
     if x >= 100:
         return "high"
     return "mid" if x >= 50 or y > 3 else "low"
-
-
-@pytest.fixture
-def counted() -> Iterator[list[Any]]:
-    """The calls of `counted(v)` (it returns v), a function every SQLite connection opened
-    during the test knows."""
-    calls: list[Any] = []
-
-    def register(dbapi_connection: Any, _record: Any) -> None:
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.create_function(
-                "counted", 1, lambda v: calls.append(v) or v, deterministic=True
-            )
-
-    sa.event.listen(sa.pool.Pool, "connect", register)
-    yield calls
-    sa.event.remove(sa.pool.Pool, "connect", register)
 
 
 def test_sqlite_reads_each_source_value_once_per_client(
@@ -134,27 +117,14 @@ def test_a_mappings_latest_subquery_runs_once_per_client_in_sqlite(
 def test_postgresql_reads_each_source_value_once_per_client(
     batch: BatchEngine, postgres_db: str
 ) -> None:
-    engine = connect(postgres_db)
-    notices: collections.deque[str] = collections.deque()
-
-    @sa.event.listens_for(engine, "connect")
-    def _collect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.notices = notices
-
-    engine.dispose()  # connections from now on collect their notices
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE FUNCTION counted(v double precision) RETURNS double precision "
-            "LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE 'counted'; RETURN v; END $$"
-        )
-        conn.exec_driver_sql(
-            "CREATE VIEW facts AS SELECT id AS client_id, counted(mod(id, 200)::float8) AS x, "
-            f"mod(id, 7)::float8 AS y FROM generate_series(0, {CLIENTS - 1}) AS id"
-        )
-    notices.clear()
+    engine, notices = postgres_counting(
+        postgres_db,
+        "SELECT id AS client_id, counted(mod(id, 200)::float8) AS x, "
+        f"mod(id, 7)::float8 AS y FROM generate_series(0, {CLIENTS - 1}) AS id",
+    )
     rows = list(batch.decide_sql_rows(engine, "facts", AS_OF))
     assert len(rows) == CLIENTS
-    assert sum("counted" in n for n in notices) == CLIENTS
+    assert counted_notices(notices) == CLIENTS
     assert [r["band__band"] for r in rows] == [_band(i % 200, i % 7) for i in range(CLIENTS)]
     engine.dispose()
 
@@ -231,26 +201,13 @@ def test_the_profile_step_reads_the_source_once_in_postgresql(
     (rules / "base.yaml").write_text(STATISTICS)
     (rules / "ranked.yaml").write_text(RANKED)
     batch = BatchEngine.from_path(rules)
-    engine = connect(postgres_db)
-    notices: collections.deque[str] = collections.deque()
-
-    @sa.event.listens_for(engine, "connect")
-    def _collect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.notices = notices
-
-    engine.dispose()  # connections from now on collect their notices
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE FUNCTION counted(v double precision) RETURNS double precision "
-            "LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE 'counted'; RETURN v; END $$"
-        )
-        conn.exec_driver_sql(
-            "CREATE VIEW facts AS SELECT id AS client_id, counted(mod(id, 50)::float8) AS x "
-            f"FROM generate_series(0, {CLIENTS - 1}) AS id"
-        )
-    notices.clear()
+    engine, notices = postgres_counting(
+        postgres_db,
+        "SELECT id AS client_id, counted(mod(id, 50)::float8) AS x "
+        f"FROM generate_series(0, {CLIENTS - 1}) AS id",
+    )
     profile = batch.profile_sql(engine, "facts", AS_OF)
-    assert sum("counted" in n for n in notices) == CLIENTS
+    assert counted_notices(notices) == CLIENTS
     clients = [{"client_id": str(i), "x": float(i % 50)} for i in range(CLIENTS)]
     assert profile.to_json() == Engine(batch.pack).profile(clients, AS_OF).to_json()
     engine.dispose()

@@ -6,11 +6,9 @@ the reader does."""
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,8 @@ from tierwise.adapters.log import DecisionLog
 from tierwise.adapters.sql import open_sql
 from tierwise.batch import BatchEngine, BatchError
 from tierwise.batch.compiler import SqlCompiler
+
+from .counting import counted_notices, postgres_counting
 
 AS_OF = dt.date(2026, 6, 30)
 BASE = """\
@@ -55,22 +55,6 @@ def batch(tmp_path: Path) -> BatchEngine:
     (rules / "base.yaml").write_text(BASE)
     (rules / "ranked.yaml").write_text(RANKED)
     return BatchEngine.from_path(rules)
-
-
-@pytest.fixture
-def counted() -> Iterator[list[Any]]:
-    """The calls of `counted(v)` (it returns v) on every SQLite connection of the test."""
-    calls: list[Any] = []
-
-    def register(dbapi_connection: Any, _record: Any) -> None:
-        if isinstance(dbapi_connection, sqlite3.Connection):
-            dbapi_connection.create_function(
-                "counted", 1, lambda v: calls.append(v) or v, deterministic=True
-            )
-
-    sa.event.listen(sa.pool.Pool, "connect", register)
-    yield calls
-    sa.event.remove(sa.pool.Pool, "connect", register)
 
 
 def _crm(tmp_path: Path) -> tuple[str, Path]:
@@ -204,28 +188,15 @@ def test_a_decision_query_that_fails_midway_raises_in_the_reader_and_stops_the_t
 def test_postgresql_reads_the_source_once_for_a_runs_profile_and_decisions(
     batch: BatchEngine, postgres_db: str
 ) -> None:
-    engine = connect(postgres_db)
-    notices: collections.deque[str] = collections.deque()
-
-    @sa.event.listens_for(engine, "connect")
-    def _collect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.notices = notices
-
-    engine.dispose()  # connections from now on collect their notices
-    with engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE FUNCTION counted(v double precision) RETURNS double precision "
-            "LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE NOTICE 'counted'; RETURN v; END $$"
-        )
-        conn.exec_driver_sql(
-            "CREATE VIEW facts AS SELECT id AS client_id, counted(mod(id, 97)::float8) AS x "
-            f"FROM generate_series(0, {CLIENTS - 1}) AS id"
-        )
-    notices.clear()
+    engine, notices = postgres_counting(
+        postgres_db,
+        "SELECT id AS client_id, counted(mod(id, 97)::float8) AS x "
+        f"FROM generate_series(0, {CLIENTS - 1}) AS id",
+    )
     with batch.pushdown_session(engine, "facts") as session:
         profile = session.profile(AS_OF)
         rows = list(session.rows(AS_OF, batch.statistics(profile), page_size=100))
-    assert sum("counted" in n for n in notices) == CLIENTS
+    assert counted_notices(notices) == CLIENTS
     expected = _per_client(batch)
     assert {r["client_id"]: r["ranked__ranked"] for r in rows} == {
         k: v["ranked"] for k, v in expected.items()

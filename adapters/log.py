@@ -342,13 +342,14 @@ def _confirm(conn: sa.Connection, marks: Sequence[Pending]) -> None:
 
 
 def _loggable(outcome: Outcome) -> Outcome:
-    """The outcome, or, when its client id is not valid text (undecodable bytes a source
-    let through), that client's error under the id with its bad bytes escaped."""
+    """The outcome, or, when its client id is not text a log can store (undecodable bytes
+    a source let through, a NUL), that client's error under the id with those escaped."""
     cid = str(outcome.client_id)
-    if is_text(cid):
-        return outcome
     shown = printable(cid)
-    error = FactError(ID_KEY, f"client id '{shown}' is not valid UTF-8 text", shown)
+    if shown == cid:
+        return outcome
+    why = "is not valid UTF-8 text" if not is_text(cid) else "holds a NUL character"
+    error = FactError(ID_KEY, f"client id '{shown}' {why}", shown)
     return new_outcome(shown, outcome.pack_hash, outcome.as_of, {}, [error])
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tierwise.adapters import AdapterError, open_source
 from tierwise.adapters.bulk import BulkInsert, DriverStatement, copy_text
-from tierwise.adapters.job import run_job
+from tierwise.adapters.job import _id, run_job
 from tierwise.adapters.log import CLIENT, DECISIONS, ERRORS, DecisionLog, RunState, canonical
 from tierwise.batch.rows import OutcomeRows
 from tierwise.outcome import DecisionResult, Explanation, FactError, Outcome, new_outcome
@@ -242,3 +242,18 @@ def test_the_run_job_leaves_the_collector_as_it_found_it(
         run_job(engine, source, log_url, as_of=AS_OF, page_size=10, progress=fail)
     assert gc.get_freeze_count() == 0
     source.close()
+
+
+def test_a_client_id_with_a_nul_is_that_clients_error_in_every_log(crm_url: str) -> None:
+    # PostgreSQL's text cannot hold a NUL (psycopg2 raised a ValueError for the whole page):
+    # the id is logged escaped, with the client's error, and a resume finds it the same way
+    log = DecisionLog(crm_url)
+    run = log.start_run(pack_hash="h", as_of=AS_OF, source="s")
+    good = new_outcome("good", "h", AS_OF, {"d": DecisionResult("d", "no_decision")}, [])
+    nul = new_outcome("a\x00b", "h", AS_OF, {"d": DecisionResult("d", "no_decision")}, [])
+    log.write_outcomes(run, [good, nul])
+    assert log.done_clients(run, ["good", "a\\x00b"]) == {"good", "a\\x00b"}
+    messages = {r[0]: r[4] for r in _dump(log, ERRORS, run.id)}  # client_id, message
+    assert messages == {"a\\x00b": "client id 'a\\x00b' holds a NUL character"}
+    assert _id(nul) == "a\\x00b"  # the run job's resume compares this id
+    log.close()

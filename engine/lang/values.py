@@ -280,15 +280,16 @@ def is_text(value: str) -> bool:
 
 
 def printable(value: str) -> str:
-    """A string with its lone surrogates escaped: undecodable bytes read with
-    `surrogateescape` as `\\xe9`, other surrogates as `\\ud800`."""
+    """A string as every store of text can hold it: lone surrogates escaped (undecodable
+    bytes read with `surrogateescape` as `\\xe9`, other surrogates as `\\ud800`), and NUL
+    as `\\x00` (PostgreSQL's text refuses it)."""
     if is_text(value):
-        return value
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
     try:
         raw = value.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return raw.decode("utf-8", "backslashreplace")
+        return printable(value.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return printable(raw.decode("utf-8", "backslashreplace"))
 
 
 def _shown(value: Any) -> str:

@@ -24,9 +24,9 @@ from tierwise.batch import profile as sql_profile
 from tierwise.batch.compiler import OutputColumns, SqlCompiler, compiled, output_columns
 from tierwise.batch.connect import with_driver
 from tierwise.batch.dialects import Dialect, PostgreSQL
-from tierwise.batch.errors import BatchError
+from tierwise.batch.errors import BatchError, first_line
 from tierwise.batch.inputs import SourceColumn
-from tierwise.batch.session import PushdownSession, cursor_for, stream
+from tierwise.batch.session import PushdownSession, cursor_for, set_up, stream
 from tierwise.batch.unreadable import Unreadable, set_apart
 from tierwise.functions import FunctionRegistry
 from tierwise.outcome import Outcome
@@ -163,7 +163,7 @@ class BatchEngine:
             return con.sql(query).to_arrow_table()
         except duckdb.Error as e:
             raise BatchError(
-                f"deciding a table of {table.num_rows} rows: {_first_line(e)}"
+                f"deciding a table of {table.num_rows} rows: {first_line(e)}"
             ) from None
         finally:
             con.close()
@@ -204,7 +204,7 @@ class BatchEngine:
             return self._decide_file(file, out, out_format, day, stats)
         except duckdb.Error as e:
             if in_format == "parquet":
-                raise BatchError(f"{src}: {_first_line(e)}") from None
+                raise BatchError(f"{src}: {first_line(e)}") from None
             return self._decide_apart(file, out, out_format, day, stats, e)
 
     def _decide_file(
@@ -252,14 +252,14 @@ class BatchEngine:
         try:
             apart, kept = set_apart(file.path, file.format, file.id_column, file.facts, clean)
             if not apart:
-                raise BatchError(f"{file.path}: {_first_line(error)}") from None
+                raise BatchError(f"{file.path}: {first_line(error)}") from None
             log.info("%s: %d record(s) cannot be read; deciding the others", file.path, len(apart))
             if kept:
                 self._decide_file(file.moved(clean), decided, "parquet", as_of, stats)
             rows = decided if kept else None
             return _merge(self.columns, rows, apart, out, _COPY[out_format], self._connect())
         except duckdb.Error as e:
-            raise BatchError(f"{file.path}: {_first_line(e)}") from None
+            raise BatchError(f"{file.path}: {first_line(e)}") from None
         finally:
             clean.unlink(missing_ok=True)
             decided.unlink(missing_ok=True)
@@ -285,8 +285,7 @@ class BatchEngine:
         with engine.begin() as conn:
             cursor = conn.connection.cursor()  # the driver's own: no parameter parsing of '%'
             try:
-                for statement in dialect.session:
-                    cursor.execute(statement)
+                set_up(cursor, dialect)
                 target = engine.dialect.identifier_preparer.quote(into)
                 cursor.execute(f"DROP TABLE IF EXISTS {target}")
                 cursor.execute(f"CREATE TABLE {target} AS {query}")
@@ -322,8 +321,7 @@ class BatchEngine:
         with engine.begin() as conn:
             raw: Any = conn.connection
             setup = raw.cursor()
-            for statement in dialect.session:
-                setup.execute(statement)
+            set_up(setup, dialect)
             setup.close()
             where = engine.url.render_as_string(hide_password=True)
             yield from stream(engine, cursor_for(raw, dialect), query, page_size, where)
@@ -402,12 +400,12 @@ class BatchEngine:
             return self._profile_file(file, as_of)
         except duckdb.Error as e:
             if in_format == "parquet":
-                raise BatchError(f"{src}: {_first_line(e)}") from None
+                raise BatchError(f"{src}: {first_line(e)}") from None
             clean = src.with_name(f".{src.name}.tierwise-profile{src.suffix}")
             try:
                 apart, kept = set_apart(file.path, file.format, file.id_column, file.facts, clean)
                 if not apart:
-                    raise BatchError(f"{src}: {_first_line(e)}") from None
+                    raise BatchError(f"{src}: {first_line(e)}") from None
                 profile = self._profile_file(file.moved(clean), as_of) if kept else None
             finally:
                 clean.unlink(missing_ok=True)
@@ -433,7 +431,7 @@ class BatchEngine:
             validated = compiler.validated(source, columns, self.id_field)
             return sql_profile.compute(run, compiler, validated, as_of)
         except duckdb.Error as e:
-            raise BatchError(f"the profile step failed: {_first_line(e)}") from None
+            raise BatchError(f"the profile step failed: {first_line(e)}") from None
 
     def profile_sql(
         self, url: str | sa.Engine, table: str | sa.FromClause | sa.Select[Any], as_of: dt.date
@@ -575,12 +573,6 @@ def _merge(
         con.close()
 
 
-def _first_line(error: Exception) -> str:
-    """An error's first line, without DuckDB's `LINE 1: ...` query excerpt."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _name(identifier: str) -> str:
     """A quoted SQL identifier."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -639,7 +631,7 @@ def _categories(engine: sa.Engine, compiler: SqlCompiler, source: sa.FromClause)
         except engine.dialect.loaded_dbapi.Error as e:
             where = engine.url.render_as_string(hide_password=True)
             raise BatchError(
-                f"{where}: reading the source's columns failed: {_first_line(e)}"
+                f"{where}: reading the source's columns failed: {first_line(e)}"
             ) from None
         finally:
             cursor.close()

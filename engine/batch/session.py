@@ -21,7 +21,7 @@ from sqlalchemy.pool import SingletonThreadPool
 from tierwise.batch import profile as sql_profile
 from tierwise.batch.compiler import SqlCompiler
 from tierwise.batch.dialects import Dialect
-from tierwise.batch.errors import BatchError
+from tierwise.batch.errors import BatchError, first_line
 from tierwise.profile import Profile
 
 PAGES_AHEAD = 4
@@ -53,7 +53,7 @@ class PushdownSession:
         self._facts: tuple[sa.TableClause, dt.date, dict[str, Any]] | None = None
         """The last profile pass's table of every fact, and the date and statistics it was
         built with."""
-        self._guarded("the push-down setup", lambda: _setup(self._cursor, compiler.dialect))
+        self._guarded("the push-down setup", lambda: set_up(self._cursor, compiler.dialect))
 
     def __enter__(self) -> PushdownSession:
         return self
@@ -70,7 +70,7 @@ class PushdownSession:
         try:
             return work()
         except self.engine.dialect.loaded_dbapi.Error as e:
-            raise BatchError(f"{self.where}: {step} failed: {_first_line(e)}") from None
+            raise BatchError(f"{self.where}: {step} failed: {first_line(e)}") from None
 
     def inputs(self) -> sa.TableClause:
         """The temporary table of validated inputs, read from the source on first use."""
@@ -143,7 +143,7 @@ def stream(
         for page in pages:
             yield from page
     except engine.dialect.loaded_dbapi.Error as e:
-        raise BatchError(f"{where}: the decision query failed: {_first_line(e)}") from None
+        raise BatchError(f"{where}: the decision query failed: {first_line(e)}") from None
     finally:
         pages.close()
         cursor.close()
@@ -206,13 +206,7 @@ def _ahead(pages: Iterator[list[T]]) -> Generator[list[T], None, None]:
         worker.join()
 
 
-def _setup(cursor: Any, dialect: Dialect) -> None:
+def set_up(cursor: Any, dialect: Dialect) -> None:
     """The dialect's session statements (time zone, ...), run before anything is read."""
     for statement in dialect.session:
         cursor.execute(statement)
-
-
-def _first_line(error: Exception) -> str:
-    """An error's first line (the driver's message without its context)."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -53,7 +53,11 @@ class PushdownSession:
         self._facts: tuple[sa.TableClause, dt.date, dict[str, Any]] | None = None
         """The last profile pass's table of every fact, and the date and statistics it was
         built with."""
-        self._guarded("the push-down setup", lambda: set_up(self._cursor, compiler.dialect))
+        try:
+            self._guarded("the push-down setup", lambda: set_up(self._cursor, compiler.dialect))
+        except BatchError:
+            self._conn.close()
+            raise
 
     def __enter__(self) -> PushdownSession:
         return self

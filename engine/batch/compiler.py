@@ -267,8 +267,7 @@ class _Query:
         decision's layers, then the result columns (null for a row with invalid facts,
         whose `errors` say why)."""
         pack = self.compiler.pack
-        valid = [self.col(label).is_(None) for label in ("err", *fact_errors)]
-        self.add({"ok": sa.and_(*valid)})
+        self.add({"ok": self._valid(fact_errors)})
         outputs = {d.name: self._decision(d, scope) for d in pack.decisions}
         names = output_columns(pack, id_column)
         failed = shared.failures(self, fact_errors)
@@ -279,6 +278,11 @@ class _Query:
             for key, out in names.decisions[decision.name].items():
                 final.append(sa.case((ok, self.col(outputs[decision.name][key]))).label(out))
         return sa.select(*final).select_from(self.sub)
+
+    def _valid(self, fact_errors: list[str]) -> Col:
+        """Whether a client's inputs were read (`err`) and its derived facts derived (each
+        error column in `fact_errors` null)."""
+        return sa.and_(*(self.col(label).is_(None) for label in ("err", *fact_errors)))
 
     def inputs(
         self, source: sa.FromClause, columns: Mapping[str, SourceColumn], id_source: str
@@ -310,8 +314,7 @@ class _Query:
         new_errors = shared.derive(self, added, scope)
         errors = {**{f: f"x_{f}" for f in carried}, **new_errors}
         stats, fails = self._statistics(plan, layer, scope)
-        valid = [self.col(label).is_(None) for label in ("err", *errors.values())]
-        ok: Col = sa.and_(*valid)
+        ok = self._valid(list(errors.values()))
         if fails:
             ok = sa.and_(ok, sa.not_(sa.or_(*(sa.func.coalesce(f, sa.false()) for f in fails))))
         computed = [d.name for d in pack.derived if plan.need[d.name] < layer]

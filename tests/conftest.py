@@ -17,7 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from tierwise.adapters.db import connect
+from tierwise.batch import BatchEngine
 
 from .counting import sqlite_calls
 
@@ -331,3 +332,18 @@ def counted() -> Iterator[list[Any]]:
     (tests/counting.py): how often a query read a value."""
     with sqlite_calls() as calls:
         yield calls
+
+
+@pytest.fixture
+def batch_of(tmp_path: Path) -> Callable[..., BatchEngine]:
+    """`batch_of(name=text, ...)`: a BatchEngine of rule files `<name>.yaml` in a new
+    folder `rules` of the test's tmp_path."""
+
+    def make(**files: str) -> BatchEngine:
+        rules = tmp_path / "rules"
+        rules.mkdir()
+        for name, text in files.items():
+            (rules / f"{name}.yaml").write_text(text)
+        return BatchEngine.from_path(rules)
+
+    return make

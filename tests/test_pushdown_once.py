@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,8 @@ CLIENTS = 120
 
 
 @pytest.fixture
-def batch(tmp_path: Path) -> BatchEngine:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "band.yaml").write_text(BAND)
-    (rules / "follow.yaml").write_text(FOLLOW)
-    return BatchEngine.from_path(rules)
+def batch(batch_of: Callable[..., BatchEngine]) -> BatchEngine:
+    return batch_of(band=BAND, follow=FOLLOW)
 
 
 def _band(x: float, y: float) -> str:
@@ -167,16 +164,12 @@ default: {ranked: rest}
 
 
 def test_the_profile_step_reads_the_source_once_for_all_its_passes(
-    tmp_path: Path, counted: list[Any]
+    tmp_path: Path, counted: list[Any], batch_of: Callable[..., BatchEngine]
 ) -> None:
     # each pass of the profile (here three: x_cuts, then xr and xr_cuts, then the count of
     # xr2) used to read and validate the source again; now one TEMP table holds its
     # validated inputs, which every pass builds on
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "base.yaml").write_text(STATISTICS)
-    (rules / "ranked.yaml").write_text(RANKED)
-    batch = BatchEngine.from_path(rules)
+    batch = batch_of(base=STATISTICS, ranked=RANKED)
     assert ProfilePlan(batch.pack).passes == 3
     path = tmp_path / "crm.db"
     with sqlite3.connect(path) as conn:
@@ -194,13 +187,9 @@ def test_the_profile_step_reads_the_source_once_for_all_its_passes(
 
 
 def test_the_profile_step_reads_the_source_once_in_postgresql(
-    tmp_path: Path, postgres_db: str
+    postgres_db: str, batch_of: Callable[..., BatchEngine]
 ) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "base.yaml").write_text(STATISTICS)
-    (rules / "ranked.yaml").write_text(RANKED)
-    batch = BatchEngine.from_path(rules)
+    batch = batch_of(base=STATISTICS, ranked=RANKED)
     engine, notices = postgres_counting(
         postgres_db,
         "SELECT id AS client_id, counted(mod(id, 50)::float8) AS x "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,8 @@ CLIENTS = 1500
 
 
 @pytest.fixture
-def batch(tmp_path: Path) -> BatchEngine:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "base.yaml").write_text(BASE)
-    (rules / "ranked.yaml").write_text(RANKED)
-    return BatchEngine.from_path(rules)
+def batch(batch_of: Callable[..., BatchEngine]) -> BatchEngine:
+    return batch_of(base=BASE, ranked=RANKED)
 
 
 def _crm(tmp_path: Path) -> tuple[str, Path]:

@@ -25,7 +25,7 @@ from .builtin_run import (
 )
 from .console import paint, say, write_file
 from .manager import get_plugin_manager, hookimpl
-from .options import AS_OF_OPTION, MAPPING_OPTION, RULES_OPTION, default_rules, setting_option
+from .options import AS_OF_OPTION, MAPPING_OPTION, RULES_OPTION, SOURCE_OPTION, default_rules
 
 if TYPE_CHECKING:
     from tierwise.adapters.export import Exported
@@ -35,11 +35,7 @@ FORMAT_CHOICE = click.Choice(["parquet", "csv", "jsonl"])
 
 
 @click.command("export")
-@setting_option(
-    "source",
-    "--source",
-    help="Where the clients are (as for `tierwise run`). Default: the sample CRM.",
-)
+@SOURCE_OPTION
 @MAPPING_OPTION
 @RULES_OPTION
 @AS_OF_OPTION

@@ -35,6 +35,7 @@ from .options import (
     LOG_OPTION,
     MAPPING_OPTION,
     RULES_OPTION,
+    SOURCE_OPTION,
     default_rules,
     setting_option,
 )
@@ -794,11 +795,7 @@ def _describe_client(client_id: str, run_row: Any, rows: Any, errors: Any) -> It
 
 
 @click.command("profile")
-@setting_option(
-    "source",
-    "--source",
-    help="Where the clients are (as for `tierwise run`). Default: the sample CRM.",
-)
+@SOURCE_OPTION
 @MAPPING_OPTION
 @RULES_OPTION
 @AS_OF_OPTION

@@ -90,6 +90,12 @@ AS_OF_OPTION = setting_option(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Evaluation date (YYYY-MM-DD); default: today, once for the whole run.",
 )
+SOURCE_OPTION = setting_option(
+    "source",
+    "--source",
+    help="Where the clients are (as for `tierwise run`). Default: the sample CRM.",
+)
+"""The source of a command that reads clients as `tierwise run` does."""
 MAPPING_OPTION = setting_option(
     "mapping",
     "--mapping",

@@ -25,7 +25,7 @@ from tierwise.adapters.export import TableTarget
 from tierwise.adapters.log import DECISIONS, ERRORS
 from tierwise.adapters.sample_crm import SAMPLE_END, generate
 from tierwise.impact.impact import CLIENTS as CLIENTS_TABLE
-from tierwise.impact.impact import Decided, decide_all
+from tierwise.impact.impact import Decided, decide_all, decided, listed
 from tierwise.paths import choose_path
 from tierwise.profile import Profile
 
@@ -125,21 +125,14 @@ def _outcomes_match(outcomes: Any, logged: Logged) -> int:
 
 def _as_decided(pack: Any, logged: Logged) -> dict[str, dict[str, Decided]]:
     """The run's outcomes as the diff compares them (lists of outputs by field)."""
-    lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
-    out: dict[str, dict[str, Decided]] = {}
-    for client, decisions in logged.items():
-        row = {}
-        for name, (status, output, rules) in decisions.items():
-            if name in lists:
-                output = output if isinstance(output, list) else [output] if output else []
-            if isinstance(output, list):
-                keys = dict.fromkeys(k for o in output for k in o)
-                fields = {k: [o[k] for o in output if o.get(k) is not None] for k in keys}
-            else:
-                fields = dict(output or {})
-            row[name] = Decided(status, rules, fields)
-        out[client] = row
-    return out
+    lists = listed(pack)
+    return {
+        client: {
+            name: decided(status, rules, output, name in lists)
+            for name, (status, output, rules) in decisions.items()
+        }
+        for client, decisions in logged.items()
+    }
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -61,25 +61,36 @@ def decide_all(
     durable = Engine(pack)
     if profile is None and pack.profile:
         profile = durable.profile(clients, as_of)
-    lists = {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
+    lists = listed(pack)
     out = []
     for outcome in durable.decide_many(clients, as_of=as_of, profile=profile):
         if outcome.errors:
             out.append({d.name: Decided("invalid", (), {}) for d in pack.decisions})
             continue
-        row = {}
-        for name, result in outcome.decisions.items():
-            output = result.output
-            if name in lists:
-                output = output if isinstance(output, list) else [output] if output else []
-            if isinstance(output, list):
-                keys = dict.fromkeys(k for o in output for k in o)
-                fields = {k: [o[k] for o in output if o.get(k) is not None] for k in keys}
-            else:
-                fields = dict(output or {})
-            row[name] = Decided(result.status, tuple(result.rules), fields)
-        out.append(row)
+        out.append(
+            {
+                name: decided(result.status, result.rules, result.output, name in lists)
+                for name, result in outcome.decisions.items()
+            }
+        )
     return out
+
+
+def listed(pack: Pack) -> set[str]:
+    """The decisions whose output is a list of outputs (collect without an aggregate)."""
+    return {d.name for d in pack.decisions if d.hit_policy == "collect" and d.aggregate is None}
+
+
+def decided(status: str, rules: Iterable[str], output: Any, is_list: bool) -> Decided:
+    """A decision's outcome as the diff compares it: a list's outputs as lists by field."""
+    if is_list:
+        output = output if isinstance(output, list) else [output] if output else []
+    if isinstance(output, list):
+        keys = dict.fromkeys(k for o in output for k in o)
+        fields = {k: [o[k] for o in output if o.get(k) is not None] for k in keys}
+    else:
+        fields = dict(output or {})
+    return Decided(status, tuple(rules), fields)
 
 
 def _decide_batch(
@@ -100,24 +111,24 @@ def _decide_batch(
     if profile is None and pack.profile:
         profile = batch.profile_arrow(arrow, as_of)
     table = batch.decide_arrow(arrow, as_of, profile=profile)
-    cols = batch.columns.decisions
+    cols, lists = batch.columns.decisions, listed(pack)
     out = []
     for row in table.to_pylist():
-        decided = {}
+        results = {}
         for d in pack.decisions:
             names = cols[d.name]
             if row.get("errors"):
-                decided[d.name] = Decided("invalid", (), {})
+                results[d.name] = Decided("invalid", (), {})
                 continue
             rules = row.get(names["rule"]) or ""
             fields = {k[6:]: row.get(c) for k, c in names.items() if k.startswith("field:")}
-            if d.hit_policy == "collect" and d.aggregate is None:
+            if d.name in lists:
                 fields = {k: v for k, v in fields.items() if v}
             status = row.get(names["status"]) or "no_decision"
             if status == "no_decision":
                 fields = {}
-            decided[d.name] = Decided(status, tuple(r for r in str(rules).split(";") if r), fields)
-        out.append(decided)
+            results[d.name] = Decided(status, tuple(r for r in str(rules).split(";") if r), fields)
+        out.append(results)
     return out
 
 
